@@ -1,0 +1,548 @@
+/**
+ * The host egress proxy: the VM's only way out (ARCHITECTURE §8).
+ *
+ * QEMU's guestfwd runs `socat - UNIX-CONNECT:<run>/egress.sock` once per guest TCP connection, so
+ * every guest connection arrives here as one unix-socket connection, speaking HTTP/1.1 proxy
+ * protocol: `CONNECT host:port` (tunnelled after the decision) or absolute-URI plain HTTP
+ * (`GET http://host/path`, forwarded with hop-by-hop and Proxy-* headers stripped; the client side
+ * keeps its keep-alive connection, each forwarded request uses its own upstream connection).
+ *
+ * Every request is decided by the policy (proxy/policy.ts), the name is then resolved on the host
+ * and refused if ANY address is loopback / link-local / the host's own / private (see policy.ts);
+ * the proxy connects to the addresses it checked, never re-resolving (no DNS rebinding).
+ *
+ * Denied: 451 + `X-Vibebox-Egress: blocked; reason=<reason>; add-via='vibebox allow <host>'`.
+ * Upstream failure: 502 + `X-Vibebox-Egress: upstream-error; reason=<code>`.
+ * Malformed request: 400 + `X-Vibebox-Egress: blocked; reason=bad_request`.
+ *
+ * One JSON line per decision in `logFile`: denials when decided, allowed requests when they end
+ * (so the line carries bytes, duration and status).
+ */
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { EgressLog, type EgressRecord } from './log.js';
+import { checkResolved, decide, type Decision, type NetworkPolicy } from './policy.js';
+
+export type { EgressRecord } from './log.js';
+
+export type ResolvedAddress = { address: string; family: number };
+
+export type EgressProxyOptions = {
+  policy: NetworkPolicy;
+  /** JSON-lines access log (e.g. `<project>/.vibebox/egress.log`); no log when absent */
+  logFile?: string;
+  /** called with every record written to the log (also when there is no logFile) */
+  onDecision?: (record: EgressRecord) => void;
+  /** socket / log errors that were swallowed */
+  onError?: (err: Error) => void;
+  /** ONLY for tests of the forwarding path: let the proxy reach loopback / the host's own
+   *  addresses. Default false. Never set in production code. */
+  allowLoopbackForTests?: boolean;
+  /** per-address TCP connect timeout, default 10 s */
+  connectTimeoutMs?: number;
+  /** name resolution; default dns.lookup(host, { all: true }). Tests inject one. */
+  lookup?: (host: string) => Promise<ResolvedAddress[]>;
+};
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'trailers',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+type UpstreamError = Error & { code?: string };
+
+function errorCode(err: unknown): string {
+  const code = (err as UpstreamError | undefined)?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]+$/.test(code) ? code : 'EUPSTREAM';
+}
+
+function stripHeaders(headers: http.IncomingHttpHeaders | http.OutgoingHttpHeaders): http.OutgoingHttpHeaders {
+  const drop = new Set(HOP_BY_HOP);
+  const conn = headers.connection;
+  const connList = Array.isArray(conn) ? conn.join(',') : typeof conn === 'string' ? conn : '';
+  for (const name of connList.split(',')) {
+    const n = name.trim().toLowerCase();
+    if (n) drop.add(n);
+  }
+  const out: http.OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const n = name.toLowerCase();
+    if (value === undefined || drop.has(n) || n.startsWith('proxy-')) continue;
+    out[n] = value;
+  }
+  return out;
+}
+
+/** Parse the authority-form of a CONNECT target: host:port or [v6]:port. */
+export function parseAuthority(target: string): { host: string; port: number } | null {
+  let host: string;
+  let portStr: string;
+  if (target.startsWith('[')) {
+    const close = target.indexOf(']');
+    if (close < 0 || target[close + 1] !== ':') return null;
+    host = target.slice(0, close + 1);
+    portStr = target.slice(close + 2);
+  } else {
+    const i = target.lastIndexOf(':');
+    if (i <= 0) return null;
+    host = target.slice(0, i);
+    portStr = target.slice(i + 1);
+    if (host.includes(':')) return null;
+  }
+  if (!/^\d{1,5}$/.test(portStr)) return null;
+  const port = Number(portStr);
+  if (port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+function blockedHeader(reason: string, host: string): string {
+  // the host is normalised (only [a-z0-9._:-]) or replaced, so it is safe in a header
+  const safe = /^[A-Za-z0-9._:-]+$/.test(host) ? host : '<host>';
+  return `blocked; reason=${reason}; add-via='vibebox allow ${safe}'`;
+}
+
+function blockedBody(reason: string, host: string, port: number): string {
+  const why: Record<string, string> = {
+    not_in_allowlist: 'it is not in the network allowlist',
+    in_blocklist: 'it is in the network blocklist',
+    loopback: "it is the host's loopback, which is always refused",
+    host_address: "it is one of the host's own addresses, which are always refused",
+    link_local: 'it is a link-local address, which is always refused',
+    reserved: 'it is a reserved/multicast address, which is always refused',
+    private: 'it is a private network address and no allowlist entry names it',
+  };
+  return (
+    `vibebox: egress to ${host}:${port} blocked (reason=${reason}: ${why[reason] ?? reason}).\n` +
+    `To allow it, run on the host: vibebox allow ${host}\n`
+  );
+}
+
+function rawResponse(status: number, text: string, headers: Record<string, string>, body: string): string {
+  const lines = [`HTTP/1.1 ${status} ${text}`];
+  const all: Record<string, string> = {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(Buffer.byteLength(body)),
+    Connection: 'close',
+    ...headers,
+  };
+  for (const [k, v] of Object.entries(all)) lines.push(`${k}: ${v}`);
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+function defaultLookup(host: string): Promise<ResolvedAddress[]> {
+  return dnsLookup(host, { all: true, verbatim: true });
+}
+
+function hostAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.push(a.address);
+  }
+  return out;
+}
+
+export class EgressProxy {
+  private policy: NetworkPolicy;
+  private readonly log: EgressLog;
+  private readonly servers: http.Server[] = [];
+  private readonly sockets = new Set<Duplex>();
+  private readonly opts: EgressProxyOptions;
+  private closed = false;
+
+  constructor(opts: EgressProxyOptions) {
+    this.opts = opts;
+    this.policy = clonePolicy(opts.policy);
+    this.log = new EgressLog(opts.logFile, (e) => this.reportError(e));
+  }
+
+  /** Replace the policy; applies to every request decided from now on (open tunnels stay). */
+  setPolicy(policy: NetworkPolicy): void {
+    this.policy = clonePolicy(policy);
+  }
+
+  getPolicy(): NetworkPolicy {
+    return clonePolicy(this.policy);
+  }
+
+  /** Listen on a unix socket (mode 0600). A stale socket file at `path` is replaced. */
+  async listen(path: string): Promise<void> {
+    try {
+      const st = lstatSync(path);
+      if (!st.isSocket()) throw new Error(`${path} exists and is not a socket`);
+      unlinkSync(path);
+    } catch (err) {
+      if ((err as UpstreamError).code !== 'ENOENT') throw err;
+    }
+    const server = this.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(path, 0o600);
+  }
+
+  /** Listen on TCP (tests, or a fallback); returns the bound port. */
+  async listenTcp(port: number, host = '127.0.0.1'): Promise<number> {
+    const server = this.createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : port;
+  }
+
+  /** Stop listening and cut every open connection and tunnel. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const waits = this.servers.map(
+      (s) => new Promise<void>((resolve) => s.close(() => resolve())),
+    );
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    for (const s of this.servers) s.closeAllConnections();
+    await Promise.all(waits);
+    this.servers.length = 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private createServer(): http.Server {
+    const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
+    server.on('connection', (s: net.Socket) => this.track(s));
+    server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      this.onRequest(req, res).catch((e: unknown) => {
+        this.reportError(e as Error);
+        if (!res.headersSent) res.destroy();
+      });
+    });
+    server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      socket.pause(); // keep bytes the client sends before the 200 until the tunnel is piped
+      this.onConnect(req, socket, head).catch((e: unknown) => {
+        this.reportError(e as Error);
+        socket.destroy();
+      });
+    });
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+      socket.on('error', (e) => this.reportError(e));
+      this.record({ method: req.method ?? '', host: '', port: 0, decision: 'deny', reason: 'upgrade_not_supported', status: 501 });
+      socket.end(
+        rawResponse(501, 'Not Implemented', { 'X-Vibebox-Egress': 'blocked; reason=upgrade_not_supported' },
+          'vibebox: protocol upgrades over plain-HTTP proxying are not supported; use CONNECT (HTTPS_PROXY)\n'),
+      );
+    });
+    server.on('clientError', (err: UpstreamError, socket: Duplex) => {
+      const code = err.code ?? '';
+      if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+        socket.destroy();
+        return;
+      }
+      this.record({ method: '', host: '', port: 0, decision: 'deny', reason: 'bad_request', status: 400, error: code || undefined });
+      socket.end(
+        rawResponse(400, 'Bad Request', { 'X-Vibebox-Egress': 'blocked; reason=bad_request' }, 'vibebox: malformed proxy request\n'),
+      );
+    });
+    server.on('error', (e) => this.reportError(e));
+    this.servers.push(server);
+    return server;
+  }
+
+  private track(s: Duplex): void {
+    if (this.closed) {
+      s.destroy();
+      return;
+    }
+    this.sockets.add(s);
+    s.on('error', (e) => this.reportError(e));
+    s.once('close', () => this.sockets.delete(s));
+  }
+
+  private reportError(err: Error): void {
+    try {
+      this.opts.onError?.(err);
+    } catch {
+      /* a callback's failure must not take the proxy down */
+    }
+  }
+
+  private record(r: Omit<EgressRecord, 'ts'>): void {
+    const rec: EgressRecord = { ts: new Date().toISOString(), ...r };
+    for (const k of Object.keys(rec) as (keyof EgressRecord)[]) if (rec[k] === undefined) delete rec[k];
+    this.log.write(rec);
+    try {
+      this.opts.onDecision?.(rec);
+    } catch (e) {
+      this.reportError(e as Error);
+    }
+  }
+
+  /** Policy decision + resolution + address check. */
+  private async resolveAndDecide(
+    host: string,
+    port: number,
+  ): Promise<{ decision: Decision; addresses: ResolvedAddress[]; lookupError?: string }> {
+    const policy = this.policy;
+    const testLoopback = this.opts.allowLoopbackForTests === true;
+    const decision = decide(policy, host, port, { allowLoopbackForTests: testLoopback });
+    if (!decision.allowed) return { decision, addresses: [] };
+    let addresses: ResolvedAddress[];
+    try {
+      addresses = await (this.opts.lookup ?? defaultLookup)(decision.host);
+    } catch (err) {
+      return { decision, addresses: [], lookupError: errorCode(err) };
+    }
+    if (addresses.length === 0) return { decision, addresses, lookupError: 'ENOTFOUND' };
+    const checked = checkResolved(
+      policy,
+      decision,
+      addresses.map((a) => a.address),
+      { allowLoopbackForTests: testLoopback, hostAddresses: testLoopback ? [] : hostAddresses() },
+    );
+    return { decision: checked, addresses };
+  }
+
+  private connectOne(address: string, port: number): Promise<net.Socket> {
+    const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ host: address, port });
+      this.track(s);
+      const timer = setTimeout(() => {
+        s.destroy();
+        reject(Object.assign(new Error(`connect to ${address}:${port} timed out`), { code: 'ETIMEDOUT' }));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+      s.once('error', (err) => {
+        clearTimeout(timer);
+        s.destroy();
+        reject(err);
+      });
+    });
+  }
+
+  /** Connect to the checked addresses in order; never resolves the name again. */
+  private async connectAny(addresses: ResolvedAddress[], port: number): Promise<net.Socket> {
+    let last: unknown = new Error('no address');
+    for (const a of addresses) {
+      if (this.closed) break;
+      try {
+        return await this.connectOne(a.address, port);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // CONNECT
+
+  private async onConnect(req: http.IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    const start = Date.now();
+    const method = 'CONNECT';
+    const target = parseAuthority(req.url ?? '');
+    if (target === null) {
+      this.record({ method, host: '', port: 0, decision: 'deny', reason: 'bad_request', status: 400 });
+      client.end(
+        rawResponse(400, 'Bad Request', { 'X-Vibebox-Egress': 'blocked; reason=bad_request' },
+          'vibebox: CONNECT needs host:port\n'),
+      );
+      return;
+    }
+    const { decision, addresses, lookupError } = await this.resolveAndDecide(target.host, target.port);
+    const host = decision.host;
+    const port = target.port;
+    if (!decision.allowed) {
+      const status = decision.reason === 'bad_request' ? 400 : 451;
+      this.record({ method, host, port, decision: 'deny', reason: decision.reason, rule: decision.rule, status });
+      client.end(
+        rawResponse(
+          status,
+          status === 400 ? 'Bad Request' : 'Unavailable For Legal Reasons',
+          { 'X-Vibebox-Egress': blockedHeader(decision.reason, host) },
+          blockedBody(decision.reason, host, port),
+        ),
+      );
+      return;
+    }
+    const base = { method, host, port, decision: 'allow' as const, reason: decision.reason, rule: decision.rule };
+    const fail = (code: string): void => {
+      this.record({ ...base, status: 502, error: code, duration_ms: Date.now() - start });
+      if (!client.destroyed) {
+        client.end(
+          rawResponse(502, 'Bad Gateway', { 'X-Vibebox-Egress': `upstream-error; reason=${code}` },
+            `vibebox: could not reach ${host}:${port} (${code})\n`),
+        );
+      }
+    };
+    if (lookupError !== undefined) return fail(lookupError);
+    if (client.destroyed) return;
+    let upstream: net.Socket;
+    try {
+      upstream = await this.connectAny(addresses, port);
+    } catch (err) {
+      return fail(errorCode(err));
+    }
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    const address = upstream.remoteAddress;
+    let up = head.length;
+    let down = 0;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      client.destroy();
+      upstream.destroy();
+      this.record({
+        ...base,
+        address,
+        status: 200,
+        bytes_up: up,
+        bytes_down: down,
+        duration_ms: Date.now() - start,
+      });
+    };
+    client.on('data', (c: Buffer) => (up += c.length));
+    upstream.on('data', (c: Buffer) => (down += c.length));
+    client.once('close', finish);
+    upstream.once('close', finish);
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    if (head.length > 0) upstream.write(head);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // absolute-URI plain HTTP
+
+  private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const start = Date.now();
+    const method = req.method ?? '';
+    req.on('error', (e) => this.reportError(e));
+    res.on('error', (e) => this.reportError(e));
+    let url: URL | null = null;
+    try {
+      url = new URL(req.url ?? '');
+    } catch {
+      url = null;
+    }
+    if (url === null || url.protocol !== 'http:' || url.hostname === '') {
+      this.record({ method, host: '', port: 0, decision: 'deny', reason: 'bad_request', status: 400 });
+      const msg =
+        url !== null && url.protocol === 'https:'
+          ? 'vibebox: use CONNECT for https:// (set HTTPS_PROXY)\n'
+          : 'vibebox: this is an egress proxy; send absolute-URI requests (http://host/path) or CONNECT\n';
+      res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Vibebox-Egress': 'blocked; reason=bad_request' });
+      res.end(msg);
+      req.resume();
+      return;
+    }
+    const port = url.port === '' ? 80 : Number(url.port);
+    const { decision, addresses, lookupError } = await this.resolveAndDecide(url.hostname, port);
+    const host = decision.host;
+    if (!decision.allowed) {
+      const status = decision.reason === 'bad_request' ? 400 : 451;
+      this.record({ method, host, port, decision: 'deny', reason: decision.reason, rule: decision.rule, status });
+      res.writeHead(status, {
+        'Content-Type': 'text/plain; charset=utf-8',
+        'X-Vibebox-Egress': blockedHeader(decision.reason, host),
+      });
+      res.end(blockedBody(decision.reason, host, port));
+      req.resume();
+      return;
+    }
+    const base = { method, host, port, decision: 'allow' as const, reason: decision.reason, rule: decision.rule };
+    let up = 0;
+    let down = 0;
+    let error: string | undefined;
+    let address: string | undefined;
+    res.once('close', () => {
+      this.record({
+        ...base,
+        address,
+        status: res.statusCode,
+        bytes_up: up,
+        bytes_down: down,
+        duration_ms: Date.now() - start,
+        error,
+      });
+    });
+    const fail = (code: string): void => {
+      error = code;
+      req.resume();
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.writeHead(502, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Vibebox-Egress': `upstream-error; reason=${code}` });
+      res.end(`vibebox: could not reach ${host}:${port} (${code})\n`);
+    };
+    if (lookupError !== undefined) return fail(lookupError);
+    let socket: net.Socket;
+    try {
+      socket = await this.connectAny(addresses, port);
+    } catch (err) {
+      return fail(errorCode(err));
+    }
+    address = socket.remoteAddress;
+    if (res.destroyed || req.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const headers = stripHeaders(req.headers);
+    headers.host = url.host;
+    const upReq = http.request({
+      createConnection: () => socket,
+      method,
+      path: `${url.pathname}${url.search}`,
+      headers,
+      setHost: false,
+    });
+    upReq.on('error', (err) => {
+      socket.destroy();
+      fail(errorCode(err));
+    });
+    upReq.on('response', (upRes) => {
+      upRes.on('error', () => res.destroy());
+      upRes.on('aborted', () => res.destroy());
+      upRes.on('data', (c: Buffer) => (down += c.length));
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, stripHeaders(upRes.headers));
+      upRes.pipe(res);
+    });
+    res.once('close', () => {
+      if (!res.writableFinished) {
+        upReq.destroy();
+        socket.destroy();
+      }
+    });
+    req.on('data', (c: Buffer) => (up += c.length));
+    req.pipe(upReq);
+  }
+}
+
+function clonePolicy(p: NetworkPolicy): NetworkPolicy {
+  return { mode: p.mode, entries: [...p.entries] };
+}
