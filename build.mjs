@@ -1,0 +1,38 @@
+// One bundle per runtime (ARCHITECTURE §3): the host CLI and the guest agent.
+import { build } from 'esbuild';
+import { readFileSync } from 'node:fs';
+
+const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  sourcemap: false,
+  logLevel: 'warning',
+  define: { VIBEBOX_VERSION: JSON.stringify(pkg.version) },
+  // CommonJS dependencies inside an ESM bundle need a real require.
+  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+};
+
+// Host: a tiny entry that loads only what the command needs; the CLI framework and the schemas
+// live in chunks that the warm exec path never loads.
+await build({
+  ...common,
+  entryPoints: { vibebox: 'src/main.ts' },
+  outdir: 'dist',
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  target: 'node20',
+  external: ['node-pty', 'better-sqlite3'],
+});
+
+// Guest: Debian bookworm ships Node 18.
+await build({
+  ...common,
+  banner: {},
+  format: 'cjs',
+  entryPoints: { 'guest-agent': 'guest/agent/main.ts' },
+  outdir: 'dist',
+  target: 'node18',
+  external: ['node-pty'],
+});

@@ -1,0 +1,42 @@
+// dockerd starts when something first needs it (the `docker` wrapper asks the agent), never on
+// the shell's critical path: under emulation it costs many seconds of CPU.
+import { spawn } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { connect } from 'node:net';
+
+let starting: Promise<void> | null = null;
+const SOCK = '/run/docker.sock';
+
+function answers(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(SOCK);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export function dockerdOnDemand(env: Record<string, string>): Promise<void> {
+  if (starting) return starting;
+  starting = (async () => {
+    if (await answers()) return;
+    if (!existsSync('/usr/sbin/dockerd')) throw new Error('docker is not installed in this image');
+    const logFd = openSync('/var/log/dockerd.log', 'a');
+    const child = spawn('/usr/sbin/dockerd', ['--group', 'vibe'], { env: { ...process.env, ...env }, stdio: ['ignore', logFd, logFd], detached: true });
+    child.unref();
+    const deadline = Date.now() + 120_000;
+    // dockerd has no readiness signal we can wait on without systemd: watch its socket.
+    for (let d = 50; Date.now() < deadline; d = Math.min(d * 2, 500)) {
+      if (child.exitCode !== null) throw new Error(`dockerd exited with ${child.exitCode}; see /var/log/dockerd.log`);
+      if (await answers()) return;
+      await new Promise((r) => setTimeout(r, d));
+    }
+    throw new Error('dockerd did not start within 120 s; see /var/log/dockerd.log');
+  })();
+  starting.catch(() => {
+    starting = null;
+  });
+  return starting;
+}

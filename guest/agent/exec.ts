@@ -1,0 +1,110 @@
+// One exec in the guest: pipes (child_process) or a PTY (node-pty), as user vibe or root.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import type { HostMessage } from '../protocol.js';
+
+type ExecMsg = Extract<HostMessage, { type: 'exec' }>;
+
+interface PtyLike {
+  pid: number;
+  write(d: string | Buffer): void;
+  resize(c: number, r: number): void;
+  kill(sig?: string): void;
+  onData(cb: (d: string | Buffer) => void): void;
+  onExit(cb: (e: { exitCode: number; signal?: number }) => void): void;
+}
+interface PtyModule {
+  spawn(file: string, args: string[], opts: Record<string, unknown>): PtyLike;
+}
+
+let ptyModule: PtyModule | null = null;
+function loadPty(): PtyModule {
+  // Loaded on first use only: most execs have no terminal, and start-up must stay lean.
+  if (!ptyModule) ptyModule = createRequire(__filename)('node-pty') as PtyModule;
+  return ptyModule;
+}
+
+export interface ExecSink {
+  started(pid: number): void;
+  stdout(b: Buffer): void;
+  stderr(b: Buffer): void;
+  exit(code: number | null, signal: string | null): void;
+  error(message: string): void;
+}
+
+export interface Identity {
+  uid: number;
+  gid: number;
+  home: string;
+  name: string;
+}
+
+export class Exec {
+  private child: ChildProcess | null = null;
+  private pty: PtyLike | null = null;
+
+  constructor(msg: ExecMsg, who: Identity, sink: ExecSink) {
+    const env: Record<string, string> = {
+      PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      HOME: who.home,
+      USER: who.name,
+      LOGNAME: who.name,
+      SHELL: '/bin/bash',
+      LANG: 'C.UTF-8',
+      ...msg.env,
+      VIBEBOX_EXEC_ID: String(msg.id),
+    };
+    const [file, ...args] = msg.argv as [string, ...string[]];
+    const ids = who.uid === 0 ? {} : { uid: who.uid, gid: who.gid };
+    try {
+      if (msg.pty) {
+        env['TERM'] = msg.pty.term;
+        const p = loadPty().spawn(file, args, { name: msg.pty.term, cols: msg.pty.cols, rows: msg.pty.rows, cwd: msg.cwd, env, encoding: null, ...ids });
+        this.pty = p;
+        sink.started(p.pid);
+        p.onData((d) => sink.stdout(typeof d === 'string' ? Buffer.from(d) : d));
+        p.onExit(({ exitCode, signal }) => {
+          // node-pty reports the signal as a number; 0 means none.
+          sink.exit(signal ? null : exitCode, signal ? `SIG${signal}` : null);
+        });
+      } else {
+        const c = spawn(file, args, { cwd: msg.cwd, env, stdio: 'pipe', ...ids });
+        this.child = c;
+        c.on('error', (e) => sink.error(`${file}: ${e.message}`));
+        if (c.pid !== undefined) sink.started(c.pid);
+        c.stdout!.on('data', (b: Buffer) => sink.stdout(b));
+        c.stderr!.on('data', (b: Buffer) => sink.stderr(b));
+        c.stdin!.on('error', () => {
+          /* the command closed its stdin: drop further input */
+        });
+        // 'close' waits for stdout/stderr to drain, so no output is lost after the exit status.
+        c.on('close', (code, signal) => sink.exit(code, signal));
+      }
+    } catch (e) {
+      sink.error(`${file}: ${(e as Error).message}`);
+    }
+  }
+
+  stdin(b: Buffer): void {
+    if (this.pty) this.pty.write(b);
+    else if (this.child?.stdin?.writable) this.child.stdin.write(b);
+  }
+
+  stdinEnd(): void {
+    if (this.child?.stdin?.writable) this.child.stdin.end();
+    // A PTY has no separate end of input: the client sends ^D as data.
+  }
+
+  resize(cols: number, rows: number): void {
+    this.pty?.resize(cols, rows);
+  }
+
+  signal(sig: string): void {
+    try {
+      if (this.pty) process.kill(this.pty.pid, sig as NodeJS.Signals);
+      else this.child?.kill(sig as NodeJS.Signals);
+    } catch {
+      /* already gone */
+    }
+  }
+}

@@ -1,0 +1,180 @@
+// The guest agent: the supervisor's hands inside the VM. Started by the guest init as early as
+// possible; its `hello` on the virtio-serial port is the VM's readiness signal.
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, unlinkSync, chmodSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { execFile, execFileSync } from 'node:child_process';
+import { release } from 'node:os';
+import { AGENT_PORT_NAME, AgentMessage, FrameDecoder, GUEST_COMMAND_SOCKET, HostMessage, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, type GuestCommand } from '../protocol.js';
+import { waitForPort } from './port.js';
+import { Exec, type Identity } from './exec.js';
+import { dockerdOnDemand } from './docker.js';
+
+declare const VIBEBOX_VERSION: string;
+
+const execs = new Map<number, Exec>();
+let setupEnv: Record<string, string> = {};
+
+function identity(user: 'vibe' | 'root'): Identity {
+  if (user === 'root') return { uid: 0, gid: 0, home: '/root', name: 'root' };
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('vibe:'));
+  const f = line?.split(':') ?? [];
+  return { uid: Number(f[2] ?? 1000), gid: Number(f[3] ?? 1000), home: f[5] ?? '/home/vibe', name: 'vibe' };
+}
+
+function log(level: 'info' | 'warn' | 'error', message: string): void {
+  send({ type: 'log', level, message });
+}
+
+let out: NodeJS.WritableStream;
+function send(msg: AgentMessage): void {
+  out.write(controlFrame(msg));
+}
+function sendData(id: number, kind: typeof Kind.stdout | typeof Kind.stderr, b: Buffer): void {
+  out.write(encodeFrame(id, kind, b));
+}
+
+// Requests from the :commands, waiting for the supervisor's reply.
+let nextReq = 1;
+const pending = new Map<number, Socket>();
+
+function mount(m: { tag: string; guest: string; ro: boolean; fs: 'virtiofs' | '9p' }): void {
+  mkdirSync(m.guest, { recursive: true });
+  const opts = m.fs === '9p' ? ['-o', `trans=virtio,version=9p2000.L,msize=524288${m.ro ? ',ro' : ''}`] : m.ro ? ['-o', 'ro'] : [];
+  execFileSync('mount', ['-t', m.fs, ...opts, m.tag, m.guest], { stdio: 'pipe' });
+}
+
+function handle(msg: HostMessage): void {
+  switch (msg.type) {
+    case 'exec': {
+      const id = msg.id;
+      const e = new Exec({ ...msg, env: { ...setupEnv, ...msg.env } }, identity(msg.user), {
+        started: (pid) => send({ type: 'started', id, pid }),
+        stdout: (b) => sendData(id, Kind.stdout, b),
+        stderr: (b) => sendData(id, Kind.stderr, b),
+        exit: (code, signal) => {
+          execs.delete(id);
+          send({ type: 'exit', id, code, signal });
+        },
+        error: (message) => {
+          execs.delete(id);
+          send({ type: 'exec_error', id, message });
+        },
+      });
+      execs.set(id, e);
+      return;
+    }
+    case 'stdin_end':
+      execs.get(msg.id)?.stdinEnd();
+      return;
+    case 'resize':
+      execs.get(msg.id)?.resize(msg.cols, msg.rows);
+      return;
+    case 'signal':
+      execs.get(msg.id)?.signal(msg.signal);
+      return;
+    case 'setup': {
+      try {
+        for (const m of msg.mounts) mount(m);
+        setupEnv = msg.env;
+        // Login shells and sudo see the proxy settings too.
+        writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(msg.env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
+        send({ type: 'setup_done', ok: true });
+      } catch (e) {
+        const err = e as { stderr?: Buffer; message: string };
+        send({ type: 'setup_done', ok: false, error: err.stderr?.toString().trim() || err.message });
+      }
+      return;
+    }
+    case 'reply': {
+      const s = pending.get(msg.reqId);
+      pending.delete(msg.reqId);
+      if (s) s.end(`${msg.exitCode}\n${msg.output}`);
+      return;
+    }
+    case 'shutdown':
+      shutdown();
+      return;
+  }
+}
+
+function shutdown(): void {
+  for (const e of execs.values()) e.signal('SIGTERM');
+  // Flush the disk, make the root read-only, then power off: no init system to ask.
+  execFile('sh', ['-c', 'sync; mount -o remount,ro / 2>/dev/null; sync; echo o > /proc/sysrq-trigger'], () => undefined);
+}
+
+/** The :commands talk to us on a unix socket: one line `<command> <execId> [args…]`, answer `<exit code>\n<output>`. */
+function serveCommands(): void {
+  mkdirSync('/run/vibebox', { recursive: true });
+  try {
+    unlinkSync(GUEST_COMMAND_SOCKET);
+  } catch {
+    /* first start */
+  }
+  const srv = createServer((sock) => {
+    let line = '';
+    sock.on('error', () => undefined);
+    sock.on('data', (b) => {
+      line += b.toString();
+      const nl = line.indexOf('\n');
+      if (nl < 0) return;
+      const [cmd = '', execId = '', ...args] = line.slice(0, nl).trim().split(/\s+/);
+      if (cmd === 'dockerd') {
+        // Handled here: the `docker` wrapper asks for the engine the first time it is used.
+        dockerdOnDemand(setupEnv).then(
+          () => sock.end('0\n'),
+          (e: Error) => sock.end(`1\n${e.message}\n`),
+        );
+        return;
+      }
+      const parsed = AgentMessage.safeParse({ type: 'request', reqId: nextReq, command: cmd, execId: /^\d+$/.test(execId) ? Number(execId) : null, args });
+      if (!parsed.success) {
+        sock.end(`2\nunknown vibebox command :${cmd}\n`);
+        return;
+      }
+      pending.set(nextReq++, sock);
+      send(parsed.data);
+    });
+  });
+  srv.listen(GUEST_COMMAND_SOCKET, () => chmodSync(GUEST_COMMAND_SOCKET, 0o666));
+}
+
+async function main(): Promise<void> {
+  const path = await waitForPort(AGENT_PORT_NAME, 30_000);
+  out = createWriteStream(path, { flags: 'r+' });
+  const input = createReadStream(path, { flags: 'r', highWaterMark: 256 * 1024 });
+  const dec = new FrameDecoder();
+  input.on('data', (chunk) => {
+    for (const f of dec.push(chunk as Buffer)) {
+      if (f.kind === Kind.stdin) {
+        execs.get(f.stream)?.stdin(f.payload);
+      } else if (f.kind === Kind.control) {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(f.payload.toString('utf8'));
+        } catch {
+          log('warn', 'dropped a control frame that is not JSON');
+          continue;
+        }
+        const r = HostMessage.safeParse(raw);
+        if (r.success) handle(r.data);
+        else log('warn', `dropped an invalid message: ${r.error.issues[0]?.message ?? ''}`);
+      }
+    }
+  });
+  input.on('error', (e) => process.stderr.write(`vibebox-agent: port read error: ${e.message}\n`));
+  send({
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    version: VIBEBOX_VERSION,
+    kernel: release(),
+    uptimeMs: Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000),
+    node: process.version,
+  });
+  serveCommands();
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`vibebox-agent: ${e.message}\n`);
+  process.exit(1);
+});

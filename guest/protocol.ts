@@ -1,0 +1,106 @@
+// The supervisor ↔ guest agent wire protocol over one virtio-serial port (ARCHITECTURE §6).
+// Frames: u32 BE length of (stream + kind + payload) | u32 BE stream id | u8 kind | payload.
+// Kind CONTROL carries one JSON message (validated with zod on receipt); the data kinds carry raw
+// bytes of one exec's stdio. Both ends import this module.
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+export const AGENT_PORT_NAME = 'org.vibebox.agent.0';
+/** Unix socket inside the guest where the :commands reach the agent. */
+export const GUEST_COMMAND_SOCKET = '/run/vibebox/agent.sock';
+
+export const Kind = { control: 0, stdout: 1, stderr: 2, stdin: 3 } as const;
+export type KindValue = (typeof Kind)[keyof typeof Kind];
+const HEADER = 9;
+/** Frames larger than this are a protocol error (a corrupted stream must not allocate gigabytes). */
+export const MAX_FRAME = 4 * 1024 * 1024;
+
+export function encodeFrame(stream: number, kind: KindValue, payload: Uint8Array | string): Buffer {
+  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+  const buf = Buffer.allocUnsafe(HEADER + body.length);
+  buf.writeUInt32BE(5 + body.length, 0);
+  buf.writeUInt32BE(stream, 4);
+  buf.writeUInt8(kind, 8);
+  buf.set(body, HEADER);
+  return buf;
+}
+
+export interface Frame {
+  stream: number;
+  kind: number;
+  payload: Buffer;
+}
+
+/** Incremental decoder: feed chunks, get whole frames. */
+export class FrameDecoder {
+  private buf: Buffer = Buffer.alloc(0);
+  push(chunk: Buffer): Frame[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: Frame[] = [];
+    while (this.buf.length >= 4) {
+      const len = this.buf.readUInt32BE(0);
+      if (len < 5 || len > MAX_FRAME) throw new Error(`bad frame length ${len}`);
+      if (this.buf.length < 4 + len) break;
+      out.push({ stream: this.buf.readUInt32BE(4), kind: this.buf.readUInt8(8), payload: this.buf.subarray(HEADER, 4 + len) });
+      this.buf = this.buf.subarray(4 + len);
+    }
+    return out;
+  }
+}
+
+const id = z.number().int().min(1).max(0xffffffff);
+const env = z.record(z.string(), z.string());
+
+export const MountSpec = z.strictObject({
+  tag: z.string().regex(/^[a-z0-9_-]{1,36}$/),
+  guest: z.string().regex(/^\//),
+  ro: z.boolean(),
+  fs: z.enum(['virtiofs', '9p']),
+});
+export type MountSpec = z.infer<typeof MountSpec>;
+
+/** Supervisor → agent. */
+export const HostMessage = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('exec'),
+    id,
+    argv: z.array(z.string()).min(1),
+    env,
+    cwd: z.string(),
+    user: z.enum(['vibe', 'root']),
+    pty: z.strictObject({ cols: z.number().int().min(1), rows: z.number().int().min(1), term: z.string() }).optional(),
+  }),
+  z.strictObject({ type: z.literal('stdin_end'), id }),
+  z.strictObject({ type: z.literal('resize'), id, cols: z.number().int().min(1), rows: z.number().int().min(1) }),
+  z.strictObject({ type: z.literal('signal'), id, signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
+  z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env }),
+  z.strictObject({ type: z.literal('reply'), reqId: id, ok: z.boolean(), output: z.string(), exitCode: z.number().int() }),
+  z.strictObject({ type: z.literal('shutdown') }),
+]);
+export type HostMessage = z.infer<typeof HostMessage>;
+
+export const GuestCommand = z.enum(['explain', 'new', 'exit', 'help']);
+export type GuestCommand = z.infer<typeof GuestCommand>;
+
+/** Agent → supervisor. */
+export const AgentMessage = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('hello'),
+    protocol: z.number().int(),
+    version: z.string(),
+    kernel: z.string(),
+    uptimeMs: z.number(),
+    node: z.string(),
+  }),
+  z.strictObject({ type: z.literal('started'), id, pid: z.number().int() }),
+  z.strictObject({ type: z.literal('exit'), id, code: z.number().int().nullable(), signal: z.string().nullable() }),
+  z.strictObject({ type: z.literal('exec_error'), id, message: z.string() }),
+  z.strictObject({ type: z.literal('setup_done'), ok: z.boolean(), error: z.string().optional() }),
+  z.strictObject({ type: z.literal('request'), reqId: id, command: GuestCommand, execId: z.number().int().nullable(), args: z.array(z.string()) }),
+  z.strictObject({ type: z.literal('log'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
+]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
+
+export function controlFrame(msg: HostMessage | AgentMessage): Buffer {
+  return encodeFrame(0, Kind.control, JSON.stringify(msg));
+}

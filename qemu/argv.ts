@@ -1,0 +1,89 @@
+// The QEMU command line, as a pure function of the session's needs (unit-tested without QEMU).
+export type Accel = 'kvm' | 'hvf' | 'tcg';
+
+export interface FsShare {
+  tag: string;
+  /** virtiofsd's vhost-user socket (virtiofs), or the host directory for 9p. */
+  socket?: string;
+  hostPath?: string;
+  readonly: boolean;
+  kind: 'virtiofs' | '9p';
+}
+
+export interface VmSpec {
+  name: string;
+  accel: Accel;
+  cpus: number;
+  memoryBytes: number;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  disk: string;
+  /** The image's rootfs: pinned as the overlay's backing file, never read from the qcow2 header. */
+  backing: string;
+  qmpSocket: string;
+  agentSocket: string;
+  agentPortName: string;
+  serialLog: string;
+  pidFile: string;
+  /** guestfwd target: a command run per guest connection to 10.0.2.100:3128. */
+  egressCommand?: string;
+  shares: FsShare[];
+  /** Host ports forwarded to the guest, bound to 127.0.0.1 only. */
+  forwards?: { host: number; guest: number }[];
+  machine?: 'q35' | 'microvm';
+}
+
+/** QEMU option values separate sub-options with commas; a literal comma is doubled. */
+export function qemuEscape(v: string): string {
+  return v.replace(/,/g, ',,');
+}
+
+export function buildArgv(s: VmSpec): string[] {
+  const mib = Math.floor(s.memoryBytes / (1024 * 1024));
+  const needsShared = s.shares.some((f) => f.kind === 'virtiofs');
+  const a: string[] = [
+    '-name', `${qemuEscape(s.name)},debug-threads=on`,
+    '-machine', `${s.machine ?? 'q35'},accel=${s.accel}${s.machine === 'microvm' ? '' : ',vmport=off,smm=off'}`,
+    '-cpu', s.accel === 'tcg' ? 'max' : 'host',
+    '-smp', String(s.cpus),
+    '-m', `${mib}M`,
+    '-nodefaults', '-no-user-config', '-nographic',
+    '-kernel', s.kernel,
+    '-initrd', s.initrd,
+    '-append', s.cmdline,
+    '-pidfile', s.pidFile,
+    '-serial', `file:${s.serialLog}`,
+    '-qmp', `unix:${qemuEscape(s.qmpSocket)},server=on,wait=off`,
+    // The disk: an overlay whose backing file the host names here, so a rewritten header is ignored.
+    '-blockdev', `driver=file,node-name=base-file,filename=${qemuEscape(s.backing)},read-only=on`,
+    '-blockdev', `driver=qcow2,node-name=base,file=base-file,read-only=on`,
+    '-blockdev', `driver=file,node-name=disk-file,filename=${qemuEscape(s.disk)},discard=unmap`,
+    '-blockdev', `driver=qcow2,node-name=disk,file=disk-file,backing=base,discard=unmap`,
+    '-device', 'virtio-blk-pci,drive=disk',
+    // The agent channel: QEMU connects to the supervisor's socket (it listens before QEMU starts).
+    '-chardev', `socket,id=agent,path=${qemuEscape(s.agentSocket)}`,
+    '-device', 'virtio-serial-pci,id=vser',
+    '-device', `virtserialport,bus=vser.0,chardev=agent,name=${s.agentPortName}`,
+    '-device', 'virtio-rng-pci',
+  ];
+  // Networking: user mode with restrict=on reaches nothing but the one guestfwd to the proxy.
+  const net = ['user', 'id=net0', 'restrict=on'];
+  if (s.egressCommand) net.push(`guestfwd=tcp:10.0.2.100:3128-cmd:${qemuEscape(s.egressCommand)}`);
+  for (const f of s.forwards ?? []) net.push(`hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`);
+  a.push('-netdev', net.join(','), '-device', 'virtio-net-pci,netdev=net0');
+  if (needsShared) {
+    // vhost-user (virtiofsd) needs guest RAM that another process can map.
+    a.push('-object', `memory-backend-memfd,id=mem,size=${mib}M,share=on`, '-numa', 'node,memdev=mem');
+  }
+  s.shares.forEach((f, i) => {
+    if (f.kind === 'virtiofs') {
+      a.push('-chardev', `socket,id=fs${i},path=${qemuEscape(f.socket ?? '')}`);
+      a.push('-device', `vhost-user-fs-pci,chardev=fs${i},tag=${f.tag},queue-size=1024`);
+    } else {
+      a.push('-fsdev', `local,id=fs${i},path=${qemuEscape(f.hostPath ?? '')},security_model=passthrough${f.readonly ? ',readonly=on' : ''}`);
+      a.push('-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${f.tag}`);
+    }
+  });
+  return a;
+}

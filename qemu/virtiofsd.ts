@@ -1,0 +1,43 @@
+// One virtiofsd per mount. Read-only is enforced here on the host; `.vibebox/` is covered by an
+// empty directory inside virtiofsd's own mount namespace, so guest root cannot uncover it.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export function virtiofsdBinary(): string | null {
+  for (const p of [process.env['VIBEBOX_VIRTIOFSD'], '/usr/lib/qemu/virtiofsd', '/usr/libexec/virtiofsd', '/usr/bin/virtiofsd']) {
+    if (p && existsSync(p)) return p;
+  }
+  return null;
+}
+
+export interface VirtiofsdSpec {
+  binary: string;
+  socket: string;
+  shared: string;
+  readonly: boolean;
+  /** Directories (absolute, inside `shared`) to hide behind an empty tmpfs. */
+  hide: string[];
+}
+
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** argv for `unshare -m sh -c '<hide>; exec virtiofsd …'` (pure). */
+export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
+  // The C virtiofsd of QEMU 7.2 takes -o options; it has no read-only flag, so read-only shares
+  // are bind-mounted read-only in the private namespace: the kernel then refuses every write.
+  const steps: string[] = ['set -e', 'mount --make-rprivate /'];
+  let source = s.shared;
+  if (s.readonly) {
+    steps.push(`mount --bind ${shq(s.shared)} ${shq(s.shared)}`, `mount -o remount,bind,ro ${shq(s.shared)}`);
+  }
+  for (const h of s.hide) {
+    if (existsSync(h)) steps.push(`mount -t tmpfs -o ro,size=4k,mode=0555 vibebox-hidden ${shq(h)}`);
+  }
+  source = s.shared;
+  steps.push(`exec ${shq(s.binary)} --socket-path=${shq(s.socket)} -o source=${shq(source)} -o cache=auto -o xattr --thread-pool-size=4`);
+  return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', steps.join('; ')];
+}
+
+export function projectHides(projectDir: string): string[] {
+  return [join(projectDir, '.vibebox')];
+}

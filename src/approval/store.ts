@@ -1,0 +1,40 @@
+// The grant the user last approved, kept on the host side (~/.vibebox/approved/<id>.json) where
+// the guest cannot write.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { homePaths } from '../paths.js';
+import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
+import { WORKSPACE, type ResolvedConfig } from '../config/load.js';
+import type { Grant } from './diff.js';
+
+const GrantSchema = z.strictObject({
+  network: z.strictObject({ mode: z.enum(['allowlist', 'blocklist']), entries: z.array(z.string()) }),
+  mounts: z.array(z.strictObject({ host: z.string(), guest: z.string(), mode: z.enum(['ro', 'rw']) })),
+});
+
+const file = (id: string) => join(homePaths().approvedDir, `${id}.json`);
+
+export function grantOf(cfg: ResolvedConfig): Grant {
+  return { network: { mode: cfg.network.mode, entries: [...cfg.network.entries] }, mounts: cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode })) };
+}
+
+/** The baseline before any approval: the defaults (project mount, default allowlist). */
+export function defaultGrant(project: string): Grant {
+  return { network: { mode: 'allowlist', entries: [...DEFAULT_ALLOWLIST] }, mounts: [{ host: project, guest: WORKSPACE, mode: 'rw' }] };
+}
+
+export function readGrant(id: string): Grant | null {
+  try {
+    return GrantSchema.parse(JSON.parse(readFileSync(file(id), 'utf8')));
+  } catch {
+    return null;
+  }
+}
+
+export function writeGrant(id: string, g: Grant): void {
+  mkdirSync(homePaths().approvedDir, { recursive: true, mode: 0o700 });
+  const tmp = `${file(id)}.tmp`;
+  writeFileSync(tmp, JSON.stringify(g, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, file(id));
+}

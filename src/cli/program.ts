@@ -1,0 +1,130 @@
+// The full CLI (commander). The hot paths never load this module.
+import { Command, CommanderError, Option } from 'commander';
+import { VibeboxError } from '../errors.js';
+import { reportAndExit } from '../main.js';
+
+declare const VIBEBOX_VERSION: string;
+
+const projectOpt = () => new Option('-p, --project <dir>', 'project directory (default: the current directory)');
+
+export async function runCli(argv: string[]): Promise<void> {
+  const program = new Command('vibebox')
+    .description('A persistent VM per project for running AI coding agents.\nRun `vibebox` in a project to open a shell in its VM.')
+    .version(typeof VIBEBOX_VERSION === 'string' ? VIBEBOX_VERSION : '0.0.0-dev', '-V, --version')
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'vibebox: ')) });
+
+  program
+    .command('shell', { isDefault: true })
+    .description('open a shell in the project VM (created or resumed as needed)')
+    .addOption(projectOpt())
+    .action(async (o: { project?: string }) => {
+      const { run } = await import('../client/run.js');
+      const { resolveProject } = await import('../session/project.js');
+      process.exitCode = await run({ project: resolveProject(o.project), tty: Boolean(process.stdin.isTTY) });
+    });
+
+  program
+    .command('exec')
+    .description('run one command in the project VM and exit with its status')
+    .addOption(projectOpt())
+    .option('-t, --tty', 'allocate a terminal')
+    .option('-u, --user <user>', 'vibe (default) or root')
+    .argument('<command...>', 'the command and its arguments (put -- before options of the command)')
+    .action(async (cmd: string[], o: { project?: string; tty?: boolean; user?: string }) => {
+      if (o.user && o.user !== 'vibe' && o.user !== 'root') throw new VibeboxError('E_USAGE', `unknown user ${o.user}`, 'use --user vibe or --user root');
+      const { run } = await import('../client/run.js');
+      const { resolveProject } = await import('../session/project.js');
+      process.exitCode = await run({ project: resolveProject(o.project), argv: cmd, tty: Boolean(o.tty), ...(o.user ? { user: o.user as 'vibe' | 'root' } : {}) });
+    });
+
+  program
+    .command('list')
+    .alias('ls')
+    .description('list every session on this machine')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => (await import('./list.js')).list(o));
+
+  program
+    .command('delete')
+    .alias('rm')
+    .description('stop and delete a session (its disk is lost); accepts a unique id prefix')
+    .argument('<session-id>')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (id: string, o: { yes?: boolean }) => (await import('./delete.js')).del(id, o));
+
+  program
+    .command('stop')
+    .description('shut the project VM down now (the disk is kept)')
+    .addOption(projectOpt())
+    .action(async (o: { project?: string }) => (await import('./stop.js')).stop(o));
+
+  program
+    .command('explain')
+    .description('show mounts, network policy and storage paths of the project')
+    .addOption(projectOpt())
+    .option('--json', 'machine-readable output')
+    .action(async (o: { project?: string; json?: boolean }) => (await import('./explain.js')).explainCmd(o));
+
+  program
+    .command('doctor')
+    .description('check what vibebox needs on this machine and how to install what is missing')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => (await import('./doctor.js')).doctor(o));
+
+  const image = program.command('image').description('build, list and remove guest images');
+  image
+    .command('build')
+    .description('build the guest image from Debian packages')
+    .option('--name <name>', 'image name', 'default')
+    .option('--force', 'rebuild even if it exists')
+    .action(async (o: { name: string; force?: boolean }) => (await import('./image.js')).build(o));
+  image
+    .command('list')
+    .description('list built images')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => (await import('./image.js')).list(o));
+  image
+    .command('rm')
+    .description('remove an image (refused while a session uses it)')
+    .argument('<name|digest>')
+    .action(async (n: string) => (await import('./image.js')).rm(n));
+
+  program
+    .command('allow')
+    .description('allow a host through the egress proxy (edits vibebox.toml; applies without restart)')
+    .argument('<host>')
+    .addOption(projectOpt())
+    .action(async (host: string, o: { project?: string }) => (await import('./network.js')).allow(host, o));
+  program
+    .command('deny')
+    .description('block a host at the egress proxy (edits vibebox.toml; applies without restart)')
+    .argument('<host>')
+    .addOption(projectOpt())
+    .action(async (host: string, o: { project?: string }) => (await import('./network.js')).deny(host, o));
+  program
+    .command('approve')
+    .description('approve the project vibebox.toml after reviewing what it asks for')
+    .addOption(projectOpt())
+    .option('-y, --yes', 'approve without asking')
+    .action(async (o: { project?: string; yes?: boolean }) => (await import('./approve.js')).approve(o));
+  program
+    .command('logs')
+    .description('show a session log: egress, supervisor or serial')
+    .argument('[which]', 'egress | supervisor | serial', 'egress')
+    .option('-f, --follow', 'keep printing new lines')
+    .addOption(projectOpt())
+    .action(async (which: string, o: { project?: string; follow?: boolean }) => (await import('./logs.js')).logs(which, o));
+
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+      // commander already printed its one line.
+      process.exit(2);
+    }
+    reportAndExit(e);
+  }
+}

@@ -1,0 +1,154 @@
+// A client's one channel to the supervisor: run a command (or the login shell) and stream its
+// stdio. Kept light: it is the warm path of every `vibebox exec`.
+import WebSocket from 'ws';
+import { SupervisorMessage, DataKind, type ClientMessage } from '../supervisor/protocol.js';
+
+export interface AttachOptions {
+  socket: string;
+  argv?: string[];
+  tty: boolean;
+  user?: 'vibe' | 'root';
+  cwd?: string;
+  /** Print boot progress (stderr) while the VM starts. */
+  progress?: (line: string) => void;
+}
+
+export type AttachResult =
+  | { kind: 'exit'; code: number }
+  | { kind: 'detach' }
+  | { kind: 'reset'; reattach: boolean }
+  | { kind: 'error'; code: string; message: string; hint?: string }
+  | { kind: 'lost' };
+
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13, SIGABRT: 6, SIGSEGV: 11 };
+
+export function connect(socket: string): WebSocket {
+  return new WebSocket(`ws+unix://${socket}:/`, { perMessageDeflate: false });
+}
+
+export function attach(o: AttachOptions): Promise<AttachResult> {
+  return new Promise((resolve) => {
+    const ws = connect(o.socket);
+    const stdin = process.stdin;
+    const raw = o.tty && stdin.isTTY;
+    let settled = false;
+    const cleanups: (() => void)[] = [];
+    const finish = (r: AttachResult) => {
+      if (settled) return;
+      settled = true;
+      for (const c of cleanups) c();
+      resolve(r);
+    };
+    const send = (m: ClientMessage) => {
+      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(m));
+    };
+
+    ws.on('open', () => {
+      const size = o.tty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
+      send({
+        type: 'exec',
+        tty: o.tty,
+        ...(o.argv ? { argv: o.argv } : {}),
+        ...size,
+        ...(o.tty ? { term: process.env['TERM'] ?? 'xterm-256color' } : {}),
+        ...(o.user ? { user: o.user } : {}),
+        ...(o.cwd ? { cwd: o.cwd } : {}),
+      });
+      if (raw) {
+        stdin.setRawMode(true);
+        cleanups.push(() => stdin.setRawMode(false));
+      }
+      const onData = (b: Buffer) => {
+        const out = Buffer.allocUnsafe(b.length + 1);
+        out[0] = DataKind.stdin;
+        b.copy(out, 1);
+        if (ws.readyState === ws.OPEN) ws.send(out);
+      };
+      const onEnd = () => send({ type: 'stdin_end' });
+      stdin.on('data', onData);
+      stdin.on('end', onEnd);
+      cleanups.push(() => {
+        stdin.off('data', onData);
+        stdin.off('end', onEnd);
+        stdin.pause();
+        stdin.unref?.();
+      });
+      if (o.tty && process.stdout.isTTY) {
+        const onResize = () => send({ type: 'resize', cols: process.stdout.columns, rows: process.stdout.rows });
+        process.stdout.on('resize', onResize);
+        cleanups.push(() => process.stdout.off('resize', onResize));
+      }
+      if (!raw) {
+        // Without a terminal, ^C reaches us, not the remote: pass it on.
+        const fwd = (sig: NodeJS.Signals) => () => send({ type: 'signal', signal: sig });
+        const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, fwd(s)] as const);
+        for (const [s, h] of handlers) process.on(s, h);
+        cleanups.push(() => {
+          for (const [s, h] of handlers) process.off(s, h);
+        });
+      }
+    });
+
+    ws.on('message', (data, isBinary) => {
+      const buf = data as Buffer;
+      if (isBinary) {
+        if (buf[0] === DataKind.stdout) process.stdout.write(buf.subarray(1));
+        else if (buf[0] === DataKind.stderr) process.stderr.write(buf.subarray(1));
+        return;
+      }
+      let parsed;
+      try {
+        parsed = SupervisorMessage.safeParse(JSON.parse(buf.toString('utf8')));
+      } catch {
+        return;
+      }
+      if (!parsed.success) return;
+      const m = parsed.data;
+      switch (m.type) {
+        case 'progress':
+          o.progress?.(m.line);
+          return;
+        case 'exit':
+          finish({ kind: 'exit', code: m.code ?? 128 + (SIGNALS[m.signal ?? ''] ?? 1) });
+          return;
+        case 'error':
+          finish({ kind: 'error', code: m.code, message: m.message, ...(m.hint ? { hint: m.hint } : {}) });
+          return;
+        case 'detach':
+          finish({ kind: 'detach' });
+          return;
+        case 'reset':
+          finish({ kind: 'reset', reattach: m.reattach });
+          return;
+        default:
+          return;
+      }
+    });
+    ws.on('close', () => finish({ kind: 'lost' }));
+    ws.on('error', (e) => finish({ kind: 'error', code: 'E_SUPERVISOR', message: `cannot reach the session's supervisor: ${e.message}` }));
+  });
+}
+
+/** One request/response exchange (status, stop, reload) with the supervisor. */
+export function request(socket: string, msg: ClientMessage, timeoutMs = 10_000): Promise<SupervisorMessage> {
+  return new Promise((resolve, reject) => {
+    const ws = connect(socket);
+    const t = setTimeout(() => {
+      ws.terminate();
+      reject(new Error('the supervisor did not answer'));
+    }, timeoutMs);
+    ws.on('open', () => ws.send(JSON.stringify(msg)));
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const r = SupervisorMessage.safeParse(JSON.parse((data as Buffer).toString('utf8')));
+      if (!r.success) return;
+      clearTimeout(t);
+      ws.close();
+      resolve(r.data);
+    });
+    ws.on('error', (e) => {
+      clearTimeout(t);
+      reject(e);
+    });
+  });
+}

@@ -1,0 +1,94 @@
+// `vibebox` (shell) and `vibebox exec`: attach to the running session, starting it if needed.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { projectPaths, runPaths } from '../paths.js';
+import { attach, type AttachResult } from './attach.js';
+import { VibeboxError } from '../errors.js';
+
+export interface RunOptions {
+  project: string;
+  argv?: string[];
+  tty: boolean;
+  user?: 'vibe' | 'root';
+}
+
+/** The session id from .vibebox/session.toml without a TOML parser (our own one-line format). */
+function quickSessionId(project: string): string | null {
+  try {
+    const m = /^id = "([0-9a-f-]{36})"$/m.exec(readFileSync(projectPaths(project).sessionFile, 'utf8'));
+    return m?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const isTTY = () => Boolean(process.stderr.isTTY);
+const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${line}\x1b[0m\n` : `${line}\n`);
+
+async function attachOnce(o: RunOptions, allowStart: boolean): Promise<AttachResult> {
+  const id = quickSessionId(o.project);
+  if (id) {
+    const r = await attach({ socket: runPaths(id).supervisorSock, tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}) });
+    // ECONNREFUSED/ENOENT: no supervisor; anything else is a real answer.
+    if (!(r.kind === 'error' && r.code === 'E_SUPERVISOR' && /ECONNREFUSED|ENOENT/.test(r.message)) || !allowStart) return r;
+  }
+  if (!allowStart) return { kind: 'lost' };
+  const { ensureRunning } = await import('./start.js');
+  const { resolveProject } = await import('../session/project.js');
+  const project = resolveProject(o.project);
+  const s = await ensureRunning(project, { progress, interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY) });
+  return attach({ socket: runPaths(s.id).supervisorSock, tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}) });
+}
+
+export async function run(o: RunOptions): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const r = await attachOnce(o, true);
+    switch (r.kind) {
+      case 'exit':
+        return r.code;
+      case 'detach':
+        return 0;
+      case 'reset':
+        if (!r.reattach) {
+          process.stderr.write('vibebox: this session was replaced by :new in another terminal (run vibebox again to join the new one)\n');
+          return 1;
+        }
+        // Wait for the old supervisor to finish deleting, then start the fresh session.
+        await waitForReset(o.project);
+        continue;
+      case 'lost':
+        if (attempt < 1) continue;
+        throw new VibeboxError('E_SUPERVISOR', 'lost the connection to the session', 'run the command again; see .vibebox/supervisor.log');
+      case 'error':
+        throw new VibeboxError(r.code === 'E_VM_START' ? 'E_VM_START' : 'E_SUPERVISOR', r.message, r.hint);
+    }
+  }
+}
+
+async function waitForReset(project: string): Promise<void> {
+  for (let d = 20; quickSessionId(project) !== null; d = Math.min(d * 2, 250)) await new Promise((r) => setTimeout(r, d));
+}
+
+/** Parse `vibebox [exec [-t] [-u root] [--] cmd…]` without the CLI framework; null = not ours. */
+export async function fastPath(args: string[]): Promise<number | null> {
+  let project = process.cwd();
+  if (args.length === 0) return run({ project: resolve(project), tty: Boolean(process.stdin.isTTY) });
+  let i = 1;
+  let tty = false;
+  let user: 'vibe' | 'root' | undefined;
+  for (; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    if (a === '-t' || a === '--tty') tty = true;
+    else if ((a === '-u' || a === '--user') && (args[i + 1] === 'root' || args[i + 1] === 'vibe')) user = args[++i] as 'vibe' | 'root';
+    else if (a === '--project' && args[i + 1]) project = args[++i]!;
+    else if (a.startsWith('-')) return null; // --help and friends: the full CLI answers
+    else break;
+  }
+  const argv = args.slice(i);
+  if (argv.length === 0) return null;
+  return run({ project: resolve(project), argv, tty, ...(user ? { user } : {}) });
+}

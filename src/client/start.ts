@@ -1,0 +1,106 @@
+// Start or find a project's session: under the project lock, create the session if needed, build
+// the image if missing, and spawn the supervisor unless a live one answers on its socket.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { join } from 'node:path';
+import lockfile from 'proper-lockfile';
+import { VibeboxError } from '../errors.js';
+import { homePaths, projectPaths, runPaths } from '../paths.js';
+import { loadConfig, writeDefaultConfig } from '../config/load.js';
+import { createSessionDir, readSessionFile, writeSessionFile, type SessionFile } from '../session/state.js';
+import { updateIndex } from '../session/index-store.js';
+import { upsert } from '../session/index-file.js';
+import { ensureImage } from '../../images/build.js';
+import { checkApproval } from '../approval/check.js';
+
+/** True if something accepts connections on the socket (a live supervisor). */
+export function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export async function withProjectLock<T>(project: string, fn: () => Promise<T>): Promise<T> {
+  const dir = homePaths().locksDir;
+  mkdirSync(dir, { recursive: true });
+  const name = createHash('sha256').update(project).digest('hex').slice(0, 16);
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(dir, {
+      lockfilePath: join(dir, `${name}.lock`),
+      realpath: false,
+      stale: 15_000,
+      update: 5_000,
+      // Another vibebox may be building the image (minutes): wait for it rather than fail.
+      retries: { retries: 600, factor: 1.3, minTimeout: 5, maxTimeout: 1000 },
+    });
+  } catch (e) {
+    throw new VibeboxError('E_LOCKED', `another vibebox is starting this project and did not finish (${(e as Error).message})`, 'wait for it, or check `vibebox list`');
+  }
+  try {
+    return await fn();
+  } finally {
+    await release().catch(() => undefined);
+  }
+}
+
+export interface StartOptions {
+  progress: (line: string) => void;
+  /** Ask y/N for a widened config on a terminal. */
+  interactive: boolean;
+}
+
+/** Make sure the session exists and its supervisor runs; returns the session. */
+export async function ensureRunning(project: string, o: StartOptions): Promise<SessionFile> {
+  return withProjectLock(project, async () => {
+    // Validate before touching anything: a broken vibebox.toml never half-starts a VM.
+    const cfg = loadConfig(project);
+    let s = readSessionFile(project);
+    const rp = s ? runPaths(s.id) : null;
+    if (s && rp && (await socketAnswers(rp.supervisorSock))) return s;
+    if (!s) {
+      writeDefaultConfig(project);
+      s = createSessionDir(project);
+      o.progress(`created session ${s.id}`);
+    }
+    await checkApproval(project, s.id, { interactive: o.interactive });
+    if (!s.image) {
+      const img = await ensureImage({ name: cfg.vm.image, onProgress: o.progress });
+      s = { ...s, image: { name: img.name, digest: img.digest } };
+      writeSessionFile(project, s);
+    }
+    const session = s;
+    await updateIndex((idx) => upsert(idx, { id: session.id, directory: project, last_active: new Date().toISOString() }));
+    await spawnSupervisor(project, session.id);
+    return session;
+  });
+}
+
+async function spawnSupervisor(project: string, id: string): Promise<void> {
+  const pp = projectPaths(project);
+  const rp = runPaths(id);
+  const logFd = openSync(pp.supervisorLog, 'a');
+  const entry = process.argv[1]!;
+  const child = spawn(process.execPath, [entry, '__supervise', project], { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
+  closeSync(logFd);
+  child.unref();
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    if (await socketAnswers(rp.supervisorSock)) return;
+    if (exited) {
+      const lines = readFileSync(pp.supervisorLog, 'utf8').trim().split('\n');
+      const last = lines.reverse().find((l) => l.includes('vibebox:')) ?? lines[0] ?? '';
+      const msg = last.replace(/^.*?vibebox: /, '');
+      throw new VibeboxError('E_SUPERVISOR', `the session's supervisor failed to start: ${msg}`, `see ${pp.supervisorLog}`);
+    }
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}

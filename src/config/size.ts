@@ -1,0 +1,27 @@
+// Sizes in vibebox.toml: "2GiB", "512MiB", "20G", or a plain number of bytes.
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024, kb: 1000, kib: 1024,
+  m: 1024 ** 2, mb: 1000 ** 2, mib: 1024 ** 2,
+  g: 1024 ** 3, gb: 1000 ** 3, gib: 1024 ** 3,
+  t: 1024 ** 4, tb: 1000 ** 4, tib: 1024 ** 4,
+};
+
+/** Bytes, or null when the text is not a size. */
+export function parseSize(text: string | number): number | null {
+  if (typeof text === 'number') return Number.isSafeInteger(text) && text > 0 ? text : null;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
+  if (!m) return null;
+  const unit = UNITS[(m[2] ?? '').toLowerCase()];
+  if (unit === undefined) return null;
+  const bytes = Math.round(Number(m[1]) * unit);
+  return bytes > 0 && Number.isSafeInteger(bytes) ? bytes : null;
+}
+
+export function formatSize(bytes: number): string {
+  for (const [u, f] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+    if (bytes >= f && bytes % f === 0) return `${bytes / f}${u}`;
+  }
+  return String(bytes);
+}

@@ -1,0 +1,58 @@
+// The supervisor's end of the virtio-serial channel: frames in, typed messages and stdio out.
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { AgentMessage, FrameDecoder, Kind, controlFrame, encodeFrame, type HostMessage } from '../../guest/protocol.js';
+
+export interface AgentChannelEvents {
+  message: [AgentMessage];
+  data: [number, 'stdout' | 'stderr', Buffer];
+  invalid: [string];
+  close: [];
+}
+
+export class AgentChannel extends EventEmitter<AgentChannelEvents> {
+  private dec = new FrameDecoder();
+  constructor(private sock: Socket) {
+    super();
+    sock.on('data', (chunk) => {
+      let frames;
+      try {
+        frames = this.dec.push(chunk);
+      } catch (e) {
+        this.emit('invalid', (e as Error).message);
+        sock.destroy();
+        return;
+      }
+      for (const f of frames) {
+        if (f.kind === Kind.stdout || f.kind === Kind.stderr) {
+          this.emit('data', f.stream, f.kind === Kind.stdout ? 'stdout' : 'stderr', f.payload);
+        } else if (f.kind === Kind.control) {
+          let raw: unknown;
+          try {
+            raw = JSON.parse(f.payload.toString('utf8'));
+          } catch {
+            this.emit('invalid', 'control frame is not JSON');
+            continue;
+          }
+          const r = AgentMessage.safeParse(raw);
+          if (r.success) this.emit('message', r.data);
+          else this.emit('invalid', `invalid agent message: ${r.error.issues[0]?.message ?? ''}`);
+        }
+      }
+    });
+    sock.on('close', () => this.emit('close'));
+    sock.on('error', () => undefined);
+  }
+
+  send(msg: HostMessage): void {
+    if (!this.sock.destroyed) this.sock.write(controlFrame(msg));
+  }
+
+  stdin(id: number, b: Buffer): void {
+    if (!this.sock.destroyed) this.sock.write(encodeFrame(id, Kind.stdin, b));
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
+}

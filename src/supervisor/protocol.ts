@@ -1,0 +1,53 @@
+// Client ↔ supervisor protocol over ws on run/<id12>/supervisor.sock. Text frames carry JSON
+// control messages (validated on receipt); binary frames carry stdio: one kind byte, then bytes.
+import { z } from 'zod';
+
+export const DataKind = { stdout: 1, stderr: 2, stdin: 3 } as const;
+
+export const ClientMessage = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('exec'),
+    /** Absent: the login shell of user vibe in /workspace. */
+    argv: z.array(z.string()).min(1).optional(),
+    tty: z.boolean(),
+    cols: z.number().int().min(1).optional(),
+    rows: z.number().int().min(1).optional(),
+    term: z.string().optional(),
+    env: z.record(z.string(), z.string()).optional(),
+    cwd: z.string().optional(),
+    user: z.enum(['vibe', 'root']).optional(),
+  }),
+  z.strictObject({ type: z.literal('resize'), cols: z.number().int().min(1), rows: z.number().int().min(1) }),
+  z.strictObject({ type: z.literal('signal'), signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
+  z.strictObject({ type: z.literal('stdin_end') }),
+  z.strictObject({ type: z.literal('status') }),
+  z.strictObject({ type: z.literal('stop') }),
+  z.strictObject({ type: z.literal('reload') }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+export const StatusSchema = z.strictObject({
+  id: z.string(),
+  project: z.string(),
+  state: z.enum(['starting', 'running', 'stopping']),
+  refs: z.number().int(),
+  supervisorPid: z.number().int(),
+  qemuPid: z.number().int().nullable(),
+  accel: z.string(),
+  bootMs: z.number().nullable(),
+});
+export type Status = z.infer<typeof StatusSchema>;
+
+export const SupervisorMessage = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('progress'), line: z.string() }),
+  z.strictObject({ type: z.literal('started') }),
+  z.strictObject({ type: z.literal('exit'), code: z.number().int().nullable(), signal: z.string().nullable() }),
+  z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string(), hint: z.string().optional() }),
+  z.strictObject({ type: z.literal('status'), status: StatusSchema }),
+  z.strictObject({ type: z.literal('ok') }),
+  /** :exit from inside this client's shell: leave, the VM stays. */
+  z.strictObject({ type: z.literal('detach') }),
+  /** :new: this session is being replaced; `reattach` tells the client that asked to start the new one. */
+  z.strictObject({ type: z.literal('reset'), reattach: z.boolean() }),
+]);
+export type SupervisorMessage = z.infer<typeof SupervisorMessage>;
