@@ -16,10 +16,11 @@ export function setNetworkEntries(text: string, entries: string[]): string {
     break;
   }
   const section = lines.slice(start + 1, end).join('\n');
-  const m = /^(\s*)entries\s*=\s*\[[\s\S]*?\](\s*#[^\n]*)?/m.exec(section);
+  // The trailing comment is only one on the same line ([ \t], not \s: a comment on the next line stays).
+  const m = /^([ \t]*)entries[ \t]*=[ \t]*\[[\s\S]*?\]([ \t]*#[^\n]*)?/m.exec(section);
   // A ']' inside a quoted entry would confuse the match: verify by parsing the result.
   let next: string;
-  if (m) next = section.slice(0, m.index) + `${m[1]}entries = ${renderArray(entries)}` + section.slice(m.index + m[0].length);
+  if (m) next = section.slice(0, m.index) + `${m[1]}entries = ${renderArray(entries)}${m[2] ?? ''}` + section.slice(m.index + m[0].length);
   else next = `entries = ${renderArray(entries)}\n${section}`;
   const out = [...lines.slice(0, start + 1), next, ...lines.slice(end)].join('\n');
   const parsed = TOML.parse(out) as { network?: { entries?: unknown } };

@@ -1,7 +1,7 @@
 // Reading vibebox.toml: parse, validate, resolve paths. Errors name the file, the key and the fix.
 import { readFileSync, writeFileSync, existsSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import TOML from '@iarna/toml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
@@ -82,7 +82,8 @@ export function checkMounts(mounts: ResolvedMount[], project: string, vbHome: st
   const stateDir = join(project, '.vibebox');
   const seen = new Set<string>();
   for (const m of mounts) {
-    const g = m.guest.replace(/\/+$/, '') || '/';
+    // Normalise first: "/mnt/../etc" or "//etc" is /etc in the guest.
+    const g = posix.normalize(m.guest).replace(/\/+$/, '') || '/';
     if (SYSTEM_GUEST_PATHS.includes(g) || g.startsWith('/proc/') || g.startsWith('/sys/') || g.startsWith('/dev/') || g.startsWith('/opt/vibebox/')) {
       throw new VibeboxError('E_MOUNT_FORBIDDEN', `vibebox.toml: mount ${m.declared} → ${m.guest}: the guest path would shadow a system path`, 'mount under /workspace, /mnt or /home/vibe/<name> instead');
     }
@@ -91,9 +92,20 @@ export function checkMounts(mounts: ResolvedMount[], project: string, vbHome: st
     if (within(vbHome, m.host) || within(m.host, vbHome)) {
       throw new VibeboxError('E_MOUNT_FORBIDDEN', `vibebox.toml: mount ${m.declared} would expose ${vbHome} to the guest`, 'mount a narrower directory that does not contain the vibebox home');
     }
-    if (m.declared !== '.' && within(m.host, stateDir)) {
+    // Only the project mount hides .vibebox/ (on the host side): any other mount that is inside it,
+    // or contains it (a parent of the project), would show the session state to the guest.
+    if (m.declared !== '.' && (within(m.host, stateDir) || within(stateDir, m.host))) {
       throw new VibeboxError('E_MOUNT_FORBIDDEN', `vibebox.toml: mount ${m.declared} would expose the session state ${stateDir}`, 'remove this mount; .vibebox/ is never visible in the guest');
     }
+  }
+}
+
+/** The real path when it exists (mount hosts are realpaths; a symlinked VIBEBOX_HOME must match). */
+function realpathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
   }
 }
 
@@ -115,7 +127,7 @@ export function resolveConfig(cfg: Config, project: string, opts: { vbHome?: str
       }
     }
   }
-  checkMounts(mounts, project, opts.vbHome ?? vibeboxHome());
+  checkMounts(mounts, project, realpathOr(opts.vbHome ?? vibeboxHome()));
   const entries = cfg.network.entries ?? (cfg.network.mode === 'allowlist' ? [...DEFAULT_ALLOWLIST] : []);
   return { vm: cfg.vm, session: cfg.session, network: { mode: cfg.network.mode, entries }, mounts };
 }

@@ -1,0 +1,369 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import TOML from '@iarna/toml';
+import { VibeboxError } from '../../src/errors.js';
+import {
+  checkMounts,
+  defaultConfigText,
+  expandHome,
+  loadConfig,
+  parseConfigText,
+  readConfig,
+  resolveConfig,
+  resolveHostPath,
+  WORKSPACE,
+  type ResolvedMount,
+} from '../../src/config/load.js';
+import { setNetworkEntries } from '../../src/config/edit.js';
+import { ConfigSchema } from '../../src/config/schema.js';
+import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+
+/** Assert that fn throws a VibeboxError with this code whose one line matches every pattern. */
+function throwsCode(fn: () => unknown, code: string, ...patterns: RegExp[]): VibeboxError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof VibeboxError, `expected a VibeboxError ${code}, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  assert.equal(caught.exitCode, 2);
+  const line = caught.toLine();
+  assert.ok(!line.includes('\n'), `one line: ${line}`);
+  assert.match(line, /^vibebox: /);
+  for (const p of patterns) assert.match(line, p);
+  return caught;
+}
+
+let tmp: string;
+let vbHome: string;
+let project: string;
+let savedHome: string | undefined;
+
+before(() => {
+  tmp = realpathSync(mkdtempSync(join(tmpdir(), 'vb-config-')));
+  vbHome = join(tmp, 'vbhome');
+  mkdirSync(vbHome);
+  savedHome = process.env['VIBEBOX_HOME'];
+  process.env['VIBEBOX_HOME'] = vbHome;
+  project = join(tmp, 'proj');
+  mkdirSync(project);
+});
+after(() => {
+  if (savedHome === undefined) delete process.env['VIBEBOX_HOME'];
+  else process.env['VIBEBOX_HOME'] = savedHome;
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('parseConfigText: defaults', () => {
+  it('an empty file gives every default', () => {
+    const c = parseConfigText('');
+    assert.deepEqual(c, {
+      vm: { cpus: 2, memory: 2 * GiB, disk: 20 * GiB, image: 'default' },
+      session: { auto_shutdown_ms: 30000 },
+      mounts: [],
+      network: { mode: 'allowlist' },
+    });
+    assert.deepEqual(ConfigSchema.parse({}), c);
+  });
+  it('an empty table gets its defaults; a partial table keeps the rest', () => {
+    const c = parseConfigText('[vm]\ncpus = 4\n[session]\n');
+    assert.equal(c.vm.cpus, 4);
+    assert.equal(c.vm.memory, 2 * GiB);
+    assert.equal(c.session.auto_shutdown_ms, 30000);
+  });
+  it('a mount defaults to read-only', () => {
+    const c = parseConfigText('[[mounts]]\nhost = "~/.gitconfig"\nguest = "/home/vibe/.gitconfig"\n');
+    assert.deepEqual(c.mounts, [{ host: '~/.gitconfig', guest: '/home/vibe/.gitconfig', mode: 'ro' }]);
+  });
+  it('the example of ARCHITECTURE §5 parses', () => {
+    const c = parseConfigText(`[vm]
+cpus = 2
+memory = "2GiB"
+disk = "20GiB"
+image = "default"
+
+[session]
+auto_shutdown_ms = 30000
+
+[[mounts]]
+host = "~/.gitconfig"
+guest = "/home/vibe/.gitconfig"
+mode = "ro"
+
+[network]
+mode = "allowlist"
+entries = ["api.anthropic.com", "api.openai.com", ".github.com"]
+`);
+    assert.equal(c.network.mode, 'allowlist');
+    assert.deepEqual(c.network.entries, ['api.anthropic.com', 'api.openai.com', '.github.com']);
+    assert.equal(c.mounts.length, 1);
+  });
+  it('defaultConfigText round-trips through parseConfigText to the defaults', () => {
+    const text = defaultConfigText();
+    const c = parseConfigText(text);
+    const d = parseConfigText('');
+    assert.deepEqual(c.vm, d.vm);
+    assert.deepEqual(c.session, d.session);
+    assert.deepEqual(c.mounts, []);
+    assert.equal(c.network.mode, 'allowlist');
+    assert.deepEqual(c.network.entries, [...DEFAULT_ALLOWLIST]);
+  });
+});
+
+describe('parseConfigText: bad input', () => {
+  it('an unknown top-level key is E_CONFIG_INVALID naming it', () => {
+    throwsCode(() => parseConfigText('bogus = 1\n'), 'E_CONFIG_INVALID', /"bogus"/, /unknown key/, /vibebox\.toml/);
+  });
+  it('an unknown top-level table is E_CONFIG_INVALID naming it', () => {
+    throwsCode(() => parseConfigText('[vms]\ncpus = 2\n'), 'E_CONFIG_INVALID', /"vms"/);
+  });
+  it('an unknown nested key names the table and the key', () => {
+    throwsCode(() => parseConfigText('[vm]\ncpu = 2\n'), 'E_CONFIG_INVALID', /vm: unknown key "cpu"/);
+    throwsCode(() => parseConfigText('[session]\nauto_shutdown = 1\n'), 'E_CONFIG_INVALID', /session: unknown key "auto_shutdown"/);
+    throwsCode(() => parseConfigText('[network]\nallow = ["a.com"]\n'), 'E_CONFIG_INVALID', /network: unknown key "allow"/);
+    throwsCode(
+      () => parseConfigText('[[mounts]]\nhost = "/tmp"\nguest = "/mnt/t"\nreadonly = true\n'),
+      'E_CONFIG_INVALID',
+      /mounts\[0\]: unknown key "readonly"/,
+    );
+  });
+  it('a wrong type names the key path', () => {
+    throwsCode(() => parseConfigText('[vm]\ncpus = "two"\n'), 'E_CONFIG_INVALID', /vm\.cpus: /);
+    throwsCode(() => parseConfigText('[vm]\ncpus = 2.5\n'), 'E_CONFIG_INVALID', /vm\.cpus: /);
+    throwsCode(() => parseConfigText('[vm]\ncpus = 0\n'), 'E_CONFIG_INVALID', /vm\.cpus: /);
+    throwsCode(() => parseConfigText('[vm]\nimage = "Bad Name"\n'), 'E_CONFIG_INVALID', /vm\.image: /);
+    throwsCode(() => parseConfigText('[session]\nauto_shutdown_ms = -1\n'), 'E_CONFIG_INVALID', /session\.auto_shutdown_ms: /);
+    throwsCode(() => parseConfigText('[network]\nmode = "open"\n'), 'E_CONFIG_INVALID', /network\.mode: /);
+    throwsCode(() => parseConfigText('[network]\nentries = "a.com"\n'), 'E_CONFIG_INVALID', /network\.entries: /);
+    throwsCode(() => parseConfigText('[network]\nentries = ["ok.com", "not a host"]\n'), 'E_CONFIG_INVALID', /network\.entries\[1\]: /);
+    throwsCode(() => parseConfigText('vm = 3\n'), 'E_CONFIG_INVALID', /vm: /);
+    throwsCode(() => parseConfigText('mounts = {}\n'), 'E_CONFIG_INVALID', /mounts: /);
+  });
+  it('a mount with a bad field names it by index', () => {
+    throwsCode(() => parseConfigText('[[mounts]]\nhost = "/a"\nguest = "/mnt/a"\n[[mounts]]\nhost = "/b"\nguest = "relative"\n'), 'E_CONFIG_INVALID', /mounts\[1\]\.guest: /);
+    throwsCode(() => parseConfigText('[[mounts]]\nhost = "/a"\nguest = "/mnt/a"\nmode = "wo"\n'), 'E_CONFIG_INVALID', /mounts\[0\]\.mode: /);
+    throwsCode(() => parseConfigText('[[mounts]]\nguest = "/mnt/a"\n'), 'E_CONFIG_INVALID', /mounts\[0\]\.host: /);
+  });
+  it('unparsable TOML is E_CONFIG_PARSE with the line number', () => {
+    throwsCode(() => parseConfigText('[vm]\ncpus = 2\nmemory = = "1GiB"\n'), 'E_CONFIG_PARSE', /vibebox\.toml line 3: /);
+    throwsCode(() => parseConfigText('[vm\n'), 'E_CONFIG_PARSE', /line 1: /);
+    throwsCode(() => parseConfigText('\n\n\n\n[network]\nentries = ["a",\n', 'p/vibebox.toml'), 'E_CONFIG_PARSE', /^vibebox: p\/vibebox\.toml line \d+: /);
+    // A duplicate key is a TOML error too.
+    throwsCode(() => parseConfigText('[vm]\ncpus = 2\ncpus = 3\n'), 'E_CONFIG_PARSE', /line 3/);
+  });
+  it('the file name in the message is the one given', () => {
+    throwsCode(() => parseConfigText('x = 1', 'some/dir/vibebox.toml'), 'E_CONFIG_INVALID', /^vibebox: some\/dir\/vibebox\.toml: /);
+  });
+});
+
+describe('parseConfigText: sizes', () => {
+  it('accepts GiB, MiB and plain byte counts', () => {
+    assert.equal(parseConfigText('[vm]\nmemory = "512MiB"\n').vm.memory, 512 * MiB);
+    assert.equal(parseConfigText('[vm]\nmemory = "4GiB"\ndisk = "100GiB"\n').vm.disk, 100 * GiB);
+    assert.equal(parseConfigText('[vm]\nmemory = 1073741824\n').vm.memory, GiB);
+    assert.equal(parseConfigText('[vm]\ndisk = "1.5GiB"\n').vm.disk, 1.5 * GiB);
+  });
+  it('rejects a bad size naming the key', () => {
+    throwsCode(() => parseConfigText('[vm]\nmemory = "lots"\n'), 'E_CONFIG_INVALID', /vm\.memory: /, /"lots"/);
+    throwsCode(() => parseConfigText('[vm]\ndisk = "10XB"\n'), 'E_CONFIG_INVALID', /vm\.disk: /);
+    throwsCode(() => parseConfigText('[vm]\nmemory = 0\n'), 'E_CONFIG_INVALID', /vm\.memory: /);
+    throwsCode(() => parseConfigText('[vm]\nmemory = -5\n'), 'E_CONFIG_INVALID', /vm\.memory: /);
+    throwsCode(() => parseConfigText('[vm]\nmemory = true\n'), 'E_CONFIG_INVALID', /vm\.memory: /);
+  });
+});
+
+describe('path resolution', () => {
+  it('expandHome expands ~ and ~/x only', () => {
+    assert.equal(expandHome('~', '/home/u'), '/home/u');
+    assert.equal(expandHome('~/.gitconfig', '/home/u'), '/home/u/.gitconfig');
+    assert.equal(expandHome('~other/x', '/home/u'), '~other/x');
+    assert.equal(expandHome('/abs/~/x', '/home/u'), '/abs/~/x');
+    assert.equal(expandHome('a/~', '/home/u'), 'a/~');
+  });
+  it('resolveHostPath: ~ expands, relative is relative to the project, absolute is normalised', () => {
+    assert.equal(resolveHostPath('~/.ssh', '/p/proj', '/home/u'), '/home/u/.ssh');
+    assert.equal(resolveHostPath('~', '/p/proj', '/home/u'), '/home/u');
+    assert.equal(resolveHostPath('data', '/p/proj', '/home/u'), '/p/proj/data');
+    assert.equal(resolveHostPath('./data/', '/p/proj', '/home/u'), '/p/proj/data');
+    assert.equal(resolveHostPath('../shared', '/p/proj', '/home/u'), '/p/shared');
+    assert.equal(resolveHostPath('.', '/p/proj', '/home/u'), '/p/proj');
+    assert.equal(resolveHostPath('/etc/./hosts', '/p/proj', '/home/u'), '/etc/hosts');
+  });
+});
+
+describe('resolveConfig', () => {
+  it('puts the project first at /workspace rw, then the mounts; relative hosts resolve to the project', () => {
+    mkdirSync(join(project, 'data'), { recursive: true });
+    const cfg = parseConfigText('[[mounts]]\nhost = "data"\nguest = "/mnt/data"\nmode = "rw"\n');
+    const rc = resolveConfig(cfg, project, { vbHome });
+    assert.deepEqual(rc.mounts, [
+      { host: project, guest: WORKSPACE, mode: 'rw', declared: '.' },
+      { host: join(project, 'data'), guest: '/mnt/data', mode: 'rw', declared: 'data' },
+    ]);
+    assert.equal(WORKSPACE, '/workspace');
+  });
+  it('~ in a mount expands to the home directory', () => {
+    const cfg = parseConfigText('[[mounts]]\nhost = "~/x/.gitconfig"\nguest = "/home/vibe/.gitconfig"\n');
+    const rc = resolveConfig(cfg, project, { vbHome, checkPaths: false });
+    assert.match(rc.mounts[1]!.host, /\/x\/\.gitconfig$/);
+    assert.ok(!rc.mounts[1]!.host.includes('~'));
+  });
+  it('the network entries default to the allowlist; a blocklist without entries is empty', () => {
+    assert.deepEqual(resolveConfig(parseConfigText(''), project, { vbHome }).network, { mode: 'allowlist', entries: [...DEFAULT_ALLOWLIST] });
+    assert.deepEqual(resolveConfig(parseConfigText('[network]\nmode = "blocklist"\n'), project, { vbHome }).network, { mode: 'blocklist', entries: [] });
+    assert.deepEqual(resolveConfig(parseConfigText('[network]\nentries = []\n'), project, { vbHome }).network, { mode: 'allowlist', entries: [] });
+  });
+  it('a missing mount host path is E_MOUNT_MISSING naming it', () => {
+    const cfg = parseConfigText('[[mounts]]\nhost = "./nope"\nguest = "/mnt/nope"\n');
+    throwsCode(() => resolveConfig(cfg, project, { vbHome }), 'E_MOUNT_MISSING', /\.\/nope/, /does not exist/);
+    // Without path checks (pure mode) it resolves.
+    assert.equal(resolveConfig(cfg, project, { vbHome, checkPaths: false }).mounts[1]!.host, join(project, 'nope'));
+  });
+  it('a mount of VIBEBOX_HOME, inside it, or containing it is E_MOUNT_FORBIDDEN', () => {
+    mkdirSync(join(vbHome, 'images'), { recursive: true });
+    for (const host of [vbHome, join(vbHome, 'images'), tmp]) {
+      const cfg = ConfigSchema.parse({ mounts: [{ host, guest: '/mnt/x' }] });
+      throwsCode(() => resolveConfig(cfg, project, { vbHome }), 'E_MOUNT_FORBIDDEN', /expose/);
+    }
+  });
+  it('a symlinked VIBEBOX_HOME is still recognised', () => {
+    const link = join(tmp, 'vbhome-link');
+    symlinkSync(vbHome, link);
+    const cfg = ConfigSchema.parse({ mounts: [{ host: vbHome, guest: '/mnt/x' }] });
+    throwsCode(() => resolveConfig(cfg, project, { vbHome: link }), 'E_MOUNT_FORBIDDEN', /expose/);
+  });
+  it('a mount of the project .vibebox/, inside it, or of a parent of the project is E_MOUNT_FORBIDDEN', () => {
+    mkdirSync(join(project, '.vibebox', 'sub'), { recursive: true });
+    const parent = join(tmp, 'parent');
+    const nested = join(parent, 'app');
+    mkdirSync(join(nested, '.vibebox'), { recursive: true });
+    for (const host of ['.vibebox', './.vibebox/sub']) {
+      const cfg = parseConfigText(`[[mounts]]\nhost = "${host}"\nguest = "/mnt/x"\n`);
+      throwsCode(() => resolveConfig(cfg, project, { vbHome }), 'E_MOUNT_FORBIDDEN', /session state/);
+    }
+    // `..` contains <project>/.vibebox: only the project mount hides it.
+    const up = parseConfigText('[[mounts]]\nhost = ".."\nguest = "/mnt/x"\n');
+    throwsCode(() => resolveConfig(up, nested, { vbHome }), 'E_MOUNT_FORBIDDEN', /session state/);
+  });
+  it('shadowing a system guest path is E_MOUNT_FORBIDDEN', () => {
+    mkdirSync(join(project, 'd'), { recursive: true });
+    for (const guest of ['/etc', '/etc/', '/', '/usr', '/proc/x', '/opt/vibebox/bin', '/home/vibe', '/mnt/../etc', '//etc', '/usr/./']) {
+      const cfg = ConfigSchema.parse({ mounts: [{ host: 'd', guest }] });
+      throwsCode(() => resolveConfig(cfg, project, { vbHome }), 'E_MOUNT_FORBIDDEN', /system path/);
+    }
+    for (const guest of ['/mnt/d', '/home/vibe/d', '/workspace/d', '/srv/d']) {
+      const cfg = ConfigSchema.parse({ mounts: [{ host: 'd', guest }] });
+      assert.equal(resolveConfig(cfg, project, { vbHome }).mounts[1]!.guest, guest);
+    }
+  });
+  it('two mounts at one guest path (or over /workspace) are E_MOUNT_FORBIDDEN', () => {
+    mkdirSync(join(project, 'd'), { recursive: true });
+    throwsCode(() => resolveConfig(ConfigSchema.parse({ mounts: [{ host: 'd', guest: '/workspace' }] }), project, { vbHome }), 'E_MOUNT_FORBIDDEN', /two mounts/);
+    throwsCode(
+      () => resolveConfig(ConfigSchema.parse({ mounts: [{ host: 'd', guest: '/mnt/a' }, { host: 'd', guest: '/mnt/a/' }] }), project, { vbHome }),
+      'E_MOUNT_FORBIDDEN',
+      /two mounts/,
+    );
+  });
+});
+
+describe('checkMounts (pure)', () => {
+  const m = (host: string, guest: string, declared = host): ResolvedMount => ({ host, guest, mode: 'ro', declared });
+  const proj = '/p/proj';
+  const home = '/h/.vibebox';
+  it('accepts the project and ordinary mounts', () => {
+    checkMounts([m(proj, '/workspace', '.'), m('/h/.gitconfig', '/home/vibe/.gitconfig'), m('/p/other', '/mnt/other')], proj, home);
+  });
+  it('refuses exposing the vibebox home, the state folder, or system guest paths', () => {
+    throwsCode(() => checkMounts([m(proj, '/workspace', '.'), m('/h', '/mnt/h')], proj, home), 'E_MOUNT_FORBIDDEN');
+    throwsCode(() => checkMounts([m(proj, '/workspace', '.'), m('/h/.vibebox/run', '/mnt/h')], proj, home), 'E_MOUNT_FORBIDDEN');
+    throwsCode(() => checkMounts([m(proj, '/workspace', '.'), m('/p/proj/.vibebox', '/mnt/s')], proj, home), 'E_MOUNT_FORBIDDEN');
+    throwsCode(() => checkMounts([m(proj, '/workspace', '.'), m('/p', '/mnt/s')], proj, home), 'E_MOUNT_FORBIDDEN');
+    throwsCode(() => checkMounts([m(proj, '/workspace', '.'), m('/p/x', '/etc')], proj, home), 'E_MOUNT_FORBIDDEN');
+    // The project itself inside the vibebox home is refused too.
+    throwsCode(() => checkMounts([m('/h/.vibebox/p', '/workspace', '.')], '/h/.vibebox/p', home), 'E_MOUNT_FORBIDDEN');
+  });
+});
+
+describe('readConfig / loadConfig', () => {
+  it('a missing vibebox.toml means the defaults', () => {
+    const p = mkdtempSync(join(tmp, 'p-'));
+    assert.deepEqual(readConfig(p), parseConfigText(''));
+  });
+  it('VIBEBOX_AUTO_SHUTDOWN_MS overrides the file', () => {
+    const p = mkdtempSync(join(tmp, 'p-'));
+    writeFileSync(join(p, 'vibebox.toml'), '[session]\nauto_shutdown_ms = 5\n');
+    assert.equal(loadConfig(p, {}).session.auto_shutdown_ms, 5);
+    assert.equal(loadConfig(p, { VIBEBOX_AUTO_SHUTDOWN_MS: '1234' }).session.auto_shutdown_ms, 1234);
+    assert.equal(loadConfig(p, { VIBEBOX_AUTO_SHUTDOWN_MS: 'soon' }).session.auto_shutdown_ms, 5);
+  });
+  it('a broken file names the file', () => {
+    const p = mkdtempSync(join(tmp, 'p-'));
+    writeFileSync(join(p, 'vibebox.toml'), '[vm]\nfoo = 1\n');
+    throwsCode(() => readConfig(p), 'E_CONFIG_INVALID', /vibebox\.toml: vm: unknown key "foo"/);
+  });
+});
+
+describe('setNetworkEntries', () => {
+  const parse = (t: string) => TOML.parse(t) as { network?: { entries?: string[]; mode?: string }; vm?: { cpus?: number } };
+  it('replaces the array and keeps comments and other keys', () => {
+    const text = `# top comment
+[vm]
+cpus = 4 # four
+
+[network]
+# which hosts
+mode = "allowlist"   # mode comment
+entries = ["a.com", "b.com"] # the list
+# after the list
+other_comment = 1
+
+[session]
+auto_shutdown_ms = 10
+`;
+    // other_comment is not a schema key; only TOML is checked here: edits must not touch it.
+    const out = setNetworkEntries(text, ['a.com', 'c.com']);
+    const t = parse(out);
+    assert.deepEqual(t.network?.entries, ['a.com', 'c.com']);
+    assert.equal(t.network?.mode, 'allowlist');
+    assert.equal(t.vm?.cpus, 4);
+    for (const keep of ['# top comment', 'cpus = 4 # four', '# which hosts', '# mode comment', '# the list', '# after the list', 'other_comment = 1', '[session]', 'auto_shutdown_ms = 10']) {
+      assert.ok(out.includes(keep), `kept ${JSON.stringify(keep)}:\n${out}`);
+    }
+  });
+  it('edits a multi-line array (the default file) and keeps it valid for the schema', () => {
+    const out = setNetworkEntries(defaultConfigText(), [...DEFAULT_ALLOWLIST, 'example.org']);
+    const c = parseConfigText(out);
+    assert.deepEqual(c.network.entries, [...DEFAULT_ALLOWLIST, 'example.org']);
+    assert.ok(out.includes('# The project itself is always mounted'));
+    assert.ok(out.includes('auto_shutdown_ms = 30000   # stop the VM'));
+    assert.equal(out.replace(/entries = \[[\s\S]*?\]/, ''), defaultConfigText().replace(/entries = \[[\s\S]*?\]/, ''));
+  });
+  it('empties the list', () => {
+    assert.deepEqual(parseConfigText(setNetworkEntries(defaultConfigText(), [])).network.entries, []);
+  });
+  it('adds entries to a [network] table without them, and a table to a file without one', () => {
+    const a = setNetworkEntries('[network]\nmode = "blocklist"\n\n[vm]\ncpus = 1\n', ['x.com']);
+    assert.deepEqual(parseConfigText(a).network, { mode: 'blocklist', entries: ['x.com'] });
+    assert.equal(parseConfigText(a).vm.cpus, 1);
+    const b = setNetworkEntries('# just a comment\n[vm]\ncpus = 3', ['y.com']);
+    assert.deepEqual(parseConfigText(b).network.entries, ['y.com']);
+    assert.ok(b.startsWith('# just a comment\n[vm]\ncpus = 3\n'));
+    assert.deepEqual(parseConfigText(setNetworkEntries('', ['z.com'])).network.entries, ['z.com']);
+  });
+  it('does not touch an entries key of another table', () => {
+    const text = '[network]\nmode = "allowlist"\n\n[other]\nentries = ["keep"]\n';
+    const out = setNetworkEntries(text, ['n.com']);
+    const t = TOML.parse(out) as { network: { entries: string[] }; other: { entries: string[] } };
+    assert.deepEqual(t.network.entries, ['n.com']);
+    assert.deepEqual(t.other.entries, ['keep']);
+  });
+});
