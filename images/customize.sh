@@ -1,0 +1,120 @@
+#!/bin/sh
+# mmdebstrap customize hook (runs outside the chroot, as root or as root of mmdebstrap's user
+# namespace): turn the fresh Debian tree into the vibebox guest, stage what the initrd needs and
+# write the ext4 root disk. Arguments:
+#   $1 chroot dir   $2 payload dir   $3 stage dir   $4 vibe uid   $5 vibe gid
+#   $6 ext4 image   $7 disk size     $8 initrd modules (space separated)
+set -eu
+ROOT=$1 PAYLOAD=$2 STAGE=$3 VUID=$4 VGID=$5 DISK=$6 SIZE=$7 MODULES=$8
+step() { echo "vibebox-step: $*" >&2; }
+
+step "configuring the guest"
+# User vibe: host uid/gid (non-unique allowed: a host id may collide with a Debian system id).
+if ! chroot "$ROOT" getent group vibe >/dev/null; then chroot "$ROOT" groupadd -o -g "$VGID" vibe; fi
+chroot "$ROOT" useradd -o -u "$VUID" -g "$VGID" -G sudo,docker -m -d /home/vibe -s /bin/bash vibe
+printf 'vibe ALL=(ALL:ALL) NOPASSWD:ALL\n' > "$ROOT/etc/sudoers.d/vibe"
+chmod 0440 "$ROOT/etc/sudoers.d/vibe"
+mkdir -p "$ROOT/workspace"
+chown "$VUID:$VGID" "$ROOT/workspace"
+
+printf 'vibebox\n' > "$ROOT/etc/hostname"
+printf '127.0.0.1\tlocalhost\n127.0.1.1\tvibebox\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"
+rm -f "$ROOT/etc/resolv.conf"
+printf 'nameserver 10.0.2.3\n' > "$ROOT/etc/resolv.conf"
+: > "$ROOT/etc/fstab"
+# The only way out of the VM is the host's egress proxy (ARCHITECTURE §8).
+cat > "$ROOT/etc/profile.d/vibebox.sh" <<'PROFILE'
+export HTTP_PROXY=http://10.0.2.100:3128 HTTPS_PROXY=http://10.0.2.100:3128
+export http_proxy=$HTTP_PROXY https_proxy=$HTTPS_PROXY
+export NO_PROXY=localhost,127.0.0.1,::1 no_proxy=localhost,127.0.0.1,::1
+PROFILE
+cat >> "$ROOT/etc/environment" <<'ENVIRON'
+HTTP_PROXY=http://10.0.2.100:3128
+HTTPS_PROXY=http://10.0.2.100:3128
+http_proxy=http://10.0.2.100:3128
+https_proxy=http://10.0.2.100:3128
+NO_PROXY=localhost,127.0.0.1,::1
+no_proxy=localhost,127.0.0.1,::1
+ENVIRON
+
+step "installing the guest agent"
+mkdir -p "$ROOT/opt/vibebox/node_modules"
+cp "$PAYLOAD/guest-agent.js" "$ROOT/opt/vibebox/guest-agent.js"
+# The bundle is ESM; Node 18 needs the package scope to say so.
+printf '{"name":"vibebox-guest","private":true,"type":"module"}\n' > "$ROOT/opt/vibebox/package.json"
+if [ -d "$PAYLOAD/node-pty" ]; then cp -R "$PAYLOAD/node-pty" "$ROOT/opt/vibebox/node_modules/node-pty"; fi
+cp "$PAYLOAD/init" "$ROOT/opt/vibebox/init"
+chown -R 0:0 "$ROOT/opt/vibebox"
+chmod 0755 "$ROOT/opt/vibebox/init"
+if [ -d "$PAYLOAD/commands" ]; then
+  for f in "$PAYLOAD/commands"/* "$PAYLOAD/commands"/.[!.]*; do
+    [ -f "$f" ] || continue
+    cp "$f" "$ROOT/usr/local/bin/"
+    b=$(basename "$f")
+    chown 0:0 "$ROOT/usr/local/bin/$b"
+    chmod 0755 "$ROOT/usr/local/bin/$b"
+  done
+fi
+
+step "staging kernel and initrd modules"
+KV=$(ls "$ROOT/lib/modules" | head -n 1)
+[ -n "$KV" ] || { echo "no kernel modules in the image" >&2; exit 1; }
+mkdir -p "$STAGE/modules"
+cp "$ROOT/boot/vmlinuz-$KV" "$STAGE/vmlinuz"
+printf '%s\n' "$KV" > "$STAGE/kernel-version"
+cp "$ROOT/bin/busybox" "$STAGE/busybox"
+MD="$ROOT/lib/modules/$KV"
+: > "$STAGE/modules/load-order"
+add() {
+  b=$(basename "$1")
+  if ! grep -qxF "$b" "$STAGE/modules/load-order"; then
+    cp "$MD/$1" "$STAGE/modules/$b"
+    printf '%s\n' "$b" >> "$STAGE/modules/load-order"
+  fi
+}
+for m in $MODULES; do
+  line=$(grep -E "(^|/)$m\.ko(\.[a-z]+)?:" "$MD/modules.dep" || true)
+  if [ -z "$line" ]; then
+    if grep -qE "(^|/)$m\.ko" "$MD/modules.builtin"; then continue; fi
+    echo "kernel module $m not found in $KV" >&2
+    exit 1
+  fi
+  rev=""
+  for d in ${line#*:}; do rev="$d $rev"; done
+  for d in $rev; do add "$d"; done
+  add "${line%%:*}"
+done
+chroot "$ROOT" dpkg --purge busybox-static >/dev/null
+
+step "slimming the root filesystem"
+# update-initramfs was diverted to a no-op during the build; put the real one back.
+rm -f "$ROOT/usr/sbin/update-initramfs"
+chroot "$ROOT" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
+rm -rf "$ROOT"/boot/* "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* \
+  "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/lib/apt/lists/* \
+  "$ROOT"/var/log/apt/* "$ROOT"/var/log/dpkg.log "$ROOT"/tmp/*
+mkdir -p "$ROOT/var/lib/apt/lists/partial"
+
+step "writing the ext4 root disk"
+# mmdebstrap keeps /proc, /sys, /dev mounted in the chroot while hooks run: a non-recursive
+# bind mount shows the tree without them.
+FLAT=$STAGE/flat
+mkdir -p "$FLAT" "$STAGE/aptconf"
+# mmdebstrap's own apt/dpkg settings stay out of the image (it removes them itself afterwards).
+for f in "$ROOT"/etc/apt/apt.conf.d/*mmdebstrap "$ROOT"/etc/dpkg/dpkg.cfg.d/*mmdebstrap; do
+  [ -e "$f" ] && mv "$f" "$STAGE/aptconf/$(basename "$(dirname "$f")")__$(basename "$f")"
+done
+mount --bind "$ROOT" "$FLAT"
+trap 'umount "$FLAT" 2>/dev/null || true' EXIT
+mkfs.ext4 -q -F -L vibebox-root -m 0 -E root_owner=0:0,nodiscard -d "$FLAT" "$DISK" "$SIZE"
+umount "$FLAT"
+trap - EXIT
+rmdir "$FLAT"
+for f in "$STAGE"/aptconf/*; do
+  [ -e "$f" ] || continue
+  b=$(basename "$f")
+  case "$b" in
+    apt.conf.d__*) mv "$f" "$ROOT/etc/apt/apt.conf.d/${b#apt.conf.d__}" ;;
+    dpkg.cfg.d__*) mv "$f" "$ROOT/etc/dpkg/dpkg.cfg.d/${b#dpkg.cfg.d__}" ;;
+  esac
+done

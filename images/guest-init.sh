@@ -1,0 +1,59 @@
+#!/bin/sh
+# vibebox guest init, run by tini (PID 1, reaps orphans). Mounts the API filesystems, loads the
+# modules the agent needs, brings up the network in the background and execs the guest agent.
+# No systemd, no udev, no dockerd here: the agent starts dockerd when the container layer needs it.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root LANG=C.UTF-8
+
+mounted() { grep -q " $1 " /proc/mounts 2>/dev/null; }
+[ -e /proc/self ] || mount -t proc -o nosuid,nodev,noexec proc /proc
+mounted /sys || mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+mounted /dev || mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o nosuid,noexec,gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
+mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
+mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
+mount -t cgroup2 -o nosuid,nodev,noexec,nsdelegate cgroup2 /sys/fs/cgroup
+ln -sf /proc/self/fd /dev/fd
+ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout
+ln -sf /proc/self/fd/2 /dev/stderr
+[ -e /dev/ptmx ] || ln -sf pts/ptmx /dev/ptmx
+mkdir -p /run/lock /run/user
+
+# The agent's virtio-serial port must exist before it starts (the agent finds it by name in
+# /sys/class/virtio-ports and waits for it). Without udev nobody makes the
+# /dev/virtio-ports/<name> links: make them in the background for humans and tools.
+modprobe -q virtio_console
+(
+  mkdir -p /dev/virtio-ports
+  n=0
+  while [ "$n" -lt 100 ]; do
+    missing=0
+    for p in /sys/class/virtio-ports/vport*; do
+      [ -r "$p/name" ] || continue
+      read -r pname < "$p/name" || pname=
+      if [ -z "$pname" ]; then missing=1; continue; fi
+      [ -e "/dev/virtio-ports/$pname" ] || ln -s "../${p##*/}" "/dev/virtio-ports/$pname"
+    done
+    [ "$missing" = 0 ] && [ -n "$(ls /dev/virtio-ports)" ] && break
+    n=$((n + 1))
+    sleep 0.05
+  done
+) </dev/null >/dev/null 2>&1 &
+
+# Network and the rest: off the critical path.
+(
+  ip link set lo up
+  modprobe -q virtio_net
+  ip addr add 10.0.2.15/24 dev eth0 2>/dev/null
+  ip link set eth0 up 2>/dev/null
+  ip route add default via 10.0.2.2 2>/dev/null
+  modprobe -q -a virtiofs 9pnet_virtio 9p overlay br_netfilter 2>/dev/null
+) </dev/null >/dev/null 2>&1 &
+
+hostname vibebox
+echo "vibebox-init: agent starting" > /dev/console
+cd /
+exec node /opt/vibebox/guest-agent.js

@@ -1,0 +1,152 @@
+// The recipe of the default guest image (ARCHITECTURE §7): what goes into it, independent of how
+// it is built. Everything here feeds the image digest, so changing any of it gives a new image.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Bump when the builder changes the output in a way the recipe fields below do not capture. */
+export const RECIPE_VERSION = 1;
+
+export const DEFAULT_IMAGE_NAME = 'default';
+export const SUITE = 'bookworm';
+/** Full sources.list lines, handed to mmdebstrap as mirrors. */
+export const MIRRORS: readonly string[] = [
+  `deb http://deb.debian.org/debian ${SUITE} main`,
+  `deb http://deb.debian.org/debian ${SUITE}-updates main`,
+  `deb http://deb.debian.org/debian-security ${SUITE}-security main`,
+];
+
+export const PACKAGES: readonly string[] = [
+  'linux-image-amd64',
+  'nodejs',
+  'docker.io',
+  'iproute2',
+  'ca-certificates',
+  'sudo',
+  'socat',
+  'tini',
+  'kmod',
+  'util-linux',
+  'procps',
+  'less',
+  'git',
+  'curl',
+  'bash',
+  'e2fsprogs',
+  // Only for the initrd: /bin/busybox is copied out, then the package is purged.
+  'busybox-static',
+];
+
+/** Modules the initrd loads to mount the root disk (names as in modules.dep, dependencies resolved at build time). */
+export const INITRD_MODULES: readonly string[] = [
+  'virtio_pci',
+  'virtio_mmio',
+  'virtio_blk',
+  'crc32c_generic',
+  'crc32c-intel',
+  'ext4',
+];
+
+/** Modules the guest init loads once the root is mounted. */
+export const GUEST_MODULES: readonly string[] = [
+  'virtio_console',
+  'virtio_net',
+  'virtiofs',
+  '9pnet_virtio',
+  '9p',
+  'overlay',
+  'br_netfilter',
+];
+
+/** Sparse size of the root disk: the most a session's disk can grow to. */
+export const DISK_SIZE = '20G';
+
+export const AGENT_PORT = 'org.vibebox.agent.0';
+export const HOSTNAME = 'vibebox';
+export const GUEST_USER = 'vibe';
+
+/**
+ * The kernel command line. The initrd's /init reads root=, rootfstype=, rootflags= and
+ * vibebox.init=; `quiet` matters under TCG where every console byte is an emulated UART write.
+ */
+export const KERNEL_CMDLINE: readonly string[] = [
+  'console=ttyS0',
+  'root=/dev/vda',
+  'rootfstype=ext4',
+  'rw',
+  'quiet',
+  'loglevel=3',
+  'panic=-1',
+  'i8042.noaux',
+  'i8042.nomux',
+  'i8042.nopnp',
+  'tsc=reliable',
+  'no_timer_check',
+];
+
+/** uid/gid of `vibe`: the host user's, or 1000/1000 when vibebox runs as root. */
+export function vibeIds(): { uid: number; gid: number } {
+  const uid = process.getuid?.() ?? 1000;
+  const gid = process.getgid?.() ?? 1000;
+  if (uid === 0) return { uid: 1000, gid: 1000 };
+  return { uid, gid };
+}
+
+/** The recipe as plain data (hashed into the digest). */
+export function recipeData(ids: { uid: number; gid: number } = vibeIds()): Record<string, unknown> {
+  return {
+    version: RECIPE_VERSION,
+    suite: SUITE,
+    mirrors: MIRRORS,
+    packages: PACKAGES,
+    initrdModules: INITRD_MODULES,
+    guestModules: GUEST_MODULES,
+    diskSize: DISK_SIZE,
+    agentPort: AGENT_PORT,
+    hostname: HOSTNAME,
+    user: GUEST_USER,
+    uid: ids.uid,
+    gid: ids.gid,
+    cmdline: KERNEL_CMDLINE,
+  };
+}
+
+let cachedRoot: string | undefined;
+
+/**
+ * The vibebox package root: walk up from this module until a package.json named "vibebox".
+ * Works from source (images/*.ts via tsx) and bundled (dist/vibebox.js, dist/chunks/*.js).
+ */
+export function packageRoot(from: string = import.meta.url): string {
+  if (cachedRoot && from === import.meta.url) return cachedRoot;
+  let dir = dirname(fileURLToPath(from));
+  for (;;) {
+    const pj = join(dir, 'package.json');
+    if (existsSync(pj)) {
+      try {
+        const name = (JSON.parse(readFileSync(pj, 'utf8')) as { name?: unknown }).name;
+        if (name === 'vibebox') {
+          if (from === import.meta.url) cachedRoot = dir;
+          return dir;
+        }
+      } catch {
+        // not ours; keep walking
+      }
+    }
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`vibebox package root not found above ${fileURLToPath(from)}`);
+    dir = up;
+  }
+}
+
+/** Repository files the build reads. */
+export function recipeFiles(root: string = packageRoot()) {
+  return {
+    guestInit: join(root, 'images', 'guest-init.sh'),
+    initrdInit: join(root, 'images', 'initrd-init.sh'),
+    customize: join(root, 'images', 'customize.sh'),
+    guestAgent: join(root, 'dist', 'guest-agent.js'),
+    nodePty: join(root, 'node_modules', 'node-pty'),
+    commandsDir: join(root, 'guest', 'commands'),
+  };
+}
