@@ -41,7 +41,7 @@ step "installing the guest agent"
 mkdir -p "$ROOT/opt/vibebox/node_modules"
 cp "$PAYLOAD/guest-agent.js" "$ROOT/opt/vibebox/guest-agent.js"
 # The bundle is ESM; Node 18 needs the package scope to say so.
-printf '{"name":"vibebox-guest","private":true,"type":"module"}\n' > "$ROOT/opt/vibebox/package.json"
+printf '{"name":"vibebox-guest","private":true,"type":"commonjs"}\n' > "$ROOT/opt/vibebox/package.json"
 if [ -d "$PAYLOAD/node-pty" ]; then cp -R "$PAYLOAD/node-pty" "$ROOT/opt/vibebox/node_modules/node-pty"; fi
 cp "$PAYLOAD/init" "$ROOT/opt/vibebox/init"
 chown -R 0:0 "$ROOT/opt/vibebox"

@@ -48,7 +48,7 @@ export function buildArgv(s: VmSpec): string[] {
     '-cpu', s.accel === 'tcg' ? 'max' : 'host',
     '-smp', String(s.cpus),
     '-m', `${mib}M`,
-    '-nodefaults', '-no-user-config', '-nographic',
+    '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
     '-kernel', s.kernel,
     '-initrd', s.initrd,
     '-append', s.cmdline,
@@ -71,7 +71,7 @@ export function buildArgv(s: VmSpec): string[] {
   const net = ['user', 'id=net0', 'restrict=on'];
   if (s.egressCommand) net.push(`guestfwd=tcp:10.0.2.100:3128-cmd:${qemuEscape(s.egressCommand)}`);
   for (const f of s.forwards ?? []) net.push(`hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`);
-  a.push('-netdev', net.join(','), '-device', 'virtio-net-pci,netdev=net0');
+  a.push('-netdev', net.join(','), '-device', 'virtio-net-pci,netdev=net0,romfile=');
   if (needsShared) {
     // vhost-user (virtiofsd) needs guest RAM that another process can map.
     a.push('-object', `memory-backend-memfd,id=mem,size=${mib}M,share=on`, '-numa', 'node,memdev=mem');

@@ -17,6 +17,9 @@ export interface VirtiofsdSpec {
   readonly: boolean;
   /** Directories (absolute, inside `shared`) to hide behind an empty tmpfs. */
   hide: string[];
+  /** The guest user's uid/gid: the host user is mapped to it (see virtiofsdArgv). */
+  guestUid: number;
+  guestGid: number;
 }
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -25,7 +28,7 @@ const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   // The C virtiofsd of QEMU 7.2 takes -o options; it has no read-only flag, so read-only shares
   // are bind-mounted read-only in the private namespace: the kernel then refuses every write.
-  const steps: string[] = ['set -e', 'mount --make-rprivate /'];
+  const steps: string[] = ['set -e'];
   let source = s.shared;
   if (s.readonly) {
     steps.push(`mount --bind ${shq(s.shared)} ${shq(s.shared)}`, `mount -o remount,bind,ro ${shq(s.shared)}`);
@@ -35,7 +38,11 @@ export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   }
   source = s.shared;
   steps.push(`exec ${shq(s.binary)} --socket-path=${shq(s.socket)} -o source=${shq(source)} -o cache=auto -o xattr --thread-pool-size=4`);
-  return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', steps.join('; ')];
+  // virtiofsd runs in a user namespace where the host user IS the guest user (vibe): files vibe
+  // creates belong to the host user on the host, the host user's files are vibe's in the guest.
+  // No other uid is mapped, so guest root cannot create or chown files as root on the host.
+  // --keep-caps gives virtiofsd the capabilities it needs inside that namespace only.
+  return ['unshare', '--user', `--map-user=${s.guestUid}`, `--map-group=${s.guestGid}`, '--keep-caps', '--mount', '--propagation', 'private', 'sh', '-c', steps.join('; ')];
 }
 
 export function projectHides(projectDir: string): string[] {

@@ -54,8 +54,10 @@ export class Exec {
       ...msg.env,
       VIBEBOX_EXEC_ID: String(msg.id),
     };
-    const [file, ...args] = msg.argv as [string, ...string[]];
-    const ids = who.uid === 0 ? {} : { uid: who.uid, gid: who.gid };
+    // setpriv sets the supplementary groups too (sudo, docker), which spawn's uid/gid do not.
+    const argv = who.uid === 0 ? msg.argv : ['setpriv', `--reuid=${who.uid}`, `--regid=${who.gid}`, '--init-groups', '--', ...msg.argv];
+    const [file, ...args] = argv as [string, ...string[]];
+    const ids = {};
     try {
       if (msg.pty) {
         env['TERM'] = msg.pty.term;

@@ -1,6 +1,6 @@
 // The guest agent: the supervisor's hands inside the VM. Started by the guest init as early as
 // possible; its `hello` on the virtio-serial port is the VM's readiness signal.
-import { createReadStream, createWriteStream, mkdirSync, readFileSync, unlinkSync, chmodSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, openSync, mkdirSync, readFileSync, unlinkSync, chmodSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { execFile, execFileSync } from 'node:child_process';
 import { release } from 'node:os';
@@ -141,8 +141,10 @@ function serveCommands(): void {
 
 async function main(): Promise<void> {
   const path = await waitForPort(AGENT_PORT_NAME, 30_000);
-  out = createWriteStream(path, { flags: 'r+' });
-  const input = createReadStream(path, { flags: 'r', highWaterMark: 256 * 1024 });
+  // A virtio port opens once (a second open is EBUSY): one fd, read and written.
+  const fd = openSync(path, 'r+');
+  out = createWriteStream('', { fd, autoClose: false });
+  const input = createReadStream('', { fd, autoClose: false, highWaterMark: 256 * 1024 });
   const dec = new FrameDecoder();
   input.on('data', (chunk) => {
     for (const f of dec.push(chunk as Buffer)) {

@@ -232,7 +232,7 @@ export async function supervise(project: string): Promise<void> {
         cancelShutdown();
         log(`client attached; ${refs} attached`);
         void touchIndex();
-        if (state === 'starting') wsSend(c.ws, { type: 'progress', line: `booting the VM (${accel})…` });
+        if (state === 'starting') wsSend(c.ws, { type: 'progress', line: accel === 'unknown' ? 'booting the VM…' : `booting the VM (${accel})…` });
         try {
           await ready;
         } catch (e) {
@@ -436,7 +436,7 @@ export async function supervise(project: string): Promise<void> {
   const sockReady: Promise<void>[] = [];
   shares.forEach((s, i) => {
     if (s.kind !== 'virtiofs' || !fsd) return;
-    const argv = virtiofsdArgv({ binary: fsd, socket: s.socket!, shared: cfg.mounts[i]!.host, readonly: s.readonly, hide: i === 0 ? projectHides(project) : [] });
+    const argv = virtiofsdArgv({ binary: fsd, socket: s.socket!, shared: cfg.mounts[i]!.host, readonly: s.readonly, hide: i === 0 ? projectHides(project) : [], guestUid: image.manifest.user.uid, guestGid: image.manifest.user.gid });
     const full = [...setpriv, ...argv];
     const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', logFd, logFd], env: { ...process.env, VIBEBOX_RUN: rp.dir } });
     if (child.pid) writeFileSync(rp.virtiofsPid(i), `${child.pid}\n`);
