@@ -56,6 +56,8 @@ export const MountSpec = z.strictObject({
   guest: z.string().regex(/^\//),
   ro: z.boolean(),
   fs: z.enum(['virtiofs', '9p']),
+  /** A single-file mount: the share holds this one file, bind-mounted onto `guest`. */
+  file: z.string().regex(/^[^/]+$/).optional(),
 });
 export type MountSpec = z.infer<typeof MountSpec>;
 

@@ -1,7 +1,7 @@
 // One virtiofsd per mount. Read-only is enforced here on the host; `.vibebox/` is covered by an
 // empty directory inside virtiofsd's own mount namespace, so guest root cannot uncover it.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export function virtiofsdBinary(): string | null {
   for (const p of [process.env['VIBEBOX_VIRTIOFSD'], '/usr/lib/qemu/virtiofsd', '/usr/libexec/virtiofsd', '/usr/bin/virtiofsd']) {
@@ -17,6 +17,8 @@ export interface VirtiofsdSpec {
   readonly: boolean;
   /** Directories (absolute, inside `shared`) to hide behind an empty tmpfs. */
   hide: string[];
+  /** For a single-file mount: an empty host directory to share, with the file bound inside. */
+  stage?: string;
   /** The guest user's uid/gid: the host user is mapped to it (see virtiofsdArgv). */
   guestUid: number;
   guestGid: number;
@@ -30,13 +32,18 @@ export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   // are bind-mounted read-only in the private namespace: the kernel then refuses every write.
   const steps: string[] = ['set -e'];
   let source = s.shared;
-  if (s.readonly) {
+  if (s.stage) {
+    // virtiofs shares directories: share a stage directory that holds only this file.
+    const target = `${s.stage}/${basename(s.shared)}`;
+    steps.push(`mount -t tmpfs -o size=4k,mode=0755 vibebox-stage ${shq(s.stage)}`, `touch ${shq(target)}`, `mount --bind ${shq(s.shared)} ${shq(target)}`);
+    if (s.readonly) steps.push(`mount -o remount,bind,ro ${shq(target)}`);
+    source = s.stage;
+  } else if (s.readonly) {
     steps.push(`mount --bind ${shq(s.shared)} ${shq(s.shared)}`, `mount -o remount,bind,ro ${shq(s.shared)}`);
   }
   for (const h of s.hide) {
     if (existsSync(h)) steps.push(`mount -t tmpfs -o ro,size=4k,mode=0555 vibebox-hidden ${shq(h)}`);
   }
-  source = s.shared;
   steps.push(`exec ${shq(s.binary)} --socket-path=${shq(s.socket)} -o source=${shq(source)} -o cache=auto -o xattr --thread-pool-size=4`);
   // virtiofsd runs in a user namespace where the host user IS the guest user (vibe): files vibe
   // creates belong to the host user on the host, the host user's files are vibe's in the guest.

@@ -4,7 +4,9 @@ import { createReadStream, createWriteStream, openSync, mkdirSync, readFileSync,
 import { createServer, type Socket } from 'node:net';
 import { execFile, execFileSync } from 'node:child_process';
 import { release } from 'node:os';
-import { AGENT_PORT_NAME, AgentMessage, FrameDecoder, GUEST_COMMAND_SOCKET, HostMessage, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, type GuestCommand } from '../protocol.js';
+import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { AGENT_PORT_NAME, type MountSpec, AgentMessage, FrameDecoder, GUEST_COMMAND_SOCKET, HostMessage, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, type GuestCommand } from '../protocol.js';
 import { waitForPort } from './port.js';
 import { Exec, type Identity } from './exec.js';
 import { dockerdOnDemand } from './docker.js';
@@ -37,10 +39,17 @@ function sendData(id: number, kind: typeof Kind.stdout | typeof Kind.stderr, b: 
 let nextReq = 1;
 const pending = new Map<number, Socket>();
 
-function mount(m: { tag: string; guest: string; ro: boolean; fs: 'virtiofs' | '9p' }): void {
-  mkdirSync(m.guest, { recursive: true });
+function mount(m: MountSpec): void {
+  const at = m.file ? `/run/vibebox/mounts/${m.tag}` : m.guest;
+  mkdirSync(at, { recursive: true });
   const opts = m.fs === '9p' ? ['-o', `trans=virtio,version=9p2000.L,msize=524288${m.ro ? ',ro' : ''}`] : m.ro ? ['-o', 'ro'] : [];
-  execFileSync('mount', ['-t', m.fs, ...opts, m.tag, m.guest], { stdio: 'pipe' });
+  execFileSync('mount', ['-t', m.fs, ...opts, m.tag, at], { stdio: 'pipe' });
+  if (m.file) {
+    // A file mount: the share is a directory holding just that file; bind it into place.
+    mkdirSync(dirname(m.guest), { recursive: true });
+    if (!existsSync(m.guest)) writeFileSync(m.guest, '');
+    execFileSync('mount', ['--bind', `${at}/${m.file}`, m.guest], { stdio: 'pipe' });
+  }
 }
 
 function handle(msg: HostMessage): void {

@@ -2,7 +2,8 @@
 // proxy, virtiofsd, the agent channel, the reference count and the shutdown timer.
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { VibeboxError } from '../errors.js';
@@ -265,7 +266,11 @@ export async function supervise(project: string): Promise<void> {
       case 'hello': {
         bootMs = Date.now() - t0;
         log(`agent hello after ${bootMs} ms (guest uptime ${m.uptimeMs} ms, kernel ${m.kernel}, node ${m.node})`);
-        const mounts: MountSpec[] = shares.map((s, i) => ({ tag: s.tag, guest: cfg.mounts[i]!.guest, ro: s.readonly, fs: s.kind }));
+        const mounts: MountSpec[] = shares.map((s, i) => {
+          const host = cfg.mounts[i]!.host;
+          const isFile = statSync(host).isFile();
+          return { tag: s.tag, guest: cfg.mounts[i]!.guest, ro: s.readonly, fs: s.kind, ...(isFile ? { file: basename(host) } : {}) };
+        });
         agent!.send({ type: 'setup', mounts, env: proxyEnv() });
         return;
       }
@@ -436,7 +441,10 @@ export async function supervise(project: string): Promise<void> {
   const sockReady: Promise<void>[] = [];
   shares.forEach((s, i) => {
     if (s.kind !== 'virtiofs' || !fsd) return;
-    const argv = virtiofsdArgv({ binary: fsd, socket: s.socket!, shared: cfg.mounts[i]!.host, readonly: s.readonly, hide: i === 0 ? projectHides(project) : [], guestUid: image.manifest.user.uid, guestGid: image.manifest.user.gid });
+    const host = cfg.mounts[i]!.host;
+    const stage = statSync(host).isFile() ? `${rp.dir}/fs${i}.d` : undefined;
+    if (stage) mkdirSync(stage, { recursive: true });
+    const argv = virtiofsdArgv({ binary: fsd, socket: s.socket!, shared: host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: i === 0 ? projectHides(project) : [], guestUid: image.manifest.user.uid, guestGid: image.manifest.user.gid });
     const full = [...setpriv, ...argv];
     const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', logFd, logFd], env: { ...process.env, VIBEBOX_RUN: rp.dir } });
     if (child.pid) writeFileSync(rp.virtiofsPid(i), `${child.pid}\n`);

@@ -11,7 +11,7 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'vibebox.js');
 
 export function imageCacheHome(): string {
-  return process.env['VIBEBOX_IMAGE_CACHE'] ?? join(tmpdir(), 'vibebox-test-image-cache');
+  return process.env['VIBEBOX_IMAGE_CACHE'] ?? join(tmpdir(), 'vibebox-image-cache');
 }
 
 /** Build the default image into the cache once (a no-op when it is there). */
@@ -37,7 +37,8 @@ export function testEnv(extra: NodeJS.ProcessEnv = {}): TestEnv {
   symlinkSync(join(imageCacheHome(), 'images'), join(home, 'images'));
   const accel = join(imageCacheHome(), 'accel.json');
   if (existsSync(accel)) symlinkSync(accel, join(home, 'accel.json'));
-  const env = { ...process.env, VIBEBOX_HOME: home, VIBEBOX_AUTO_SHUTDOWN_MS: '600000', ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, VIBEBOX_HOME: home, VIBEBOX_AUTO_SHUTDOWN_MS: '600000', ...extra };
+  for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
   let n = 0;
   return {
     home,

@@ -92,7 +92,8 @@ describe('auto-shutdown and resume', () => {
   let t: TestEnv;
   let proj: string;
   before(() => {
-    t = testEnv();
+    // The grace period comes from vibebox.toml here (the env override is unset).
+    t = testEnv({ VIBEBOX_AUTO_SHUTDOWN_MS: undefined });
     proj = t.project('idle');
     writeFileSync(join(proj, 'vibebox.toml'), '[session]\nauto_shutdown_ms = 4000\n');
   });
