@@ -1,6 +1,9 @@
 // One bundle per runtime (ARCHITECTURE §3): the host CLI and the guest agent.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+
+// Stale chunks from earlier builds would pile up (their names carry content hashes).
+rmSync(new URL('./dist/chunks', import.meta.url), { recursive: true, force: true });
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 const common = {

@@ -6,6 +6,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 
+# The benchmark's floor: the same kernel and initrd, powering off as soon as init runs.
+case " $(cat /proc/cmdline) " in *" vibebox.floor "*) echo o > /proc/sysrq-trigger; sleep 10 ;; esac
+
 root=/dev/vda
 rootfstype=ext4
 rootflags=

@@ -1,19 +1,7 @@
 #!/usr/bin/env node
 // Entry point. The hot paths (`vibebox`, `vibebox exec`) load only the client; everything else
 // loads the commander CLI. esbuild splits these into separate chunks.
-import { VibeboxError } from './errors.js';
-
-export function reportAndExit(e: unknown): never {
-  if (e instanceof VibeboxError) {
-    process.stderr.write(`${e.toLine()}\n`);
-    if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${e.stack}\n`);
-    process.exit(e.exitCode);
-  }
-  const err = e as Error;
-  process.stderr.write(`vibebox: ${err?.message ?? String(e)} (set VIBEBOX_DEBUG=1 for details)\n`);
-  if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${err?.stack}\n`);
-  process.exit(1);
-}
+import { reportAndExit } from './report.js';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

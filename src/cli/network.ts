@@ -8,7 +8,7 @@ import { setNetworkEntries } from '../config/edit.js';
 import { resolveProject } from '../session/project.js';
 import { readSessionFile } from '../session/state.js';
 import { validateEntry } from '../../proxy/policy.js';
-import { grantOf, readGrant, writeGrant, defaultGrant } from '../approval/store.js';
+import { readGrant, writeGrant, defaultGrant } from '../approval/store.js';
 import { request } from '../client/attach.js';
 import { socketAnswers } from '../client/start.js';
 
@@ -46,10 +46,14 @@ async function edit(hostArg: string, o: { project?: string }, verb: 'allow' | 'd
   }
   const s = readSessionFile(project);
   if (s) {
-    // The host user ran this: approve the new network policy, keeping the rest of the grant.
+    // The host user approved this one host, not whatever else the (guest-writable) file asks
+    // for: apply the same edit to the approved grant and keep the rest of it.
     const g = readGrant(s.id) ?? defaultGrant(project);
-    const after = grantOf(loadConfig(project));
-    writeGrant(s.id, { ...g, network: after.network });
+    const granted = [...g.network.entries];
+    const grantAdd = (verb === 'allow') === (g.network.mode === 'allowlist');
+    if (grantAdd && !granted.includes(host)) granted.push(host);
+    else if (!grantAdd && granted.includes(host)) granted.splice(granted.indexOf(host), 1);
+    writeGrant(s.id, { ...g, network: { mode: g.network.mode, entries: granted } });
     const live = await reloadIfRunning(s.id);
     process.stdout.write(`${verb === 'allow' ? 'allowed' : 'denied'} ${host}${changed ? '' : ' (no change)'}${live ? ' — applied to the running session' : ''}\n`);
   } else process.stdout.write(`${verb === 'allow' ? 'allowed' : 'denied'} ${host}${changed ? '' : ' (no change)'}\n`);

@@ -1,7 +1,7 @@
 // The full CLI (commander). The hot paths never load this module.
 import { Command, CommanderError, Option } from 'commander';
 import { VibeboxError } from '../errors.js';
-import { reportAndExit } from '../main.js';
+import { reportAndExit } from '../report.js';
 
 declare const VIBEBOX_VERSION: string;
 

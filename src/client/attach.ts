@@ -1,7 +1,13 @@
 // A client's one channel to the supervisor: run a command (or the login shell) and stream its
 // stdio. Kept light: it is the warm path of every `vibebox exec`.
 import WebSocket from 'ws';
-import { SupervisorMessage, DataKind, type ClientMessage } from '../supervisor/protocol.js';
+import { DataKind } from '../supervisor/data-kind.js';
+import type { ClientMessage, SupervisorMessage } from '../supervisor/protocol.js';
+
+// The schemas (zod) load in parallel with the first round trip, not before the first byte is
+// sent: every message is still validated on receipt.
+let schemas: Promise<typeof import('../supervisor/protocol.js')> | null = null;
+const loadSchemas = () => (schemas ??= import('../supervisor/protocol.js'));
 
 export interface AttachOptions {
   socket: string;
@@ -89,13 +95,19 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
       }
     });
 
+    // Messages are handled strictly in order, even while the schemas are still loading.
+    let chain: Promise<void> = Promise.resolve();
     ws.on('message', (data, isBinary) => {
-      const buf = data as Buffer;
+      chain = chain.then(() => onMessage(data as Buffer, isBinary));
+    });
+    loadSchemas();
+    const onMessage = async (buf: Buffer, isBinary: boolean): Promise<void> => {
       if (isBinary) {
         if (buf[0] === DataKind.stdout) process.stdout.write(buf.subarray(1));
         else if (buf[0] === DataKind.stderr) process.stderr.write(buf.subarray(1));
         return;
       }
+      const { SupervisorMessage } = await loadSchemas();
       let parsed;
       try {
         parsed = SupervisorMessage.safeParse(JSON.parse(buf.toString('utf8')));
@@ -123,8 +135,8 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
         default:
           return;
       }
-    });
-    ws.on('close', () => finish({ kind: 'lost' }));
+    };
+    ws.on('close', () => void chain.then(() => finish({ kind: 'lost' })));
     ws.on('error', (e) => finish({ kind: 'error', code: 'E_SUPERVISOR', message: `cannot reach the session's supervisor: ${e.message}` }));
   });
 }
@@ -138,8 +150,9 @@ export function request(socket: string, msg: ClientMessage, timeoutMs = 10_000):
       reject(new Error('the supervisor did not answer'));
     }, timeoutMs);
     ws.on('open', () => ws.send(JSON.stringify(msg)));
-    ws.on('message', (data, isBinary) => {
+    ws.on('message', async (data, isBinary) => {
       if (isBinary) return;
+      const { SupervisorMessage } = await loadSchemas();
       const r = SupervisorMessage.safeParse(JSON.parse((data as Buffer).toString('utf8')));
       if (!r.success) return;
       clearTimeout(t);

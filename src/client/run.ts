@@ -57,12 +57,25 @@ export async function run(o: RunOptions): Promise<number> {
         await waitForReset(o.project);
         continue;
       case 'lost':
-        if (attempt < 1) continue;
-        throw new VibeboxError('E_SUPERVISOR', 'lost the connection to the session', 'run the command again; see .vibebox/supervisor.log');
+        // Never re-run a command that may have started: report and let the user decide.
+        throw new VibeboxError('E_SUPERVISOR', 'lost the connection to the session (its supervisor stopped)', 'run the command again; see .vibebox/supervisor.log');
       case 'error':
+        if (r.code === 'E_STOPPING' && attempt < 3) {
+          // The session is shutting down right now: wait for it to finish, then start it again.
+          await waitForStop(o.project);
+          continue;
+        }
         throw new VibeboxError(r.code === 'E_VM_START' ? 'E_VM_START' : 'E_SUPERVISOR', r.message, r.hint);
     }
   }
+}
+
+async function waitForStop(project: string): Promise<void> {
+  const id = quickSessionId(project);
+  if (!id) return;
+  const { socketAnswers } = await import('./start.js');
+  const deadline = Date.now() + 60_000;
+  for (let d = 20; (await socketAnswers(runPaths(id).supervisorSock)) && Date.now() < deadline; d = Math.min(d * 2, 250)) await new Promise((r) => setTimeout(r, d));
 }
 
 async function waitForReset(project: string): Promise<void> {

@@ -224,7 +224,7 @@ export async function supervise(project: string): Promise<void> {
       case 'exec': {
         if (c.isRef) return;
         if (stopping) {
-          wsSend(c.ws, { type: 'error', code: 'E_SUPERVISOR', message: 'the session is shutting down', hint: 'run the command again in a moment' });
+          wsSend(c.ws, { type: 'error', code: 'E_STOPPING', message: 'the session is shutting down', hint: 'run the command again in a moment' });
           c.ws.close();
           return;
         }

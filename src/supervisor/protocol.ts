@@ -2,7 +2,7 @@
 // control messages (validated on receipt); binary frames carry stdio: one kind byte, then bytes.
 import { z } from 'zod';
 
-export const DataKind = { stdout: 1, stderr: 2, stdin: 3 } as const;
+export { DataKind } from './data-kind.js';
 
 export const ClientMessage = z.discriminatedUnion('type', [
   z.strictObject({

@@ -76,6 +76,16 @@ describe('a running session', () => {
     assert.match(out, /40 120/);
   });
 
+  it('`vibebox` alone opens a login shell as vibe in /workspace and returns its exit code', async () => {
+    const term = ptySpawn(process.execPath, [CLI], { cwd: proj, env: t.env as Record<string, string>, cols: 80, rows: 24 });
+    let out = '';
+    term.onData((d) => (out += d));
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    term.write('echo "who=$(id -un) where=$(pwd) tty=$(tty)"; exit 3\r');
+    assert.equal(await exited, 3);
+    assert.match(out, /who=vibe where=\/workspace tty=\/dev\/pts\/\d+/);
+  });
+
   it('shares one VM between concurrent clients', async () => {
     const clients = [0, 1, 2].map(() => vb(t, proj, ['exec', '--', 'sh', '-c', 'sleep 2; echo done']));
     await new Promise((r) => setTimeout(r, 1000));

@@ -1,0 +1,222 @@
+// `npm run bench` (ARCHITECTURE §11): every figure side by side with its floor, in one run, on
+// this machine, with an isolated VIBEBOX_HOME and a throwaway project. Medians of several runs.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpus, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildArgv } from '../qemu/argv.js';
+import { qemuBinary } from '../qemu/accel.js';
+import { findImage, kernelCmdline } from '../images/build.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'dist', 'vibebox.js');
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
+const BOOT_RUNS = Number(process.env['BENCH_BOOT_RUNS'] ?? 3);
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]!, n: s.length };
+}
+
+function timeRun(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { env, cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return ms;
+}
+
+function pidsUnder(fragment: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(fragment)) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function untilGone(fragment: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (pidsUnder(fragment).length > 0) {
+    if (Date.now() > deadline) throw new Error(`processes under ${fragment} did not exit`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(CLI)) throw new Error('run `npm run build` first');
+  const base = mkdtempSync(join(tmpdir(), 'vibebox-bench-'));
+  const home = join(base, 'home');
+  mkdirSync(home);
+  // Reuse a built image when there is one (same digest ⇒ same image); otherwise build it here.
+  const cache = process.env['VIBEBOX_IMAGE_CACHE'] ?? join(tmpdir(), 'vibebox-image-cache');
+  mkdirSync(cache, { recursive: true });
+  execFileSync(process.execPath, [CLI, 'image', 'build'], { env: { ...process.env, VIBEBOX_HOME: cache }, stdio: ['ignore', 'ignore', 'inherit'] });
+  symlinkSync(join(cache, 'images'), join(home, 'images'));
+  const env: NodeJS.ProcessEnv = { ...process.env, VIBEBOX_HOME: home, VIBEBOX_AUTO_SHUTDOWN_MS: '600000' };
+  const proj = join(base, 'project');
+  mkdirSync(proj);
+  const results: Record<string, unknown> = {};
+  const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+  try {
+    // ---- one untimed start first: the accelerator probe runs once per machine and is cached
+    const warmup = join(base, 'warmup');
+    mkdirSync(warmup);
+    timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, warmup);
+    timeRun(process.execPath, [CLI, 'stop'], env, warmup);
+
+    // ---- cold start: brand-new session, image present
+    const cold: number[] = [];
+    for (let i = 0; i < BOOT_RUNS; i++) {
+      const p = join(base, `cold${i}`);
+      mkdirSync(p);
+      cold.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, p));
+      timeRun(process.execPath, [CLI, 'stop'], env, p);
+      log(`cold start ${i + 1}/${BOOT_RUNS}: ${cold[i]!.toFixed(0)} ms`);
+    }
+    await untilGone(home + '/run', 60_000);
+
+    // ---- the floor: same QEMU, accelerator, kernel and initrd, init powers off at once
+    timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, proj); // creates the session + disk
+    const accel = (JSON.parse(readFileSync(join(home, 'accel.json'), 'utf8')) as { accel: 'kvm' | 'tcg' | 'hvf' }).accel;
+    const session = readFileSync(join(proj, '.vibebox', 'session.toml'), 'utf8');
+    const digest = /digest = "(.+)"/.exec(session)![1]!;
+    const image = (await findImage('default', digest, home))!;
+    const floorDir = join(base, 'floor');
+    mkdirSync(floorDir);
+    const floorDisk = join(floorDir, 'disk.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image.rootfs, floorDisk]);
+    const floorArgv = buildArgv({
+      name: 'vibebox-floor', accel, cpus: 2, memoryBytes: 2 * 1024 ** 3, kernel: image.kernel, initrd: image.initrd,
+      cmdline: kernelCmdline(image.manifest, ['vibebox.floor']), disk: floorDisk, backing: image.rootfs,
+      qmpSocket: join(floorDir, 'qmp.sock'), agentSocket: join(floorDir, 'agent.sock'), agentPortName: 'org.vibebox.agent.0',
+      serialLog: join(floorDir, 'serial.log'), pidFile: join(floorDir, 'qemu.pid'), shares: [],
+    });
+    // The agent chardev connects to a listener: give it one that accepts and ignores.
+    const { createServer } = await import('node:net');
+    const sink = createServer((s) => s.resume()).listen(join(floorDir, 'agent.sock'));
+    await new Promise((r) => sink.once('listening', r));
+    const floor: number[] = [];
+    for (let i = 0; i < BOOT_RUNS; i++) {
+      const t0 = process.hrtime.bigint();
+      await new Promise<void>((res, rej) => {
+        const q = spawn(qemuBinary(), floorArgv, { stdio: 'ignore' });
+        q.on('exit', (code) => (code === 0 ? res() : rej(new Error(`floor qemu exited ${code}`))));
+      });
+      floor.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      log(`floor boot ${i + 1}/${BOOT_RUNS}: ${floor[i]!.toFixed(0)} ms`);
+    }
+    sink.close();
+
+    // ---- warm exec against node -e 0
+    const warm: number[] = [];
+    const node: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      node.push(timeRun(process.execPath, ['-e', '0'], env, proj));
+      warm.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, proj));
+    }
+    log(`warm exec median ${stat(warm).median.toFixed(0)} ms, node -e 0 ${stat(node).median.toFixed(0)} ms`);
+
+    // ---- mount I/O: 5,000 small files created, stat'ed and read, /workspace vs guest-local
+    const ioScript = (dir: string) =>
+      `set -e; d=${dir}/bench-io; rm -rf $d; mkdir -p $d; cd $d; s=$(date +%s%N); ` +
+      `i=0; while [ $i -lt 5000 ]; do echo "file $i" > f$i; i=$((i+1)); done; ` +
+      `find . -type f | xargs stat -c %s > /dev/null; cat f* > /dev/null; e=$(date +%s%N); cd /; rm -rf $d; echo $(( (e - s) / 1000000 ))`;
+    const io = (dir: string) => {
+      const r = spawnSync(process.execPath, [CLI, 'exec', '--', 'sh', '-c', ioScript(dir)], { env, cwd: proj, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`mount I/O failed: ${r.stderr}`);
+      return Number(r.stdout.trim());
+    };
+    const ioMount: number[] = [];
+    const ioLocal: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      ioMount.push(io('/workspace'));
+      ioLocal.push(io('/home/vibe'));
+    }
+    log(`mount I/O median ${stat(ioMount).median} ms vs guest-local ${stat(ioLocal).median} ms`);
+
+    // ---- idle host memory: supervisor + QEMU + virtiofsd of this session
+    await new Promise((r) => setTimeout(r, 2000));
+    const id12 = /^id = "(.+)"$/m.exec(session)![1]!.replace(/-/g, '').slice(-12);
+    const sessionPids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise ${proj}`)])];
+    const rss = sessionPids.reduce((a, p) => a + rssKiB(p, 'VmRSS'), 0) / 1024;
+    const peak = sessionPids.reduce((a, p) => a + rssKiB(p, 'VmHWM'), 0) / 1024;
+    log(`idle host memory ${rss.toFixed(0)} MB (peak ${peak.toFixed(0)} MB) over ${sessionPids.length} processes`);
+
+    // ---- resume after auto-shutdown
+    writeFileSync(join(proj, 'vibebox.toml'), readFileSync(join(proj, 'vibebox.toml'), 'utf8').replace(/auto_shutdown_ms = \d+/, 'auto_shutdown_ms = 500'));
+    const resumeEnv = { ...env };
+    delete resumeEnv['VIBEBOX_AUTO_SHUTDOWN_MS'];
+    timeRun(process.execPath, [CLI, 'stop'], env, proj);
+    const resume: number[] = [];
+    for (let i = 0; i < BOOT_RUNS; i++) {
+      timeRun(process.execPath, [CLI, 'exec', '--', 'true'], resumeEnv, proj);
+      await untilGone(join(home, 'run', id12), 60_000); // auto-shutdown after 500 ms idle
+      resume.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], resumeEnv, proj));
+      log(`resume ${i + 1}/${BOOT_RUNS}: ${resume[i]!.toFixed(0)} ms`);
+    }
+    await untilGone(join(home, 'run', id12), 60_000);
+
+    const ratio = (a: Stat, b: Stat) => Number((a.median / b.median).toFixed(2));
+    const S = { warm: stat(warm), node: stat(node), cold: stat(cold), floor: stat(floor), resume: stat(resume), ioMount: stat(ioMount), ioLocal: stat(ioLocal) };
+    Object.assign(results, {
+      date: new Date().toISOString(),
+      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', accel, node: process.version, qemu: execFileSync(qemuBinary(), ['--version'], { encoding: 'utf8' }).split('\n')[0] },
+      warm_exec_ms: S.warm, node_e0_ms: S.node, warm_ratio: ratio(S.warm, S.node),
+      cold_start_ms: S.cold, floor_boot_ms: S.floor, cold_ratio: ratio(S.cold, S.floor),
+      resume_ms: S.resume, resume_ratio: ratio(S.resume, S.floor),
+      mount_io_ms: S.ioMount, local_io_ms: S.ioLocal, io_ratio: ratio(S.ioMount, S.ioLocal),
+      idle_host_memory_mb: Math.round(rss), idle_host_memory_peak_mb: Math.round(peak),
+    });
+    writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
+    const f = (s: Stat) => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
+    const rows = [
+      ['warm exec', `${f(S.warm)} ms`, `node -e 0: ${f(S.node)} ms`, `${ratio(S.warm, S.node)}×`, '≤ 2× (aim 1.3×)'],
+      ['cold start', `${f(S.cold)} ms`, `floor boot: ${f(S.floor)} ms`, `${ratio(S.cold, S.floor)}×`, '≤ 1.5×'],
+      ['resume', `${f(S.resume)} ms`, `floor boot: ${f(S.floor)} ms`, `${ratio(S.resume, S.floor)}×`, '≤ 1.5×'],
+      ['mount I/O (5,000 files)', `${f(S.ioMount)} ms`, `guest-local: ${f(S.ioLocal)} ms`, `${ratio(S.ioMount, S.ioLocal)}×`, '≤ 3×'],
+      ['idle host memory', `${Math.round(rss)} MB (peak ${Math.round(peak)})`, '—', '—', '≤ 350 MB'],
+    ];
+    process.stdout.write(`accelerator: ${accel}, ${cpus().length} cores, medians (min–max)\n\n`);
+    process.stdout.write('| figure | vibebox | floor | ratio | target |\n|---|---|---|---|---|\n');
+    for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
+  } finally {
+    spawnSync(process.execPath, [CLI, 'stop'], { env, cwd: proj });
+    for (const p of pidsUnder(base)) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: Error) => {
+  process.stderr.write(`bench: ${e.message}\n`);
+  process.exit(1);
+});
