@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildArgv, qemuEscape, type VmSpec } from '../../qemu/argv.js';
+import { candidates } from '../../qemu/accel.js';
+import { virtiofsdArgv } from '../../qemu/virtiofsd.js';
+
+const base: VmSpec = {
+  name: 'vibebox-abc', accel: 'tcg', cpus: 2, memoryBytes: 2 * 1024 ** 3, kernel: '/i/vmlinuz', initrd: '/i/initrd.img',
+  cmdline: 'console=ttyS0 root=/dev/vda', disk: '/p/.vibebox/disk.qcow2', backing: '/i/rootfs.qcow2', qmpSocket: '/r/qmp.sock',
+  agentSocket: '/r/agent.sock', agentPortName: 'org.vibebox.agent.0', serialLog: '/p/.vibebox/serial.log', pidFile: '/r/qemu.pid',
+  egressCommand: 'socat - UNIX-CONNECT:/r/egress.sock', shares: [],
+};
+
+const opt = (argv: string[], flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]!] : []));
+
+test('direct kernel boot, no firmware reboot loop, accelerator and size', () => {
+  const a = buildArgv(base);
+  assert.deepEqual(opt(a, '-kernel'), ['/i/vmlinuz']);
+  assert.deepEqual(opt(a, '-initrd'), ['/i/initrd.img']);
+  assert.deepEqual(opt(a, '-append'), ['console=ttyS0 root=/dev/vda']);
+  assert.ok(a.includes('-no-reboot'));
+  assert.match(opt(a, '-machine')[0]!, /accel=tcg/);
+  assert.deepEqual(opt(a, '-m'), ['2048M']);
+  assert.deepEqual(opt(a, '-cpu'), ['max']);
+  assert.deepEqual(opt(buildArgv({ ...base, accel: 'kvm' }), '-cpu'), ['host']);
+});
+
+test('the backing file is pinned on the command line, not taken from the qcow2 header', () => {
+  const bd = opt(buildArgv(base), '-blockdev');
+  assert.ok(bd.some((b) => b.includes('filename=/i/rootfs.qcow2') && b.includes('read-only=on')));
+  assert.ok(bd.some((b) => b.startsWith('driver=qcow2,node-name=disk') && b.includes('backing=base')));
+});
+
+test('network: restrict=on, the one guestfwd to the proxy, hostfwd bound to 127.0.0.1', () => {
+  const net = opt(buildArgv({ ...base, forwards: [{ host: 8080, guest: 80 }] }), '-netdev')[0]!;
+  assert.match(net, /^user,id=net0,restrict=on,/);
+  assert.match(net, /guestfwd=tcp:10\.0\.2\.100:3128-cmd:socat - UNIX-CONNECT:\/r\/egress\.sock/);
+  assert.match(net, /hostfwd=tcp:127\.0\.0\.1:8080-:80/);
+  assert.equal(net.match(/guestfwd=/g)!.length, 1);
+});
+
+test('commas in paths are doubled so they cannot inject options', () => {
+  assert.equal(qemuEscape('/a,b'), '/a,,b');
+  const net = opt(buildArgv({ ...base, egressCommand: 'socat - UNIX-CONNECT:/x,y' }), '-netdev')[0]!;
+  assert.match(net, /UNIX-CONNECT:\/x,,y/);
+});
+
+test('virtiofs shares get shared memory and a vhost-user device; 9p is read-only when asked', () => {
+  const a = buildArgv({ ...base, shares: [{ tag: 'vb0', socket: '/r/fs0.sock', readonly: false, kind: 'virtiofs' }] });
+  assert.ok(opt(a, '-object').some((o) => o.startsWith('memory-backend-memfd') && o.includes('share=on')));
+  assert.ok(opt(a, '-device').some((d) => d.startsWith('vhost-user-fs-pci') && d.includes('tag=vb0')));
+  const b = buildArgv({ ...base, shares: [{ tag: 'vb0', hostPath: '/h', readonly: true, kind: '9p' }] });
+  assert.ok(opt(b, '-fsdev').some((f) => f.includes('path=/h') && f.includes('readonly=on')));
+  assert.equal(opt(b, '-object').length, 0);
+});
+
+test('the agent port is a virtserialport with the agreed name on a client chardev', () => {
+  const a = buildArgv(base);
+  assert.ok(opt(a, '-chardev').includes('socket,id=agent,path=/r/agent.sock'));
+  assert.ok(opt(a, '-device').includes('virtserialport,bus=vser.0,chardev=agent,name=org.vibebox.agent.0'));
+});
+
+test('accelerator candidates: kvm then tcg on Linux with /dev/kvm, hvf on macOS, else tcg', () => {
+  assert.deepEqual(candidates('linux', true), ['kvm', 'tcg']);
+  assert.deepEqual(candidates('linux', false), ['tcg']);
+  assert.deepEqual(candidates('darwin', false), ['hvf', 'tcg']);
+  assert.deepEqual(candidates('win32', false), ['tcg']);
+});
+
+test('virtiofsd runs in a user namespace mapping the host user to the guest user, read-only by bind mount', () => {
+  const a = virtiofsdArgv({ binary: '/usr/lib/qemu/virtiofsd', socket: '/r/fs0.sock', shared: '/p', readonly: true, hide: [], guestUid: 1000, guestGid: 1000 });
+  assert.deepEqual(a.slice(0, 8), ['unshare', '--user', '--map-user=1000', '--map-group=1000', '--keep-caps', '--mount', '--propagation', 'private']);
+  const script = a[a.length - 1]!;
+  assert.match(script, /mount -o remount,bind,ro '\/p'/);
+  assert.match(script, /exec '\/usr\/lib\/qemu\/virtiofsd' --socket-path='\/r\/fs0\.sock' -o source='\/p'/);
+  const rw = virtiofsdArgv({ binary: 'v', socket: 's', shared: '/p', readonly: false, hide: [], guestUid: 1000, guestGid: 1000 });
+  assert.doesNotMatch(rw[rw.length - 1]!, /remount/);
+});
