@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'E_IMAGE_BUILD'
   | 'E_VM_START'
   | 'E_SUPERVISOR'
+  | 'E_SESSION_LOST'
   | 'E_PROTOCOL'
   | 'E_INTERNAL';
 
@@ -44,6 +45,8 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_NO_SPACE',
   'E_IMAGE_MISSING',
   'E_IMAGE_IN_USE',
+  // The supervisor was killed under a client: nothing is lost, the next command restarts it.
+  'E_SESSION_LOST',
 ]);
 
 export class VibeboxError extends Error {

@@ -7,7 +7,12 @@ export function reportAndExit(e: unknown): never {
     if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${e.stack}\n`);
     process.exit(e.exitCode);
   }
-  const err = e as Error;
+  const err = e as Error & { code?: string; path?: string };
+  if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') {
+    // A full disk is the user's to fix, and nothing was half-written: every write is temp + rename.
+    process.stderr.write(`vibebox: no space left on the disk${err.path ? ` writing ${err.path}` : ''} (free some space, then run the command again)\n`);
+    process.exit(2);
+  }
   process.stderr.write(`vibebox: ${err?.message ?? String(e)} (set VIBEBOX_DEBUG=1 for details)\n`);
   if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${err?.stack}\n`);
   process.exit(1);

@@ -1,6 +1,7 @@
 // The grant the user last approved, kept on the host side (~/.vibebox/approved/<id>.json) where
 // the guest cannot write.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { homePaths } from '../paths.js';
@@ -37,4 +38,28 @@ export function writeGrant(id: string, g: Grant): void {
   const tmp = `${file(id)}.tmp`;
   writeFileSync(tmp, JSON.stringify(g, null, 2) + '\n', { mode: 0o600 });
   renameSync(tmp, file(id));
+}
+
+// `:new` replaces a session with a fresh one: what the user approved for the project carries over
+// to it (kept host-side by the supervisor, keyed by the project directory), so the fresh session
+// neither asks again nor, without a terminal, refuses to start the config the user approved.
+const carryFile = (project: string) => join(homePaths().approvedDir, `carry-${createHash('sha256').update(project).digest('hex').slice(0, 16)}.json`);
+
+export function carryGrant(project: string, fromId: string): void {
+  const g = readGrant(fromId);
+  if (!g) return;
+  mkdirSync(homePaths().approvedDir, { recursive: true, mode: 0o700 });
+  writeFileSync(carryFile(project), JSON.stringify(g, null, 2) + '\n', { mode: 0o600 });
+}
+
+export function readCarried(project: string): Grant | null {
+  try {
+    return GrantSchema.parse(JSON.parse(readFileSync(carryFile(project), 'utf8')));
+  } catch {
+    return null;
+  }
+}
+
+export function dropCarried(project: string): void {
+  rmSync(carryFile(project), { force: true });
 }

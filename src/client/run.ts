@@ -58,7 +58,7 @@ export async function run(o: RunOptions): Promise<number> {
         continue;
       case 'lost':
         // Never re-run a command that may have started: report and let the user decide.
-        throw new VibeboxError('E_SUPERVISOR', 'lost the connection to the session (its supervisor stopped)', 'run the command again; see .vibebox/supervisor.log');
+        throw new VibeboxError('E_SESSION_LOST', 'lost the connection to the session (its supervisor stopped)', 'run the command again: it restarts the session from its disk; see .vibebox/supervisor.log');
       case 'error':
         if (r.code === 'E_STOPPING' && attempt < 3) {
           // The session is shutting down right now: wait for it to finish, then start it again.

@@ -23,6 +23,7 @@ import { aliveAs, readPid } from './pidfile.js';
 import { findImage, kernelCmdline } from '../../images/build.js';
 import { explain, explainText } from '../explain.js';
 import { effectiveConfig } from '../approval/effective.js';
+import { carryGrant } from '../approval/store.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { EgressProxy } from '../../proxy/server.js';
 import { removeSession } from '../session/remove.js';
@@ -380,6 +381,7 @@ export async function supervise(project: string): Promise<void> {
       if (clean) rmSync(dirtyMarker, { force: true });
       await teardown();
       if (resetAfter) {
+        carryGrant(project, id);
         await removeSession(project, id).catch((e: Error) => log(`reset failed: ${e.message}`));
       } else await touchIndex();
       log('stopped');

@@ -92,4 +92,23 @@ describe('chaos', () => {
     assert.equal(check.corruptions, 0, check.output);
     assert.ok(check.ok, check.output);
   });
+
+  it('a client whose supervisor is killed gets one line and exit 2; the next command restarts the session', async () => {
+    const id = /^id = "(.+)"$/m.exec(readFileSync(join(proj, '.vibebox', 'session.toml'), 'utf8'))![1]!;
+    const rp = runPaths(id, t.home);
+    const client = vb(t, proj, ['exec', '--', 'sleep', '60']);
+    await until(() => pidsMatching(t.home, 'qemu-system').length === 1, 120_000, 'the VM');
+    await until(async () => (await vb(t, proj, ['exec', '--', 'true'])).code === 0, 120_000, 'the guest');
+    process.kill(readPid(rp.supervisorPid)!, 'SIGKILL');
+    const r = await client;
+    assert.equal(r.code, 2);
+    // Progress lines (booting…) may come first; the error is one line, the last.
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('vibebox:'));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(r.stderr, /\nvibebox: lost the connection to the session [^\n]*\n$/);
+    const again = await vb(t, proj, ['exec', '--', 'cat', '/home/vibe/alive']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout, 'alive\n');
+    assert.equal(pidsMatching(t.home, 'qemu-system').length, 1);
+  });
 });
