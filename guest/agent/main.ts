@@ -120,7 +120,7 @@ function serveCommands(): void {
   } catch {
     /* first start */
   }
-  const srv = createServer((sock) => {
+  const srv = createServer({ allowHalfOpen: true }, (sock) => {
     let line = '';
     sock.on('error', () => undefined);
     sock.on('data', (b) => {

@@ -73,6 +73,9 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
       const onEnd = () => send({ type: 'stdin_end' });
       stdin.on('data', onData);
       stdin.on('end', onEnd);
+      // A reattach (after :new) finds stdin paused and unref'd by the last attach's cleanup.
+      stdin.ref?.();
+      stdin.resume();
       cleanups.push(() => {
         stdin.off('data', onData);
         stdin.off('end', onEnd);
