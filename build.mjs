@@ -17,6 +17,14 @@ const common = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 };
 
+// The client validates supervisor messages against JSON Schema generated from the zod protocol
+// definition here, so the warm path need not load zod (src/supervisor/json-check.ts).
+const schemaOut = new URL('./dist/.protocol-json.mjs', import.meta.url);
+await build({ ...common, banner: {}, entryPoints: ['src/supervisor/protocol-json.ts'], outfile: schemaOut.pathname, target: 'node20' });
+const { supervisorMessageJsonSchema } = await import(schemaOut.href);
+const supervisorSchema = supervisorMessageJsonSchema();
+rmSync(schemaOut);
+
 // Host: a tiny entry that loads only what the command needs; the CLI framework and the schemas
 // live in chunks that the warm exec path never loads.
 await build({
@@ -27,6 +35,7 @@ await build({
   chunkNames: 'chunks/[name]-[hash]',
   target: 'node20',
   external: ['node-pty', 'better-sqlite3'],
+  define: { ...common.define, SUPERVISOR_MESSAGE_SCHEMA: JSON.stringify(supervisorSchema) },
 });
 
 // Guest: Debian bookworm ships Node 18.
@@ -34,6 +43,8 @@ await build({
   ...common,
   banner: {},
   format: 'cjs',
+  // Node 18 under emulation parses every byte at each boot: smaller is a faster hello.
+  minify: true,
   entryPoints: { 'guest-agent': 'guest/agent/main.ts' },
   outdir: 'dist',
   target: 'node18',

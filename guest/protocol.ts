@@ -2,7 +2,7 @@
 // Frames: u32 BE length of (stream + kind + payload) | u32 BE stream id | u8 kind | payload.
 // Kind CONTROL carries one JSON message (validated with zod on receipt); the data kinds carry raw
 // bytes of one exec's stdio. Both ends import this module.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PROTOCOL_VERSION = 1;
 export const AGENT_PORT_NAME = 'org.vibebox.agent.0';

@@ -1,6 +1,6 @@
 // image.json: what a built image is and how to boot it. Written last by the builder (inside the
 // temp dir, before the rename), validated with zod whenever it is read.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const IMAGE_MANIFEST_SCHEMA_VERSION = 1;
 

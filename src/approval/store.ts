@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { homePaths } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
 import { WORKSPACE, type ResolvedConfig } from '../config/load.js';
@@ -62,4 +62,9 @@ export function readCarried(project: string): Grant | null {
 
 export function dropCarried(project: string): void {
   rmSync(carryFile(project), { force: true });
+}
+
+/** A deleted session's grant goes with it (`:new` carries it over first, see carryGrant). */
+export function dropGrant(id: string): void {
+  rmSync(file(id), { force: true });
 }

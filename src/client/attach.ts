@@ -3,11 +3,18 @@
 import WebSocket from 'ws';
 import { DataKind } from '../supervisor/data-kind.js';
 import type { ClientMessage, SupervisorMessage } from '../supervisor/protocol.js';
+import { conforms, type JsonSchema } from '../supervisor/json-check.js';
 
-// The schemas (zod) load in parallel with the first round trip, not before the first byte is
-// sent: every message is still validated on receipt.
-let schemas: Promise<typeof import('../supervisor/protocol.js')> | null = null;
-const loadSchemas = () => (schemas ??= import('../supervisor/protocol.js'));
+// Every message is validated on receipt against the protocol's schema. The bundle carries it as
+// JSON Schema generated from the zod definition at build time (build.mjs), so the warm path does
+// not load zod; run from source, it is generated on first use.
+declare const SUPERVISOR_MESSAGE_SCHEMA: JsonSchema | undefined;
+let schema: JsonSchema | null = typeof SUPERVISOR_MESSAGE_SCHEMA === 'undefined' ? null : SUPERVISOR_MESSAGE_SCHEMA;
+async function loadSchemas(): Promise<{ SupervisorMessage: { safeParse(v: unknown): { success: true; data: SupervisorMessage } | { success: false } } }> {
+  if (!schema) schema = (await import('../supervisor/protocol-json.js')).supervisorMessageJsonSchema();
+  const s = schema;
+  return { SupervisorMessage: { safeParse: (v: unknown) => (conforms(s, v) ? { success: true, data: v as SupervisorMessage } : { success: false }) } };
+}
 
 export interface AttachOptions {
   socket: string;
@@ -103,7 +110,6 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     ws.on('message', (data, isBinary) => {
       chain = chain.then(() => onMessage(data as Buffer, isBinary));
     });
-    loadSchemas();
     const onMessage = async (buf: Buffer, isBinary: boolean): Promise<void> => {
       if (isBinary) {
         if (buf[0] === DataKind.stdout) process.stdout.write(buf.subarray(1));

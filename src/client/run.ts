@@ -49,6 +49,12 @@ export async function run(o: RunOptions): Promise<number> {
       case 'detach':
         return 0;
       case 'reset':
+        if (r.reattach && o.argv) {
+          // `exec -- … :new …`: the command ran on the old session; do not run it again.
+          await waitForReset(o.project);
+          process.stderr.write('vibebox: this session was replaced by a fresh one (run vibebox to enter it)\n');
+          return 0;
+        }
         if (!r.reattach) {
           process.stderr.write('vibebox: this session was replaced by :new in another terminal (run vibebox again to join the new one)\n');
           return 1;

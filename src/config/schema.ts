@@ -1,5 +1,5 @@
 // vibebox.toml (ARCHITECTURE §5), strict: an unknown key is an error, not a silent no-op.
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseSize } from './size.js';
 
 const size = (what: string) =>

@@ -1,6 +1,6 @@
 // The global session index (~/.vibebox/sessions.toml): pure parse, serialise and edits.
 import TOML from '@iarna/toml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { VibeboxError } from '../errors.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -2,8 +2,10 @@
 import { removeSessionDir } from './state.js';
 import { updateIndex } from './index-store.js';
 import { remove } from './index-file.js';
+import { dropGrant } from '../approval/store.js';
 
 export async function removeSession(project: string, id: string): Promise<void> {
   removeSessionDir(project);
   await updateIndex((idx) => remove(idx, id));
+  dropGrant(id);
 }

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import TOML from '@iarna/toml';
 import { v7 as uuidv7 } from 'uuid';
-import { z } from 'zod';
+import * as z from 'zod';
 import { VibeboxError, isErrno } from '../errors.js';
 import { projectPaths } from '../paths.js';
 

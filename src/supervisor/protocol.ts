@@ -1,6 +1,6 @@
 // Client ↔ supervisor protocol over ws on run/<id12>/supervisor.sock. Text frames carry JSON
 // control messages (validated on receipt); binary frames carry stdio: one kind byte, then bytes.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export { DataKind } from './data-kind.js';
 
