@@ -1,5 +1,6 @@
 // `vibebox doctor`: what this machine has, what is missing, and how to install it.
-import { statfsSync, mkdirSync } from 'node:fs';
+import { statfsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { homePaths } from '../paths.js';
 import { candidates, hasKvmDevice, qemuBinary } from '../../qemu/accel.js';
@@ -29,9 +30,19 @@ export async function runChecks(): Promise<Check[]> {
   const img = await version('qemu-img');
   checks.push({ name: 'qemu-img', ok: img !== null, found: img ?? 'missing', fix: 'apt-get install qemu-utils' });
   const list = candidates();
-  const accel = process.env['VIBEBOX_ACCEL'] ?? list[0]!;
-  const kvmNote = process.platform === 'linux' ? (hasKvmDevice() ? '/dev/kvm present; verified by a test boot on first start (falls back to tcg if it hangs)' : 'no usable /dev/kvm: tcg (slow, software emulation)') : '';
-  checks.push({ name: 'accelerator', ok: true, found: `${accel}${kvmNote ? ` — ${kvmNote}` : ''}`, fix: 'enable KVM (kvm-intel/kvm-amd, access to /dev/kvm) for full speed' });
+  let probed: string | null = null;
+  try {
+    probed = (JSON.parse(readFileSync(join(homePaths().home, 'accel.json'), 'utf8')) as { accel?: string }).accel ?? null;
+  } catch {
+    /* not probed yet */
+  }
+  const accel = process.env['VIBEBOX_ACCEL'] ?? probed ?? list[0]!;
+  const note = probed
+    ? probed === 'tcg' && list[0] !== 'tcg' ? `${list[0]} did not boot a test guest: using tcg (software emulation, slow)` : 'verified by a test boot'
+    : process.platform === 'linux'
+      ? hasKvmDevice() ? '/dev/kvm present; verified by a test boot on the first start (falls back to tcg if it hangs)' : 'no usable /dev/kvm: tcg (software emulation, slow)'
+      : '';
+  checks.push({ name: 'accelerator', ok: true, found: `${accel}${note ? ` — ${note}` : ''}`, fix: 'enable KVM (kvm-intel/kvm-amd, access to /dev/kvm) for full speed' });
   const fsd = virtiofsdBinary();
   checks.push({ name: 'virtiofsd', ok: fsd !== null, found: fsd ?? 'missing (mounts fall back to 9p)', fix: 'apt-get install qemu-system-common (Debian 12) or virtiofsd' });
   const socat = await version('socat', ['-V']);
