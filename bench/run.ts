@@ -58,6 +58,15 @@ function rssKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
+function pssKiB(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 async function untilGone(fragment: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (pidsUnder(fragment).length > 0) {
@@ -140,6 +149,15 @@ async function main(): Promise<void> {
     }
     log(`warm exec median ${stat(warm).median.toFixed(0)} ms, node -e 0 ${stat(node).median.toFixed(0)} ms`);
 
+    // ---- idle host memory: supervisor + QEMU + virtiofsd of this session
+    await new Promise((r) => setTimeout(r, 2000));
+    const id12 = /^id = "(.+)"$/m.exec(session)![1]!.replace(/-/g, '').slice(-12);
+    const sessionPids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise ${proj}`)])];
+    // PSS: QEMU and virtiofsd both map the guest's RAM; summing RSS would count it twice.
+    const rss = sessionPids.reduce((a, p) => a + pssKiB(p), 0) / 1024;
+    const peak = sessionPids.reduce((a, p) => a + rssKiB(p, 'VmHWM'), 0) / 1024;
+    log(`idle host memory ${rss.toFixed(0)} MB PSS (sum of peak RSS ${peak.toFixed(0)} MB) over ${sessionPids.length} processes`);
+
     // ---- mount I/O: 5,000 small files created, stat'ed and read, /workspace vs guest-local
     const ioScript = (dir: string) =>
       `set -e; d=${dir}/bench-io; rm -rf $d; mkdir -p $d; cd $d; s=$(date +%s%N); ` +
@@ -157,14 +175,6 @@ async function main(): Promise<void> {
       ioLocal.push(io('/home/vibe'));
     }
     log(`mount I/O median ${stat(ioMount).median} ms vs guest-local ${stat(ioLocal).median} ms`);
-
-    // ---- idle host memory: supervisor + QEMU + virtiofsd of this session
-    await new Promise((r) => setTimeout(r, 2000));
-    const id12 = /^id = "(.+)"$/m.exec(session)![1]!.replace(/-/g, '').slice(-12);
-    const sessionPids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise ${proj}`)])];
-    const rss = sessionPids.reduce((a, p) => a + rssKiB(p, 'VmRSS'), 0) / 1024;
-    const peak = sessionPids.reduce((a, p) => a + rssKiB(p, 'VmHWM'), 0) / 1024;
-    log(`idle host memory ${rss.toFixed(0)} MB (peak ${peak.toFixed(0)} MB) over ${sessionPids.length} processes`);
 
     // ---- resume after auto-shutdown
     writeFileSync(join(proj, 'vibebox.toml'), readFileSync(join(proj, 'vibebox.toml'), 'utf8').replace(/auto_shutdown_ms = \d+/, 'auto_shutdown_ms = 500'));
@@ -189,7 +199,7 @@ async function main(): Promise<void> {
       cold_start_ms: S.cold, floor_boot_ms: S.floor, cold_ratio: ratio(S.cold, S.floor),
       resume_ms: S.resume, resume_ratio: ratio(S.resume, S.floor),
       mount_io_ms: S.ioMount, local_io_ms: S.ioLocal, io_ratio: ratio(S.ioMount, S.ioLocal),
-      idle_host_memory_mb: Math.round(rss), idle_host_memory_peak_mb: Math.round(peak),
+      idle_host_memory_pss_mb: Math.round(rss), idle_host_memory_peak_rss_sum_mb: Math.round(peak),
     });
     writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
     const f = (s: Stat) => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
@@ -198,7 +208,7 @@ async function main(): Promise<void> {
       ['cold start', `${f(S.cold)} ms`, `floor boot: ${f(S.floor)} ms`, `${ratio(S.cold, S.floor)}×`, '≤ 1.5×'],
       ['resume', `${f(S.resume)} ms`, `floor boot: ${f(S.floor)} ms`, `${ratio(S.resume, S.floor)}×`, '≤ 1.5×'],
       ['mount I/O (5,000 files)', `${f(S.ioMount)} ms`, `guest-local: ${f(S.ioLocal)} ms`, `${ratio(S.ioMount, S.ioLocal)}×`, '≤ 3×'],
-      ['idle host memory', `${Math.round(rss)} MB (peak ${Math.round(peak)})`, '—', '—', '≤ 350 MB'],
+      ['idle host memory (2 GiB guest)', `${Math.round(rss)} MB PSS (peak RSS sum ${Math.round(peak)})`, '—', '—', '≤ 350 MB'],
     ];
     process.stdout.write(`accelerator: ${accel}, ${cpus().length} cores, medians (min–max)\n\n`);
     process.stdout.write('| figure | vibebox | floor | ratio | target |\n|---|---|---|---|---|\n');

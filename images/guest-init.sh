@@ -50,7 +50,7 @@ modprobe -q virtio_console
   ip addr add 10.0.2.15/24 dev eth0 2>/dev/null
   ip link set eth0 up 2>/dev/null
   ip route add default via 10.0.2.2 2>/dev/null
-  modprobe -q -a virtiofs 9pnet_virtio 9p overlay br_netfilter 2>/dev/null
+  modprobe -q -a virtiofs 9pnet_virtio 9p overlay br_netfilter virtio_balloon 2>/dev/null
 ) </dev/null >/dev/null 2>&1 &
 
 hostname vibebox

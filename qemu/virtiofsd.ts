@@ -44,7 +44,7 @@ export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   for (const h of s.hide) {
     if (existsSync(h)) steps.push(`mount -t tmpfs -o ro,size=4k,mode=0555 vibebox-hidden ${shq(h)}`);
   }
-  steps.push(`exec ${shq(s.binary)} --socket-path=${shq(s.socket)} -o source=${shq(source)} -o cache=auto -o xattr --thread-pool-size=4`);
+  steps.push(`exec ${shq(s.binary)} --socket-path=${shq(s.socket)} -o source=${shq(source)} -o cache=auto -o no_xattr --thread-pool-size=0`);
   // virtiofsd runs in a user namespace where the host user IS the guest user (vibe): files vibe
   // creates belong to the host user on the host, the host user's files are vibe's in the guest.
   // No other uid is mapped, so guest root cannot create or chown files as root on the host.
