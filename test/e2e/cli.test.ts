@@ -395,3 +395,21 @@ describe('vibebox doctor', () => {
     assert.equal(r.status, checks.every((c) => c.ok) ? 0 : 1);
   });
 });
+
+describe('vibebox logs', () => {
+  it('prints the egress log (the default), and the supervisor and serial logs', async () => {
+    await fakeSession(project);
+    const line = JSON.stringify({ ts: '2026-11-22T00:00:00Z', method: 'CONNECT', host: 'example.com', port: 443, decision: 'deny', reason: 'not_in_allowlist' });
+    writeFileSync(join(project, '.vibebox', 'egress.log'), `${line}\n`);
+    writeFileSync(join(project, '.vibebox', 'supervisor.log'), 'supervisor line\n');
+    const r = vb(['logs']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${line}\n`);
+    assert.equal(vb(['logs', 'supervisor']).stdout, 'supervisor line\n');
+    assert.equal(vb(['logs', 'serial']).stdout, '');
+  });
+
+  it('an unknown log name: exit 2, one line', () => {
+    unchanged(() => assertBadInput(vb(['logs', 'kernel']), /unknown log "kernel"/));
+  });
+});
