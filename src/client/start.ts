@@ -12,7 +12,7 @@ import { loadConfig, writeDefaultConfig } from '../config/load.js';
 import { createSessionDir, readSessionFile, writeSessionFile, type SessionFile } from '../session/state.js';
 import { updateIndex } from '../session/index-store.js';
 import { upsert } from '../session/index-file.js';
-import { ensureImage } from '../../images/build.js';
+import { ensureImage, findImage } from '../../images/build.js';
 import { checkApproval } from '../approval/check.js';
 
 /** True if something accepts connections on the socket (a live supervisor). */
@@ -77,6 +77,10 @@ export async function ensureRunning(project: string, o: StartOptions): Promise<S
       writeSessionFile(project, s);
     }
     const session = s;
+    // A session keeps the image it was created from; if that is gone, say so before spawning.
+    if (!(await findImage(session.image!.name, session.image!.digest))) {
+      throw new VibeboxError('E_IMAGE_MISSING', `the image ${session.image!.name}/${session.image!.digest} this session was created from is gone`, 'delete this session (`vibebox delete`) to start on the current image; its disk is lost');
+    }
     await updateIndex((idx) => upsert(idx, { id: session.id, directory: project, last_active: new Date().toISOString() }));
     await spawnSupervisor(project, session.id);
     return session;

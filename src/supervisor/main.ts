@@ -2,7 +2,7 @@
 // proxy, virtiofsd, the agent channel, the reference count and the shutdown timer.
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
@@ -527,12 +527,4 @@ function waitForSocket(path: string, child: ChildProcess): Promise<void> {
     };
     tick();
   });
-}
-
-export function unlinkQuiet(p: string): void {
-  try {
-    unlinkSync(p);
-  } catch {
-    /* already gone */
-  }
 }
