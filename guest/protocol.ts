@@ -92,6 +92,8 @@ export const AgentMessage = z.discriminatedUnion('type', [
     version: z.string(),
     kernel: z.string(),
     uptimeMs: z.number(),
+    /** Guest uptime when the agent's process started: init's share of the boot, and Node's. */
+    agentStartMs: z.number(),
     node: z.string(),
   }),
   z.strictObject({ type: z.literal('started'), id, pid: z.number().int() }),

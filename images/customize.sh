@@ -21,7 +21,14 @@ printf 'vibebox\n' > "$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tvibebox\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"
 rm -f "$ROOT/etc/resolv.conf"
 printf 'nameserver 10.0.2.3\n' > "$ROOT/etc/resolv.conf"
-: > "$ROOT/etc/fstab"
+# The API filesystems the guest init mounts with one `mount -a` (one exec instead of one per mount).
+cat > "$ROOT/etc/fstab" <<'FSTAB'
+tmpfs   /run            tmpfs   nosuid,nodev,mode=0755                       0 0
+tmpfs   /tmp            tmpfs   nosuid,nodev,mode=1777                       0 0
+devpts  /dev/pts        devpts  nosuid,noexec,gid=5,mode=0620,ptmxmode=0666,X-mount.mkdir 0 0
+tmpfs   /dev/shm        tmpfs   nosuid,nodev,mode=1777,X-mount.mkdir         0 0
+cgroup2 /sys/fs/cgroup  cgroup2 nosuid,nodev,noexec,nsdelegate               0 0
+FSTAB
 # The only way out of the VM is the host's egress proxy (ARCHITECTURE §8).
 cat > "$ROOT/etc/profile.d/vibebox.sh" <<'PROFILE'
 export HTTP_PROXY=http://10.0.2.100:3128 HTTPS_PROXY=http://10.0.2.100:3128

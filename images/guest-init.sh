@@ -5,29 +5,20 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8
 
-mounted() { grep -q " $1 " /proc/mounts 2>/dev/null; }
-[ -e /proc/self ] || mount -t proc -o nosuid,nodev,noexec proc /proc
-mounted /sys || mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
-mounted /dev || mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev
-mkdir -p /dev/pts /dev/shm
-mount -t devpts -o nosuid,noexec,gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
-mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
-mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
-mount -t cgroup2 -o nosuid,nodev,noexec,nsdelegate cgroup2 /sys/fs/cgroup
-ln -sf /proc/self/fd /dev/fd
-ln -sf /proc/self/fd/0 /dev/stdin
-ln -sf /proc/self/fd/1 /dev/stdout
-ln -sf /proc/self/fd/2 /dev/stderr
-[ -e /dev/ptmx ] || ln -sf pts/ptmx /dev/ptmx
-mkdir -p /run/lock /run/user
-
-# The agent's virtio-serial port must exist before it starts (the agent finds it by name in
-# /sys/class/virtio-ports and waits for it). Without udev nobody makes the
-# /dev/virtio-ports/<name> links: make them in the background for humans and tools.
-modprobe -q virtio_console
+# The initrd moved /proc, /sys and /dev here already. Every exec costs tens of milliseconds
+# under emulation, so the critical path is one `mount -a` (the image's /etc/fstab) and then
+# Node; everything else runs beside Node's start-up. The agent waits for its virtio port itself.
+mount -a
 (
-  mkdir -p /dev/virtio-ports
+  mkdir -p /run/lock /run/user /dev/virtio-ports
+  ln -sf /proc/self/fd /dev/fd
+  ln -sf /proc/self/fd/0 /dev/stdin
+  ln -sf /proc/self/fd/1 /dev/stdout
+  ln -sf /proc/self/fd/2 /dev/stderr
+  [ -e /dev/ptmx ] || ln -sf pts/ptmx /dev/ptmx
+  hostname vibebox
+  modprobe -q virtio_console
+  # Without udev nobody makes the /dev/virtio-ports/<name> links: make them for humans and tools.
   n=0
   while [ "$n" -lt 100 ]; do
     missing=0
@@ -53,7 +44,6 @@ modprobe -q virtio_console
   modprobe -q -a virtiofs 9pnet_virtio 9p overlay br_netfilter virtio_balloon 2>/dev/null
 ) </dev/null >/dev/null 2>&1 &
 
-hostname vibebox
 echo "vibebox-init: agent starting" > /dev/console
 cd /
 exec node /opt/vibebox/guest-agent.js

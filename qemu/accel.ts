@@ -2,9 +2,9 @@
 // The probe boots the image's kernel under the candidate with no root disk and panic=-1, so a
 // working accelerator reaches the kernel's panic and QEMU exits (-no-reboot) within a second or
 // two; a hang or an error falls back to TCG. The result is cached per kernel and QEMU binary.
-import { accessSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { platform } from 'node:os';
+import { platform, release } from 'node:os';
 import { execa } from 'execa';
 import type { Accel } from './argv.js';
 
@@ -58,7 +58,9 @@ export async function probeAccel(kernel: string, cacheFile: string, opts: { time
   const list = candidates();
   let key = '';
   try {
-    key = `${kernel}:${statSync(kernel).mtimeMs}:${list.join(',')}`;
+    // Whether an accelerator works depends on the host and its QEMU, not on the guest image:
+    // a new image must not pay the probe (seconds, when KVM hangs) again.
+    key = `${qemuBinary()}:${release()}:${list.join(',')}`;
     const c = JSON.parse(readFileSync(cacheFile, 'utf8')) as CacheEntry;
     if (c.key === key && list.includes(c.accel)) return { accel: c.accel, tried: [] };
   } catch {

@@ -174,12 +174,14 @@ async function main(): Promise<void> {
     }
   });
   input.on('error', (e) => process.stderr.write(`vibebox-agent: port read error: ${e.message}\n`));
+  const uptimeNow = Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000);
   send({
     type: 'hello',
     protocol: PROTOCOL_VERSION,
     version: VIBEBOX_VERSION,
     kernel: release(),
-    uptimeMs: Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000),
+    uptimeMs: uptimeNow,
+    agentStartMs: Math.round(uptimeNow - process.uptime() * 1000),
     node: process.version,
   });
   serveCommands();

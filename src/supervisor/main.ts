@@ -266,7 +266,7 @@ export async function supervise(project: string): Promise<void> {
     switch (m.type) {
       case 'hello': {
         bootMs = Date.now() - t0;
-        log(`agent hello after ${bootMs} ms (guest uptime ${m.uptimeMs} ms, kernel ${m.kernel}, node ${m.node})`);
+        log(`agent hello after ${bootMs} ms (guest uptime ${m.uptimeMs} ms, agent process started at ${m.agentStartMs} ms, kernel ${m.kernel}, node ${m.node})`);
         const mounts: MountSpec[] = shares.map((s, i) => {
           const host = cfg.mounts[i]!.host;
           const isFile = statSync(host).isFile();
