@@ -16,8 +16,12 @@ declare const VIBEBOX_VERSION: string;
 const execs = new Map<number, Exec>();
 let setupEnv: Record<string, string> = {};
 
+let vibe: Identity | null = null;
 function identity(user: 'vibe' | 'root'): Identity {
   if (user === 'root') return { uid: 0, gid: 0, home: '/root', name: 'root' };
+  return (vibe ??= readVibe());
+}
+function readVibe(): Identity {
   const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('vibe:'));
   const f = line?.split(':') ?? [];
   return { uid: Number(f[2] ?? 1000), gid: Number(f[3] ?? 1000), home: f[5] ?? '/home/vibe', name: 'vibe' };

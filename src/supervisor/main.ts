@@ -128,9 +128,16 @@ export async function supervise(project: string): Promise<void> {
     id, project, state, refs, supervisorPid: process.pid, qemuPid: qemu?.pid ?? null, accel, bootMs,
   });
 
-  const touchIndex = () => updateIndex((idx) => touch(idx, id, new Date())).catch((e: Error) => log(`index update failed: ${e.message}`));
+  // last_active is minute-grained for humans; a locked index write per exec would be wasted work
+  // on the warm path, so attach/detach touch it at most every 10 s (and the stop always does).
+  let lastTouch = 0;
+  const touchIndex = (force = false): Promise<unknown> => {
+    if (!force && Date.now() - lastTouch < 10_000) return Promise.resolve();
+    lastTouch = Date.now();
+    return updateIndex((idx) => touch(idx, id, new Date())).catch((e: Error) => log(`index update failed: ${e.message}`));
+  };
   const activeTimer = setInterval(() => {
-    if (refs > 0) void touchIndex();
+    if (refs > 0) void touchIndex(true);
   }, 60_000);
   activeTimer.unref();
 
@@ -383,7 +390,7 @@ export async function supervise(project: string): Promise<void> {
       if (resetAfter) {
         carryGrant(project, id);
         await removeSession(project, id).catch((e: Error) => log(`reset failed: ${e.message}`));
-      } else await touchIndex();
+      } else await touchIndex(true);
       log('stopped');
       finished();
     })();
