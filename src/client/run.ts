@@ -25,24 +25,24 @@ function quickSessionId(project: string): string | null {
 const isTTY = () => Boolean(process.stderr.isTTY);
 const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${line}\x1b[0m\n` : `${line}\n`);
 
-async function attachOnce(o: RunOptions, allowStart: boolean): Promise<AttachResult> {
+async function attachOnce(o: RunOptions): Promise<AttachResult> {
+  const opts = { tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}) };
   const id = quickSessionId(o.project);
   if (id) {
-    const r = await attach({ socket: runPaths(id).supervisorSock, tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}) });
+    const r = await attach({ socket: runPaths(id).supervisorSock, ...opts });
     // ECONNREFUSED/ENOENT: no supervisor; anything else is a real answer.
-    if (!(r.kind === 'error' && r.code === 'E_SUPERVISOR' && /ECONNREFUSED|ENOENT/.test(r.message)) || !allowStart) return r;
+    if (!(r.kind === 'error' && r.code === 'E_SUPERVISOR' && /ECONNREFUSED|ENOENT/.test(r.message))) return r;
   }
-  if (!allowStart) return { kind: 'lost' };
   const { ensureRunning } = await import('./start.js');
   const { resolveProject } = await import('../session/project.js');
   const project = resolveProject(o.project);
   const s = await ensureRunning(project, { progress, interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY) });
-  return attach({ socket: runPaths(s.id).supervisorSock, tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}) });
+  return attach({ socket: runPaths(s.id).supervisorSock, ...opts });
 }
 
 export async function run(o: RunOptions): Promise<number> {
   for (let attempt = 0; ; attempt++) {
-    const r = await attachOnce(o, true);
+    const r = await attachOnce(o);
     switch (r.kind) {
       case 'exit':
         return r.code;
@@ -85,7 +85,11 @@ async function waitForStop(project: string): Promise<void> {
 }
 
 async function waitForReset(project: string): Promise<void> {
-  for (let d = 20; quickSessionId(project) !== null; d = Math.min(d * 2, 250)) await new Promise((r) => setTimeout(r, d));
+  const deadline = Date.now() + 120_000;
+  for (let d = 20; quickSessionId(project) !== null; d = Math.min(d * 2, 250)) {
+    if (Date.now() > deadline) throw new VibeboxError('E_SUPERVISOR', 'the old session was not removed after :new', 'see .vibebox/supervisor.log; `vibebox delete` it by hand');
+    await new Promise((r) => setTimeout(r, d));
+  }
 }
 
 /** Parse `vibebox [exec [-t] [-u root] [--] cmd…]` without the CLI framework; null = not ours. */
@@ -103,7 +107,7 @@ export async function fastPath(args: string[]): Promise<number | null> {
     }
     if (a === '-t' || a === '--tty') tty = true;
     else if ((a === '-u' || a === '--user') && (args[i + 1] === 'root' || args[i + 1] === 'vibe')) user = args[++i] as 'vibe' | 'root';
-    else if (a === '--project' && args[i + 1]) project = args[++i]!;
+    else if ((a === '--project' || a === '-p') && args[i + 1]) project = args[++i]!;
     else if (a.startsWith('-')) return null; // --help and friends: the full CLI answers
     else break;
   }
