@@ -1,6 +1,6 @@
 // One virtiofsd per mount. Read-only is enforced here on the host; `.vibebox/` is covered by an
 // empty directory inside virtiofsd's own mount namespace, so guest root cannot uncover it.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, type Dirent } from 'node:fs';
 import { basename, join } from 'node:path';
 
 export function virtiofsdBinary(): string | null {
@@ -52,6 +52,25 @@ export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   return ['unshare', '--user', `--map-user=${s.guestUid}`, `--map-group=${s.guestGid}`, '--keep-caps', '--mount', '--propagation', 'private', 'sh', '-c', steps.join('; ')];
 }
 
-export function projectHides(projectDir: string): string[] {
-  return [join(projectDir, '.vibebox')];
+/**
+ * The session folders a share would expose: its own `.vibebox/` and those of projects one level
+ * down (a mount of ~/code must not show every project's VM disk and logs). Deeper ones are not
+ * searched: walking a whole tree at every start would cost more than it protects.
+ */
+export function statefulDirsIn(shared: string): string[] {
+  const out: string[] = [];
+  const own = join(shared, '.vibebox');
+  if (existsSync(own)) out.push(own);
+  let entries: Dirent[] = [];
+  try {
+    entries = readdirSync(shared, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name === '.vibebox') continue;
+    const d = join(shared, e.name, '.vibebox');
+    if (existsSync(d)) out.push(d);
+  }
+  return out;
 }

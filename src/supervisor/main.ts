@@ -14,7 +14,7 @@ import { touch } from '../session/index-file.js';
 import { buildArgv, type FsShare } from '../../qemu/argv.js';
 import { probeAccel, qemuBinary } from '../../qemu/accel.js';
 import { checkDisk, createOverlay } from '../../qemu/disk.js';
-import { projectHides, virtiofsdArgv, virtiofsdBinary } from '../../qemu/virtiofsd.js';
+import { statefulDirsIn, virtiofsdArgv, virtiofsdBinary } from '../../qemu/virtiofsd.js';
 import { QmpClient } from '../../qemu/qmp.js';
 import { AGENT_PORT_NAME, type AgentMessage, type MountSpec } from '../../guest/protocol.js';
 import { AgentChannel } from './agent-channel.js';
@@ -453,7 +453,7 @@ export async function supervise(project: string): Promise<void> {
     const host = cfg.mounts[i]!.host;
     const stage = statSync(host).isFile() ? `${rp.dir}/fs${i}.d` : undefined;
     if (stage) mkdirSync(stage, { recursive: true });
-    const argv = virtiofsdArgv({ binary: fsd, socket: s.socket!, shared: host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: i === 0 ? projectHides(project) : [], guestUid: image.manifest.user.uid, guestGid: image.manifest.user.gid });
+    const argv = virtiofsdArgv({ binary: fsd, socket: s.socket!, shared: host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : statefulDirsIn(host), guestUid: image.manifest.user.uid, guestGid: image.manifest.user.gid });
     const full = [...setpriv, ...argv];
     const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', logFd, logFd], env: { ...process.env, VIBEBOX_RUN: rp.dir } });
     if (child.pid) writeFileSync(rp.virtiofsPid(i), `${child.pid}\n`);

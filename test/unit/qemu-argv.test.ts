@@ -77,3 +77,19 @@ test('virtiofsd runs in a user namespace mapping the host user to the guest user
   const rw = virtiofsdArgv({ binary: 'v', socket: 's', shared: '/p', readonly: false, hide: [], guestUid: 1000, guestGid: 1000 });
   assert.doesNotMatch(rw[rw.length - 1]!, /remount/);
 });
+
+test('session folders in a share are found for hiding: its own and one level down', async () => {
+  const { mkdtempSync, mkdirSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { statefulDirsIn } = await import('../../qemu/virtiofsd.js');
+  const root = mkdtempSync(join(tmpdir(), 'vbhide-'));
+  try {
+    for (const d of ['.vibebox', 'a/.vibebox', 'b', 'c/d/.vibebox']) mkdirSync(join(root, d), { recursive: true });
+    assert.deepEqual(statefulDirsIn(root).sort(), [join(root, '.vibebox'), join(root, 'a', '.vibebox')].sort());
+    const a = virtiofsdArgv({ binary: 'v', socket: 's', shared: root, readonly: false, hide: statefulDirsIn(root), guestUid: 1000, guestGid: 1000 });
+    assert.match(a[a.length - 1]!, new RegExp(`mount -t tmpfs .* '${join(root, 'a', '.vibebox').replace(/[/.]/g, '\\$&')}'`));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
