@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn as ptySpawn } from 'node-pty';
 import { CLI, pidsMatching, spawnVb, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
@@ -42,6 +42,9 @@ describe('a session with extra mounts', () => {
     proj = t.project('walls');
     roDir = t.project('ro-data');
     writeFileSync(join(roDir, 'data.txt'), 'original\n');
+    // Another project's session folder inside the mounted directory: must stay hidden too.
+    mkdirSync(join(roDir, 'other-project', '.vibebox'), { recursive: true });
+    writeFileSync(join(roDir, 'other-project', '.vibebox', 'session.toml'), 'id = "secret"\n');
     roFile = join(t.project('cfg'), 'gitconfig');
     writeFileSync(roFile, '[user]\n\tname = host\n');
     writeFileSync(join(proj, 'vibebox.toml'), [
@@ -119,6 +122,11 @@ describe('a session with extra mounts', () => {
       assert.match(r.stdout, /^after:\s*$/m);
       assert.doesNotMatch(r.stdout, /DISK|SESSION|PLANTED/);
       assert.equal(existsSync(join(proj, '.vibebox', 'planted')), false);
+      // …and so is another project's .vibebox/ inside an extra mount.
+      const other = await vb(t, proj, ['exec', '-u', 'root', '--', 'sh', '-c', 'ls -A /mnt/ro/other-project/.vibebox | wc -l; ls /mnt/ro']);
+      assert.equal(other.code, 0, other.stderr);
+      assert.match(other.stdout, /^0\n/);
+      assert.match(other.stdout, /other-project/);
       // The session still works after the attempt.
       assert.equal((await sh(t, proj, 'true')).code, 0);
     });
