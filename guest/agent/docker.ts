@@ -2,21 +2,12 @@
 // the shell's critical path: under emulation it costs many seconds of CPU.
 import { spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
-import { connect } from 'node:net';
+import { socketAnswers } from '../../src/net/socket-answers.js';
 
 let starting: Promise<void> | null = null;
 const SOCK = '/run/docker.sock';
 
-function answers(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(SOCK);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+const answers = () => socketAnswers(SOCK);
 
 export function dockerdOnDemand(env: Record<string, string>): Promise<void> {
   if (starting) return starting;

@@ -10,7 +10,7 @@ import { readSessionFile } from '../session/state.js';
 import { validateEntry } from '../../proxy/policy.js';
 import { readGrant, writeGrant, defaultGrant } from '../approval/store.js';
 import { request } from '../client/attach.js';
-import { socketAnswers } from '../client/start.js';
+import { socketAnswers } from '../net/socket-answers.js';
 
 export async function reloadIfRunning(id: string): Promise<boolean> {
   const sock = runPaths(id).supervisorSock;

@@ -79,7 +79,7 @@ export async function run(o: RunOptions): Promise<number> {
 async function waitForStop(project: string): Promise<void> {
   const id = quickSessionId(project);
   if (!id) return;
-  const { socketAnswers } = await import('./start.js');
+  const { socketAnswers } = await import('../net/socket-answers.js');
   const deadline = Date.now() + 60_000;
   for (let d = 20; (await socketAnswers(runPaths(id).supervisorSock)) && Date.now() < deadline; d = Math.min(d * 2, 250)) await new Promise((r) => setTimeout(r, d));
 }

@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { socketAnswers } from '../net/socket-answers.js';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { VibeboxError } from '../errors.js';
@@ -14,18 +14,6 @@ import { updateIndex } from '../session/index-store.js';
 import { upsert } from '../session/index-file.js';
 import { ensureImage, findImage } from '../../images/build.js';
 import { checkApproval } from '../approval/check.js';
-
-/** True if something accepts connections on the socket (a live supervisor). */
-export function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = netConnect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 export async function withProjectLock<T>(project: string, fn: () => Promise<T>): Promise<T> {
   const dir = homePaths().locksDir;
