@@ -37,8 +37,11 @@ n=0
 until mount -t "$rootfstype" -o "$opts" "$root" /newroot 2>/dev/null; do
   n=$((n + 1))
   if [ "$n" -gt 500 ]; then
-    echo "vibebox-initrd: cannot mount $root ($rootfstype) on /newroot" > /dev/console
-    exec sh
+    echo "vibebox-initrd: cannot mount $root ($rootfstype) on /newroot; powering off" > /dev/console
+    # Power off rather than wait in a shell nobody can reach: the supervisor then reports the
+    # failed boot at once instead of after its boot timeout.
+    echo o > /proc/sysrq-trigger
+    exec sleep 60
   fi
   sleep 0.01
 done

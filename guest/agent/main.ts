@@ -47,7 +47,8 @@ function mount(m: MountSpec): void {
   const at = m.file ? `/run/vibebox/mounts/${m.tag}` : m.guest;
   mkdirSync(at, { recursive: true });
   const opts = m.fs === '9p' ? ['-o', `trans=virtio,version=9p2000.L,msize=524288${m.ro ? ',ro' : ''}`] : m.ro ? ['-o', 'ro'] : [];
-  execFileSync('mount', ['-t', m.fs, ...opts, m.tag, at], { stdio: 'pipe' });
+  // A share that does not answer must fail the setup, not hang the agent: bounded in time.
+  execFileSync('mount', ['-t', m.fs, ...opts, m.tag, at], { stdio: 'pipe', timeout: 60_000 });
   if (m.file) {
     // A file mount: the share is a directory holding just that file; bind it into place.
     mkdirSync(dirname(m.guest), { recursive: true });

@@ -2,7 +2,7 @@
 // proxy, virtiofsd, the agent channel, the reference count and the shutdown timer.
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
@@ -19,7 +19,7 @@ import { QmpClient } from '../../qemu/qmp.js';
 import { AGENT_PORT_NAME, type AgentMessage, type MountSpec } from '../../guest/protocol.js';
 import { AgentChannel } from './agent-channel.js';
 import { ClientMessage, DataKind, type Status, type SupervisorMessage } from './protocol.js';
-import { aliveAs, readPid } from './pidfile.js';
+import { aliveAs, cmdline, readPid } from './pidfile.js';
 import { findImage, kernelCmdline } from '../../images/build.js';
 import { explain, explainText } from '../explain.js';
 import { effectiveConfig } from '../approval/effective.js';
@@ -48,25 +48,31 @@ function wsData(ws: WebSocket, kind: number, b: Buffer): void {
   ws.send(out);
 }
 
-/** Kill an orphaned QEMU / virtiofsd of this session left by a supervisor that died. */
+/**
+ * Kill what a supervisor that died left behind: QEMU, virtiofsd (and the server process it
+ * forks), socat relays — every process whose command line names this session's run directory.
+ * Where /proc is missing, fall back to the pid files.
+ */
 function killOrphans(rp: RunPaths): void {
-  const q = readPid(rp.qemuPid);
-  if (aliveAs(q, rp.dir)) {
-    log(`killing orphaned qemu ${q}`);
-    try {
-      process.kill(q, 'SIGKILL');
-    } catch {
-      /* raced with its exit */
+  const pids = new Set<number>();
+  if (existsSync('/proc/self/cmdline')) {
+    for (const p of readdirSync('/proc')) {
+      const pid = Number(p);
+      if (!Number.isInteger(pid) || pid === process.pid) continue;
+      if ((cmdline(pid) ?? '').includes(`${rp.dir}/`)) pids.add(pid);
+    }
+  } else {
+    for (const f of [rp.qemuPid, ...Array.from({ length: 32 }, (_, i) => rp.virtiofsPid(i))]) {
+      const pid = readPid(f);
+      if (aliveAs(pid, rp.dir)) pids.add(pid);
     }
   }
-  for (let i = 0; i < 32; i++) {
-    const p = readPid(rp.virtiofsPid(i));
-    if (aliveAs(p, rp.dir)) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
+  for (const pid of pids) {
+    log(`killing orphaned process ${pid}: ${(cmdline(pid) ?? '').slice(0, 80)}`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* raced with its exit */
     }
   }
 }
@@ -446,6 +452,8 @@ export async function supervise(project: string): Promise<void> {
     return fsd ? { tag, socket: rp.virtiofsSock(i), readonly: m.mode === 'ro', kind: 'virtiofs' } : { tag, hostPath: m.host, readonly: m.mode === 'ro', kind: '9p' };
   });
   const setpriv = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
+  // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
+  if (existsSync(pp.serialLog)) renameSync(pp.serialLog, `${pp.serialLog}.1`);
   const logFd = openSync(pp.supervisorLog, 'a');
   const sockReady: Promise<void>[] = [];
   shares.forEach((s, i) => {
@@ -455,6 +463,8 @@ export async function supervise(project: string): Promise<void> {
     if (stage) mkdirSync(stage, { recursive: true });
     const argv = virtiofsdArgv({ binary: fsd, socket: s.socket!, shared: host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : statefulDirsIn(host), guestUid: image.manifest.user.uid, guestGid: image.manifest.user.gid });
     const full = [...setpriv, ...argv];
+    // A socket file left by a killed supervisor would look ready before this virtiofsd listens.
+    rmSync(s.socket!, { force: true });
     const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', logFd, logFd], env: { ...process.env, VIBEBOX_RUN: rp.dir } });
     if (child.pid) writeFileSync(rp.virtiofsPid(i), `${child.pid}\n`);
     helpers.push(child);
@@ -521,7 +531,8 @@ export async function supervise(project: string): Promise<void> {
   await done;
 }
 
-const BOOT_TIMEOUT_MS = Number(process.env['VIBEBOX_BOOT_TIMEOUT_MS'] ?? 300_000);
+// A boot takes ~10 s under TCG and ~1 s under KVM; two minutes means it is not coming.
+const BOOT_TIMEOUT_MS = Number(process.env['VIBEBOX_BOOT_TIMEOUT_MS'] ?? 120_000);
 
 function waitForSocket(path: string, child: ChildProcess): Promise<void> {
   return new Promise((res, rej) => {

@@ -50,7 +50,9 @@ export function testEnv(extra: NodeJS.ProcessEnv = {}): TestEnv {
     },
     cleanup() {
       killUnder(base);
-      rmSync(base, { recursive: true, force: true });
+      // VIBEBOX_TEST_KEEP=1 keeps the homes and logs of a failed run for a post-mortem.
+      if (process.env['VIBEBOX_TEST_KEEP'] !== '1') rmSync(base, { recursive: true, force: true });
+      else process.stderr.write(`kept ${base}\n`);
     },
   };
 }
