@@ -86,6 +86,14 @@ describe('a running session', () => {
     assert.match(out, /who=vibe where=\/workspace tty=\/dev\/pts\/\d+/);
   });
 
+  it('starts the Docker engine the first time `docker` is used, reachable as vibe', async () => {
+    const before = await vb(t, proj, ['exec', '--', 'sh', '-c', 'test -S /run/docker.sock && echo up || echo down']);
+    assert.equal(before.stdout, 'down\n', 'dockerd is not on the boot path');
+    const r = await vb(t, proj, ['exec', '--', 'docker', 'version', '--format', '{{.Server.Version}}']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\d+\.\d+/);
+  });
+
   it('shares one VM between concurrent clients', async () => {
     const clients = [0, 1, 2].map(() => vb(t, proj, ['exec', '--', 'sh', '-c', 'sleep 2; echo done']));
     await new Promise((r) => setTimeout(r, 1000));
