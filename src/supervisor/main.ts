@@ -96,7 +96,13 @@ export async function supervise(project: string): Promise<void> {
   writeFileSync(rp.supervisorPid, `${process.pid}\n`);
   log(`supervisor ${process.pid} for session ${id} in ${project}`);
 
-  let cfg: ResolvedConfig = effectiveConfig(project, id);
+  const applyConfig = (): ResolvedConfig => {
+    const eff = effectiveConfig(project, id);
+    // What the guest-writable vibebox.toml asks for beyond the approval is not applied: say so.
+    if (eff.unapproved.length) log(`not applied until approved on the host: ${eff.unapproved.join('; ')}`);
+    return eff;
+  };
+  let cfg: ResolvedConfig = applyConfig();
   if (!session.image) throw new VibeboxError('E_IMAGE_MISSING', 'session has no image recorded', `delete ${pp.stateDir} and run vibebox again`);
   const image = await findImage(session.image.name, session.image.digest);
   if (!image) {
@@ -217,7 +223,7 @@ export async function supervise(project: string): Promise<void> {
         return;
       case 'reload':
         try {
-          cfg = effectiveConfig(project, id);
+          cfg = applyConfig();
           proxy?.setPolicy(cfg.network);
           log(`policy reloaded: ${cfg.network.mode} ${cfg.network.entries.length} entries`);
           wsSend(c.ws, { type: 'ok' });

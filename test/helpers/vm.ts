@@ -128,3 +128,15 @@ export async function until(pred: () => boolean | Promise<boolean>, timeoutMs: n
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** A test env with one project whose session is already booted (one boot shared by a describe). */
+export async function bootedSession(name: string, extra: NodeJS.ProcessEnv = {}): Promise<{ t: TestEnv; proj: string }> {
+  const t = testEnv(extra);
+  const proj = t.project(name);
+  const r = await vb(t, proj, ['exec', '--', 'true']);
+  if (r.code !== 0) {
+    t.cleanup();
+    throw new Error(`the session did not start: ${r.stderr}`);
+  }
+  return { t, proj };
+}

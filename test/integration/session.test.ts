@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn as ptySpawn } from 'node-pty';
-import { CLI, pidsMatching, spawnVb, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
+import { CLI, bootedSession, pidsMatching, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
 
 function qemuPids(t: TestEnv): number[] {
   return pidsMatching(t.home, 'qemu-system');
@@ -14,10 +14,7 @@ describe('a running session', () => {
   let t: TestEnv;
   let proj: string;
   before(async () => {
-    t = testEnv();
-    proj = t.project('shared');
-    const r = await vb(t, proj, ['exec', '--', 'true']);
-    assert.equal(r.code, 0, r.stderr);
+    ({ t, proj } = await bootedSession('shared'));
   });
   after(() => t.cleanup());
 
@@ -158,6 +155,5 @@ describe('two clients starting at once', () => {
     for (const r of rs) assert.equal(r.code, 0, r.stderr);
     assert.equal(new Set(rs.map((r) => r.stdout)).size, 1, 'all clients saw the same boot');
     assert.equal(qemuPids(t).length, 1);
-    void spawnVb;
   });
 });

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn as ptySpawn } from 'node-pty';
-import { CLI, pidsMatching, spawnVb, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
+import { CLI, pidsMatching, spawnVb, testEnv, until, vb, type TestEnv, bootedSession } from '../helpers/vm.js';
 
 const qemuPids = (t: TestEnv) => pidsMatching(t.home, 'qemu-system');
 const sessionId = (proj: string) => /^id = "(.+)"$/m.exec(readFileSync(join(proj, '.vibebox', 'session.toml'), 'utf8'))![1]!;
@@ -305,10 +305,7 @@ describe('approval of a vibebox.toml widened from inside the guest', () => {
   let proj: string;
   const blocked = "curl -s -o /dev/null --max-time 60 -w '%{http_code}' http://example.com/";
   before(async () => {
-    t = testEnv();
-    proj = t.project('approve');
-    const r = await vb(t, proj, ['exec', '--', 'true']);
-    assert.equal(r.code, 0, r.stderr);
+    ({ t, proj } = await bootedSession('approve'));
   });
   after(() => t.cleanup());
 
