@@ -2,7 +2,7 @@
 // image.json, under <home>/images/<name>/<digest>/. Built in <home>/images/.tmp-*, renamed into
 // place at the end, so an interrupted build never looks complete. One lock per name+digest.
 import { constants as fsc } from 'node:fs';
-import { access, copyFile, cp, mkdir, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { access, chmod, copyFile, cp, mkdir, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -413,6 +413,14 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
     }
 
     const mode = process.getuid?.() === 0 ? 'root' : 'unshare';
+    if (mode === 'unshare') {
+      // The customize hook runs as root of mmdebstrap's user namespace, which is a subordinate
+      // uid on the host, not the user: it may write only where everyone may. The parent
+      // (<home>/images, under a 0700 home) keeps others out; the hook hands its output back
+      // (chmod a+rwX) so the user can read, convert and delete it.
+      await chmod(tmp, 0o777);
+      await chmod(stage, 0o777);
+    }
     const divert =
       'chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs && ' +
       'printf "#!/bin/sh\\nexit 0\\n" > "$1/usr/sbin/update-initramfs" && chmod 0755 "$1/usr/sbin/update-initramfs"';
@@ -431,6 +439,9 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
       '--dpkgopt=path-include=/usr/share/doc/*/copyright',
       '--skip=download/empty',
       '--skip=essential/unlink',
+      // The tree is thrown away (--format=null; the hook wrote the disk): mmdebstrap's apt
+      // clean-up would only fail in unshare mode, on a lock the hook's user does not own.
+      '--skip=cleanup/apt',
       '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
       `--setup-hook=sync-in ${aptCache} /var/cache/apt/archives/`,
       `--essential-hook=${divert}`,
@@ -455,6 +466,7 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
     const initrd = await buildInitrd(stage, files.initrdInit, join(out, 'initrd.img'));
     b.progress(`initrd: ${initrd.modules.length} modules, ${(initrd.bytes / 1024 ** 2).toFixed(1)} MiB`);
     await copyFile(join(stage, 'vmlinuz'), join(out, 'vmlinuz'));
+    await chmod(join(out, 'vmlinuz'), 0o644);
 
     b.progress('converting the root disk to qcow2');
     await run('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', disk, join(out, 'rootfs.qcow2')], {}, () => undefined);

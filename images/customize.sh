@@ -103,6 +103,7 @@ rm -rf "$ROOT"/boot/* "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/us
 mkdir -p "$ROOT/var/lib/apt/lists/partial"
 
 step "writing the ext4 root disk"
+
 # mmdebstrap keeps /proc, /sys, /dev mounted in the chroot while hooks run: a non-recursive
 # bind mount shows the tree without them.
 FLAT=$STAGE/flat
@@ -125,3 +126,6 @@ for f in "$STAGE"/aptconf/*; do
     dpkg.cfg.d__*) mv "$f" "$ROOT/etc/dpkg/dpkg.cfg.d/${b#dpkg.cfg.d__}" ;;
   esac
 done
+# In unshare mode this hook is a subordinate uid on the host: give the user what it wrote.
+find "$STAGE" -mindepth 1 -exec chmod a+rwX {} +
+chmod a+rw "$DISK"
