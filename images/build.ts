@@ -2,7 +2,7 @@
 // image.json, under <home>/images/<name>/<digest>/. Built in <home>/images/.tmp-*, renamed into
 // place at the end, so an interrupted build never looks complete. One lock per name+digest.
 import { constants as fsc } from 'node:fs';
-import { access, chmod, copyFile, cp, mkdir, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { access, chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -375,11 +375,18 @@ interface LockedBuild {
 async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
   const t0 = Date.now();
   const tmp = join(b.imagesDir, `.tmp-${b.name}-${b.digest}-${process.pid}-${randomBytes(3).toString('hex')}`);
-  const payload = join(tmp, 'payload');
-  const stage = join(tmp, 'stage');
+  const mode = process.getuid?.() === 0 ? 'root' : 'unshare';
+  // In unshare mode the customize hook runs as root of mmdebstrap's user namespace, a
+  // subordinate uid on the host, which cannot enter a 0700 home (adduser's default). Its
+  // inputs and outputs live in a work dir it can reach: a 0711 dir under /var/tmp (not listable)
+  // holding one random-named dir (unguessable, so nobody else can plant files in it).
+  const workParent = mode === 'unshare' ? await mkdtemp(join(process.env['VIBEBOX_BUILD_TMPDIR'] ?? '/var/tmp', 'vibebox-build-')) : undefined;
+  const work = workParent ? join(workParent, randomBytes(16).toString('hex')) : tmp;
+  const payload = join(work, 'payload');
+  const stage = join(work, 'stage');
   const out = join(tmp, 'out');
-  const chrootTmp = join(tmp, 'chroot');
-  const disk = join(tmp, 'rootfs.ext4');
+  const chrootTmp = join(work, 'chroot');
+  const disk = join(work, 'rootfs.ext4');
   const aptCache = join(b.home, 'cache', 'apt');
   const files = recipeFiles(b.root);
   try {
@@ -412,13 +419,11 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
       for (const c of commands) await copyFile(join(files.commandsDir, c), join(payload, 'commands', c));
     }
 
-    const mode = process.getuid?.() === 0 ? 'root' : 'unshare';
-    if (mode === 'unshare') {
-      // The customize hook runs as root of mmdebstrap's user namespace, which is a subordinate
-      // uid on the host, not the user: it may write only where everyone may. The parent
-      // (<home>/images, under a 0700 home) keeps others out; the hook hands its output back
-      // (chmod a+rwX) so the user can read, convert and delete it.
-      await chmod(tmp, 0o777);
+    if (workParent) {
+      // The hook (a subordinate uid) may write only where everyone may; it hands its output
+      // back (chmod a+rwX) so the user can read, convert and delete it.
+      await chmod(workParent, 0o711);
+      await chmod(work, 0o777);
       await chmod(stage, 0o777);
     }
     const divert =
@@ -501,9 +506,11 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
     }
     await rename(out, p.dir);
     await removeTree(tmp);
+    if (workParent) await removeTree(workParent);
     return { name: b.name, digest: b.digest, dir: p.dir, kernel: p.kernel, initrd: p.initrd, rootfs: p.rootfs, manifest };
   } catch (e) {
     await removeTree(tmp).catch(() => undefined);
+    if (workParent) await removeTree(workParent).catch(() => undefined);
     if (isErrno(e, 'ENOSPC')) throw noSpace(b.imagesDir, e);
     if (e instanceof VibeboxError && e.code === 'E_NO_SPACE') throw noSpace(b.imagesDir, e.cause);
     throw e;

@@ -7,6 +7,10 @@
 set -eu
 ROOT=$1 PAYLOAD=$2 STAGE=$3 VUID=$4 VGID=$5 DISK=$6 SIZE=$7 MODULES=$8
 step() { echo "vibebox-step: $*" >&2; }
+# In unshare mode this hook is a subordinate uid on the host: whatever happens, hand what it
+# wrote back to the user (who must read, convert and delete it).
+handback() { find "$STAGE" -mindepth 1 -exec chmod a+rwX {} + 2>/dev/null || true; chmod a+rw "$DISK" 2>/dev/null || true; }
+trap handback EXIT
 
 step "configuring the guest"
 # User vibe: host uid/gid (non-unique allowed: a host id may collide with a Debian system id).
@@ -113,10 +117,10 @@ for f in "$ROOT"/etc/apt/apt.conf.d/*mmdebstrap "$ROOT"/etc/dpkg/dpkg.cfg.d/*mmd
   [ -e "$f" ] && mv "$f" "$STAGE/aptconf/$(basename "$(dirname "$f")")__$(basename "$f")"
 done
 mount --bind "$ROOT" "$FLAT"
-trap 'umount "$FLAT" 2>/dev/null || true' EXIT
+trap 'umount "$FLAT" 2>/dev/null || true; handback' EXIT
 mkfs.ext4 -q -F -L vibebox-root -m 0 -E root_owner=0:0,nodiscard -d "$FLAT" "$DISK" "$SIZE"
 umount "$FLAT"
-trap - EXIT
+trap handback EXIT
 rmdir "$FLAT"
 for f in "$STAGE"/aptconf/*; do
   [ -e "$f" ] || continue
@@ -126,6 +130,3 @@ for f in "$STAGE"/aptconf/*; do
     dpkg.cfg.d__*) mv "$f" "$ROOT/etc/dpkg/dpkg.cfg.d/${b#dpkg.cfg.d__}" ;;
   esac
 done
-# In unshare mode this hook is a subordinate uid on the host: give the user what it wrote.
-find "$STAGE" -mindepth 1 -exec chmod a+rwX {} +
-chmod a+rw "$DISK"
