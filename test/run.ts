@@ -88,13 +88,19 @@ function readableRoot(a: Account, scratch: string[]): string {
   return copy;
 }
 
-/** The user's image cache: one it owns (the image build writes there as that user). */
+/**
+ * The user's image cache: one it owns (the image build writes there as that user), which
+ * mmdebstrap's namespace root (a subordinate uid: an "other") can enter.
+ */
 function userImageCache(a: Account): string {
   const dir = process.env['VIBEBOX_CI_USER_IMAGE_CACHE'] ?? join(a.home, '.cache', 'vibebox-test-images');
   if (!existsSync(dir)) {
-    if (!asUserOk(a, ['mkdir', '-p', '-m', '0700', dir])) throw new Error(`${a.name} cannot create its image cache ${dir}`);
+    if (!asUserOk(a, ['mkdir', '-p', '-m', '0755', dir])) throw new Error(`${a.name} cannot create its image cache ${dir}`);
   } else if (statSync(dir).uid !== a.uid) {
     throw new Error(`the image cache ${dir} is not owned by ${a.name} (set VIBEBOX_CI_USER_IMAGE_CACHE to one it owns)`);
+  }
+  if (!asUserOk(a, ['mmdebstrap', '--unshare-helper', 'sh', '-c', 'cd "$1"', 'sh', dir])) {
+    throw new Error(`mmdebstrap's namespace root cannot enter ${dir} as ${a.name} (run vibebox doctor as ${a.name}: chmod o+x the directories above it, or check its subordinate ids)`);
   }
   return dir;
 }

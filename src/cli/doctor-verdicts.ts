@@ -173,3 +173,40 @@ export function kvmVerdict(f: KvmFacts): Check {
     `let the kvm group use it (sudo groupadd -f -r kvm && sudo chgrp kvm /dev/kvm && sudo chmod 660 /dev/kvm; udev does this on a standard install), then ${ADD_KVM}`,
   );
 }
+
+export interface ReachFacts {
+  uid: number;
+  /** Where images are built (<VIBEBOX_HOME>/images). */
+  imagesDir: string;
+  /** Each existing directory from / down to imagesDir (or its deepest existing ancestor). */
+  chain: { path: string; mode: number }[];
+  /** Whether directories still to be made get o+x (the umask lets "others" search them). */
+  newDirsSearchable: boolean;
+  /** `mmdebstrap --unshare-helper` (its namespace root) entering the deepest existing one; null: not tried. */
+  probe: { ok: boolean; detail: string } | null;
+}
+
+/**
+ * Without root, mmdebstrap builds the image as root of a user namespace, which on the host is a
+ * subordinate uid: an "other". It must be able to search every directory down to images/ (a
+ * 0700 home, adduser's default on Debian 12, stops it). The probe is the truth; the modes name
+ * the directories to open.
+ */
+export function reachVerdict(f: ReachFacts): Check {
+  const name = 'image build';
+  if (f.uid === 0) return check(name, 'ok', 'not needed as root');
+  const blocked = f.chain.filter((d) => (d.mode & 0o001) === 0).map((d) => d.path);
+  const deepest = f.chain.length ? f.chain[f.chain.length - 1]!.path : '/';
+  const who = "mmdebstrap's namespace root (a subordinate uid, an \"other\" on the host)";
+  const alt = 'or set VIBEBOX_HOME to a directory under one they can pass';
+  if (f.probe?.ok === false || (f.probe === null && blocked.length)) {
+    if (blocked.length) {
+      return check(name, 'missing', `${who} cannot reach ${f.imagesDir}: ${blocked.join(', ')} not searchable by others`, `chmod o+x ${blocked.join(' ')} (others may pass through, not list), ${alt}`);
+    }
+    return check(name, 'missing', `${who} cannot enter ${deepest}: ${f.probe!.detail}`, `let others search every directory down to ${f.imagesDir} (chmod o+x), ${alt}`);
+  }
+  if (!f.newDirsSearchable && deepest !== f.imagesDir) {
+    return check(name, 'missing', `the umask makes new directories unsearchable by others, so ${who} will not reach ${f.imagesDir}`, `mkdir -p -m 0755 ${f.imagesDir}, ${alt}`);
+  }
+  return check(name, 'ok', `${who} can reach ${f.imagesDir}`);
+}

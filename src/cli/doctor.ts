@@ -2,14 +2,14 @@
 // facts are read here, as the real user (a check that only root passes is no check); what they
 // mean is decided in doctor-verdicts.ts.
 import { accessSync, constants, readFileSync, mkdirSync, statSync, statfsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { execa } from 'execa';
 import { homePaths } from '../paths.js';
 import { cachedAccel, candidates, hasKvmDevice, qemuBinary } from '../../qemu/accel.js';
 import { virtiofsdBinary } from '../../qemu/virtiofsd.js';
 import { table } from './format.js';
-import { check, freeSubidRange, kvmVerdict, parseSubids, subidVerdict, uidmapVerdict, usernsVerdict, type Check, type KvmFacts } from './doctor-verdicts.js';
+import { check, freeSubidRange, kvmVerdict, parseSubids, reachVerdict, subidVerdict, uidmapVerdict, usernsVerdict, type Check, type KvmFacts } from './doctor-verdicts.js';
 
 const PROBE_TIMEOUT_MS = 10_000;
 
@@ -47,9 +47,9 @@ export async function runChecks(): Promise<Check[]> {
   checks.push(check('socat', socat ? 'ok' : 'missing', socat ? socat.replace(/^socat by .*$/, 'present') : 'missing', 'sudo apt-get install socat'));
   const mm = await version('mmdebstrap');
   checks.push(check('mmdebstrap', mm ? 'ok' : 'missing', mm ?? 'missing', 'sudo apt-get install mmdebstrap (builds the guest image)'));
-  checks.push(...(await userChecks()));
   const home = homePaths().home;
   mkdirSync(home, { recursive: true });
+  checks.push(...(await userChecks(mm !== null)));
   const st = statfsSync(home);
   const free = (st.bavail * st.bsize) / 1024 ** 3;
   checks.push(check('disk space', free >= 5 ? 'ok' : 'missing', `${free.toFixed(1)} GiB free in ${home}`, 'free at least 5 GiB (the image takes ~1.5 GiB, each session grows with use)'));
@@ -88,7 +88,7 @@ function onPath(tool: string): { path: string; setuidRoot: boolean } | null {
 }
 
 /** What a run as this user needs beyond the tools: user namespaces, subordinate ids, uidmap. */
-async function userChecks(): Promise<Check[]> {
+async function userChecks(mmdebstrap: boolean): Promise<Check[]> {
   const uid = process.getuid?.() ?? 0;
   if (process.platform !== 'linux') return [];
   const user = { name: userInfo().username, uid };
@@ -111,7 +111,29 @@ async function userChecks(): Promise<Check[]> {
   const probe = uid !== 0 && userns.ok && subuid.ok && subgid.ok && newuidmap && newgidmap
     ? await tries('unshare', ['--user', '--map-root-user', '--map-auto', 'true'])
     : null;
-  return [userns, subuid, subgid, uidmapVerdict({ uid, newuidmap, newgidmap, probe })];
+  const uidmap = uidmapVerdict({ uid, newuidmap, newgidmap, probe });
+  return [userns, subuid, subgid, uidmap, await reach(uid, mmdebstrap && uidmap.ok && probe !== null)];
+}
+
+/** Can mmdebstrap's namespace root reach <home>/images? Modes name the culprits; a real try decides. */
+async function reach(uid: number, canProbe: boolean): Promise<Check> {
+  const imagesDir = resolve(homePaths().imagesDir);
+  const chain: { path: string; mode: number }[] = [];
+  let path = '/';
+  for (const part of ['', ...imagesDir.split('/').filter(Boolean)]) {
+    path = part ? join(path, part) : '/';
+    try {
+      chain.push({ path, mode: statSync(path).mode });
+    } catch {
+      break; // made later by the build, with the umask
+    }
+  }
+  const deepest = chain[chain.length - 1]?.path ?? '/';
+  // process.umask() reads it by setting it; put it straight back.
+  const mask = process.umask(0o022);
+  process.umask(mask);
+  const probe = uid !== 0 && canProbe ? await tries('mmdebstrap', ['--unshare-helper', 'sh', '-c', 'cd "$1"', 'sh', deepest]) : null;
+  return reachVerdict({ uid, imagesDir, chain, newDirsSearchable: (mask & 0o001) === 0, probe });
 }
 
 async function groupName(gid: number): Promise<string | null> {

@@ -4,7 +4,7 @@
 // `vibebox-ci`) through runuser; as anyone else, as itself (how CI runs the e2e suite).
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -117,6 +117,20 @@ describe('vibebox doctor as an ordinary user', { skip: target ? false : 'no unpr
       if (!inGroupDb) assert.ok(r.fix.includes('add yourself to the kvm group (sudo usermod -aG kvm $USER, then log in again)') || /sudo usermod -aG \S+ \$USER/.test(r.fix), r.fix);
       assert.match(row('accelerator').found, /^tcg\b/);
     }
+  });
+
+  it("image build: missing when mmdebstrap's namespace root cannot reach the images (a 0700 VIBEBOX_HOME), else as the real try says", () => {
+    const reaches = (dir: string) => succeeds(['mmdebstrap', '--unshare-helper', 'sh', '-c', 'cd "$1"', 'sh', dir]);
+    // The home is a fresh mkdtemp: mode 0700, like a home made by adduser on Debian 12.
+    assert.equal(reaches(home), false, 'a subordinate uid cannot enter a 0700 directory');
+    const r = row('image build');
+    assert.equal(r.status, 'missing', JSON.stringify(r));
+    assert.ok(r.fix.startsWith('chmod o+x ') && r.fix.split(' (')[0]!.split(' ').includes(home), `the fix opens ${home}: ${r.fix}`);
+    assert.ok(r.found.includes(home), r.found);
+    chmodSync(home, 0o755);
+    const again = JSON.parse(asTarget([process.execPath, CLI, 'doctor', '--json'], { VIBEBOX_HOME: home }).stdout) as Row[];
+    const r2 = again.find((x) => x.name === 'image build')!;
+    assert.equal(r2.status, reaches(home) ? 'ok' : 'missing', JSON.stringify(r2));
   });
 
   it('without read-write /dev/kvm the accelerator is tcg with no probe (none can work)', { skip: succeeds(['sh', '-c', 'test -r /dev/kvm && test -w /dev/kvm']) ? 'this user has KVM' : false }, () => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freeSubidRange, kvmVerdict, parseSubids, subidVerdict, uidmapVerdict, usernsVerdict, type KvmFacts, type UsernsFacts } from '../../src/cli/doctor-verdicts.js';
+import { freeSubidRange, kvmVerdict, parseSubids, reachVerdict, subidVerdict, uidmapVerdict, usernsVerdict, type KvmFacts, type ReachFacts, type UsernsFacts } from '../../src/cli/doctor-verdicts.js';
 
 const dev = { name: 'dev', uid: 1001 };
 
@@ -141,4 +141,40 @@ test('kvmVerdict: no /dev/kvm is a warning naming the modules', () => {
   const c = kvmVerdict(kvm({ device: null }));
   assert.equal(c.status, 'warn');
   assert.match(c.fix, /kvm_intel or kvm_amd/);
+});
+
+const reach = (o: Partial<ReachFacts>): ReachFacts => ({
+  uid: 1001,
+  imagesDir: '/home/u/.vibebox/images',
+  chain: [{ path: '/', mode: 0o40755 }, { path: '/home', mode: 0o40755 }, { path: '/home/u', mode: 0o40755 }],
+  newDirsSearchable: true,
+  probe: { ok: true, detail: '' },
+  ...o,
+});
+
+test("reachVerdict: a home others may search is ok; a 0700 one (adduser's default) is missing, naming it", () => {
+  assert.equal(reachVerdict(reach({})).status, 'ok');
+  const c = reachVerdict(reach({ chain: [{ path: '/', mode: 0o40755 }, { path: '/home', mode: 0o40755 }, { path: '/home/u', mode: 0o40700 }], probe: { ok: false, detail: "sh: 1: cd: can't cd to /home/u" } }));
+  assert.equal(c.status, 'missing');
+  assert.match(c.found, /cannot reach \/home\/u\/\.vibebox\/images: \/home\/u not searchable by others/);
+  assert.match(c.fix, /^chmod o\+x \/home\/u /);
+  assert.match(c.fix, /VIBEBOX_HOME/);
+  // 0750 (Ubuntu's default home) stops it too; 0711 lets it pass.
+  assert.equal(reachVerdict(reach({ chain: [{ path: '/home/u', mode: 0o40750 }], probe: null })).status, 'missing');
+  assert.equal(reachVerdict(reach({ chain: [{ path: '/home/u', mode: 0o40711 }], probe: null })).status, 'ok');
+});
+
+test('reachVerdict: the live try decides over the modes (an ACL may allow, an LSM may deny)', () => {
+  assert.equal(reachVerdict(reach({ chain: [{ path: '/home/u', mode: 0o40700 }] })).status, 'ok');
+  const c = reachVerdict(reach({ probe: { ok: false, detail: 'E: unshared command failed' } }));
+  assert.equal(c.status, 'missing');
+  assert.match(c.found, /cannot enter \/home\/u: E: unshared command failed/);
+});
+
+test('reachVerdict: a umask that makes new directories unsearchable; root needs nothing', () => {
+  const c = reachVerdict(reach({ newDirsSearchable: false }));
+  assert.equal(c.status, 'missing');
+  assert.match(c.fix, /mkdir -p -m 0755 \/home\/u\/\.vibebox\/images/);
+  assert.equal(reachVerdict(reach({ newDirsSearchable: false, chain: [...reach({}).chain, { path: '/home/u/.vibebox', mode: 0o40755 }, { path: '/home/u/.vibebox/images', mode: 0o40755 }] })).status, 'ok');
+  assert.equal(reachVerdict(reach({ uid: 0, probe: { ok: false, detail: 'x' } })).status, 'ok');
 });
