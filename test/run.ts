@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { freeSubidRange, parseSubids } from '../src/cli/doctor-verdicts.js';
 import { asUserArgv, plan, summaryLine, tapCounts, userEnv, type Counts, type Step } from './run-plan.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const uid = process.getuid?.() ?? 1000;
 const USER = process.env['VIBEBOX_CI_USER'] ?? 'vibebox-ci';
 
