@@ -24,6 +24,7 @@ export function candidates(os: NodeJS.Platform = platform(), kvmUsable = hasKvmD
   return ['tcg'];
 }
 
+/** /dev/kvm exists AND this process may read and write it (root, or a member of its group). */
 export function hasKvmDevice(): boolean {
   try {
     accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
@@ -52,20 +53,32 @@ interface CacheEntry {
   accel: Accel;
 }
 
+/** What the cache is valid for: the QEMU binary, the host kernel and the candidates (a user
+ * added to the kvm group gets a new list, so a new probe). */
+export function cacheKey(list: Accel[] = candidates()): string {
+  return `${qemuBinary()}:${release()}:${list.join(',')}`;
+}
+
+/** The accelerator a previous probe chose, if it still applies to this host and user. */
+export function cachedAccel(cacheFile: string, list: Accel[] = candidates()): Accel | null {
+  try {
+    const c = JSON.parse(readFileSync(cacheFile, 'utf8')) as CacheEntry;
+    return c.key === cacheKey(list) && list.includes(c.accel) ? c.accel : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function probeAccel(kernel: string, cacheFile: string, opts: { timeoutMs?: number } = {}): Promise<ProbeResult> {
   const forced = process.env['VIBEBOX_ACCEL'];
   if (forced === 'kvm' || forced === 'hvf' || forced === 'tcg') return { accel: forced, tried: [] };
+  // Without read-write /dev/kvm (a user outside the kvm group) the list is just tcg: no probe.
   const list = candidates();
-  let key = '';
-  try {
-    // Whether an accelerator works depends on the host and its QEMU, not on the guest image:
-    // a new image must not pay the probe (seconds, when KVM hangs) again.
-    key = `${qemuBinary()}:${release()}:${list.join(',')}`;
-    const c = JSON.parse(readFileSync(cacheFile, 'utf8')) as CacheEntry;
-    if (c.key === key && list.includes(c.accel)) return { accel: c.accel, tried: [] };
-  } catch {
-    /* no cache yet */
-  }
+  // Whether an accelerator works depends on the host and its QEMU, not on the guest image:
+  // a new image must not pay the probe (seconds, when KVM hangs) again.
+  const key = cacheKey(list);
+  const cached = cachedAccel(cacheFile, list);
+  if (cached) return { accel: cached, tried: [] };
   const tried: ProbeResult['tried'] = [];
   let chosen: Accel = 'tcg';
   for (const a of list) {

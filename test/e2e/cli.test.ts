@@ -383,15 +383,21 @@ describe('vibebox doctor', () => {
       assert.ok(row, `a row for ${name}:\n${r.stdout}`);
       assert.match(row, /\s(ok|MISSING)\s/);
     }
+    // What a non-root run needs (KVM access is a warning: tcg still runs).
+    for (const name of ['kvm', 'user namespaces', 'subuid', 'subgid', 'uidmap', 'image build']) {
+      const row = lines.find((l) => l.startsWith(`${name} `));
+      assert.ok(row, `a row for ${name}:\n${r.stdout}`);
+      assert.match(row, /\s(ok|warn|MISSING)\s/);
+    }
     assert.match(lines.find((l) => l.startsWith('node '))!, new RegExp(`ok\\s+${process.version.replace(/\./g, '\\.')}`));
     assert.ok(r.stdout.includes(home), 'disk space is measured in VIBEBOX_HOME');
     // Anything missing says how to fix it.
-    for (const l of lines.slice(1)) if (/\sMISSING\s/.test(l)) assert.match(l, /install|free|enable/);
+    for (const l of lines.slice(1)) if (/\sMISSING\s/.test(l)) assert.match(l, /install|free|enable|sudo|chmod|mkdir/);
   });
   it('--json lists the same checks', () => {
     const r = vb(['doctor', '--json']);
     const checks = JSON.parse(r.stdout) as { name: string; ok: boolean }[];
-    assert.deepEqual(checks.map((c) => c.name), ['node', 'qemu-system', 'qemu-img', 'accelerator', 'virtiofsd', 'socat', 'mmdebstrap', 'disk space']);
+    assert.deepEqual(checks.map((c) => c.name), ['node', 'qemu-system', 'qemu-img', 'kvm', 'accelerator', 'virtiofsd', 'socat', 'mmdebstrap', 'user namespaces', 'subuid', 'subgid', 'uidmap', 'image build', 'disk space']);
     assert.equal(r.status, checks.every((c) => c.ok) ? 0 : 1);
   });
 });

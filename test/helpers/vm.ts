@@ -1,5 +1,5 @@
 // Shared set-up for tests that boot real VMs: a temporary VIBEBOX_HOME whose images/ comes from
-// one cache per test run (VIBEBOX_IMAGE_CACHE, default under the OS temp dir), so the image is
+// one cache per test run (VIBEBOX_IMAGE_CACHE, default per uid under the OS temp dir), so the image is
 // built once; the CLI runs from the built dist/vibebox.js, as a user runs it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -11,7 +11,8 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CLI = join(ROOT, 'dist', 'vibebox.js');
 
 export function imageCacheHome(): string {
-  return process.env['VIBEBOX_IMAGE_CACHE'] ?? join(tmpdir(), 'vibebox-image-cache');
+  // Per user: users sharing /tmp cannot share one (each builds and owns its image).
+  return process.env['VIBEBOX_IMAGE_CACHE'] ?? join(tmpdir(), `vibebox-image-cache-${process.getuid?.() ?? 0}`);
 }
 
 /** Build the default image into the cache once (a no-op when it is there). */
