@@ -372,6 +372,11 @@ interface LockedBuild {
   force: boolean;
 }
 
+/** Where an unprivileged build keeps the files mmdebstrap's namespace root reads and writes. */
+export function buildWorkRoot(): string {
+  return process.env['VIBEBOX_BUILD_TMPDIR'] || '/var/tmp';
+}
+
 async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
   const t0 = Date.now();
   const tmp = join(b.imagesDir, `.tmp-${b.name}-${b.digest}-${process.pid}-${randomBytes(3).toString('hex')}`);
@@ -380,7 +385,7 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
   // subordinate uid on the host, which cannot enter a 0700 home (adduser's default). Its
   // inputs and outputs live in a work dir it can reach: a 0711 dir under /var/tmp (not listable)
   // holding one random-named dir (unguessable, so nobody else can plant files in it).
-  const workParent = mode === 'unshare' ? await mkdtemp(join(process.env['VIBEBOX_BUILD_TMPDIR'] ?? '/var/tmp', 'vibebox-build-')) : undefined;
+  const workParent = mode === 'unshare' ? await mkdtemp(join(buildWorkRoot(), 'vibebox-build-')) : undefined;
   const work = workParent ? join(workParent, randomBytes(16).toString('hex')) : tmp;
   const payload = join(work, 'payload');
   const stage = join(work, 'stage');

@@ -198,7 +198,7 @@ export function reachVerdict(f: ReachFacts): Check {
   const blocked = f.chain.filter((d) => (d.mode & 0o001) === 0).map((d) => d.path);
   const deepest = f.chain.length ? f.chain[f.chain.length - 1]!.path : '/';
   const who = "mmdebstrap's namespace root (a subordinate uid, an \"other\" on the host)";
-  const alt = 'or set VIBEBOX_HOME to a directory under one they can pass';
+  const alt = 'or set VIBEBOX_BUILD_TMPDIR to a directory they can pass through';
   if (f.probe?.ok === false || (f.probe === null && blocked.length)) {
     if (blocked.length) {
       return check(name, 'missing', `${who} cannot reach ${f.imagesDir}: ${blocked.join(', ')} not searchable by others`, `chmod o+x ${blocked.join(' ')} (others may pass through, not list), ${alt}`);

@@ -6,6 +6,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { execa } from 'execa';
 import { homePaths } from '../paths.js';
+import { buildWorkRoot } from '../../images/build.js';
 import { cachedAccel, candidates, hasKvmDevice, qemuBinary } from '../../qemu/accel.js';
 import { virtiofsdBinary } from '../../qemu/virtiofsd.js';
 import { table } from './format.js';
@@ -117,7 +118,8 @@ async function userChecks(mmdebstrap: boolean): Promise<Check[]> {
 
 /** Can mmdebstrap's namespace root reach <home>/images? Modes name the culprits; a real try decides. */
 async function reach(uid: number, canProbe: boolean): Promise<Check> {
-  const imagesDir = resolve(homePaths().imagesDir);
+  // The build's work dir (not <home>/images, which may sit in a 0700 home) is what it must reach.
+  const imagesDir = resolve(buildWorkRoot());
   const chain: { path: string; mode: number }[] = [];
   let path = '/';
   for (const part of ['', ...imagesDir.split('/').filter(Boolean)]) {
@@ -133,7 +135,8 @@ async function reach(uid: number, canProbe: boolean): Promise<Check> {
   const mask = process.umask(0o022);
   process.umask(mask);
   const probe = uid !== 0 && canProbe ? await tries('mmdebstrap', ['--unshare-helper', 'sh', '-c', 'cd "$1"', 'sh', deepest]) : null;
-  return reachVerdict({ uid, imagesDir, chain, newDirsSearchable: (mask & 0o001) === 0, probe });
+  // The build makes its own dirs with explicit modes: the umask does not matter below this root.
+  return reachVerdict({ uid, imagesDir, chain, newDirsSearchable: (mask & 0o001) === 0 || chain[chain.length - 1]?.path === imagesDir, probe });
 }
 
 async function groupName(gid: number): Promise<string | null> {

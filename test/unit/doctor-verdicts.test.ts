@@ -151,7 +151,7 @@ const reach = (o: Partial<ReachFacts>): ReachFacts => ({
   probe: { ok: true, detail: '' },
   ...o,
 });
-
+test("reachVerdict: a build dir others may search is ok; one behind a 0700 dir is missing, naming it", () => {
 test("reachVerdict: a home others may search is ok; a 0700 one (adduser's default) is missing, naming it", () => {
   assert.equal(reachVerdict(reach({})).status, 'ok');
   const c = reachVerdict(reach({ chain: [{ path: '/', mode: 0o40755 }, { path: '/home', mode: 0o40755 }, { path: '/home/u', mode: 0o40700 }], probe: { ok: false, detail: "sh: 1: cd: can't cd to /home/u" } }));
