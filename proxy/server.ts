@@ -27,6 +27,8 @@ import type { Duplex } from 'node:stream';
 import { EgressLog, type EgressRecord } from './log.js';
 import { checkResolved, decide, type Decision, type NetworkPolicy } from './policy.js';
 
+const { isIP } = net;
+
 export type { EgressRecord } from './log.js';
 
 export type ResolvedAddress = { address: string; family: number };
@@ -46,7 +48,14 @@ export type EgressProxyOptions = {
   connectTimeoutMs?: number;
   /** name resolution; default dns.lookup(host, { all: true }). Tests inject one. */
   lookup?: (host: string) => Promise<ResolvedAddress[]>;
+  /** the host's own interface addresses, asked before and after every connect; default
+   *  os.networkInterfaces(). Tests inject one. */
+  hostAddresses?: () => Iterable<string>;
 };
+
+// Framing and routing: a `Connection` header may name them, but they are never dropped because of
+// it (dropping Content-Length would forward a GET's body unframed: a second, smuggled request).
+const NEVER_DROPPED_BY_CONNECTION = new Set(['content-length', 'transfer-encoding', 'host']);
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -74,7 +83,7 @@ function stripHeaders(headers: http.IncomingHttpHeaders | http.OutgoingHttpHeade
   const connList = Array.isArray(conn) ? conn.join(',') : typeof conn === 'string' ? conn : '';
   for (const name of connList.split(',')) {
     const n = name.trim().toLowerCase();
-    if (n) drop.add(n);
+    if (n && !NEVER_DROPPED_BY_CONNECTION.has(n)) drop.add(n);
   }
   const out: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -145,7 +154,7 @@ function defaultLookup(host: string): Promise<ResolvedAddress[]> {
   return dnsLookup(host, { all: true, verbatim: true });
 }
 
-function hostAddresses(): string[] {
+function interfaceAddresses(): string[] {
   const out: string[] = [];
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) out.push(a.address);
@@ -298,25 +307,44 @@ export class EgressProxy {
   private async resolveAndDecide(
     host: string,
     port: number,
-  ): Promise<{ decision: Decision; addresses: ResolvedAddress[]; lookupError?: string }> {
+  ): Promise<{ policy: NetworkPolicy; decision: Decision; addresses: ResolvedAddress[]; lookupError?: string }> {
     const policy = this.policy;
     const testLoopback = this.opts.allowLoopbackForTests === true;
     const decision = decide(policy, host, port, { allowLoopbackForTests: testLoopback });
-    if (!decision.allowed) return { decision, addresses: [] };
+    if (!decision.allowed) return { policy, decision, addresses: [] };
     let addresses: ResolvedAddress[];
-    try {
-      addresses = await (this.opts.lookup ?? defaultLookup)(decision.host);
-    } catch (err) {
-      return { decision, addresses: [], lookupError: errorCode(err) };
+    const family = isIP(decision.host);
+    if (family !== 0) {
+      // an IP literal (already normalised: a mapped IPv6 is its IPv4) is its own and only address
+      addresses = [{ address: decision.host, family }];
+    } else {
+      try {
+        addresses = await (this.opts.lookup ?? defaultLookup)(decision.host);
+      } catch (err) {
+        return { policy, decision, addresses: [], lookupError: errorCode(err) };
+      }
     }
-    if (addresses.length === 0) return { decision, addresses, lookupError: 'ENOTFOUND' };
-    const checked = checkResolved(
-      policy,
-      decision,
-      addresses.map((a) => a.address),
-      { allowLoopbackForTests: testLoopback, hostAddresses: testLoopback ? [] : hostAddresses() },
-    );
-    return { decision: checked, addresses };
+    if (addresses.length === 0) return { policy, decision, addresses, lookupError: 'ENOTFOUND' };
+    const checked = this.checkAddresses(policy, decision, addresses.map((a) => a.address));
+    return { policy, decision: checked, addresses };
+  }
+
+  /** The address checks of policy.ts, with the host's own addresses as they are now. */
+  private checkAddresses(policy: NetworkPolicy, decision: Decision, addresses: string[]): Decision {
+    return checkResolved(policy, decision, addresses, {
+      allowLoopbackForTests: this.opts.allowLoopbackForTests === true,
+      hostAddresses: (this.opts.hostAddresses ?? interfaceAddresses)(),
+    });
+  }
+
+  /**
+   * The address actually connected to must pass the same checks as the resolved ones (a socket
+   * may reach an address that is the host's own by now): the decision for the peer.
+   */
+  private checkPeer(policy: NetworkPolicy, decision: Decision, socket: net.Socket): Decision {
+    const peer = socket.remoteAddress;
+    if (peer === undefined) return { ...decision, allowed: false, reason: 'bad_request' };
+    return this.checkAddresses(policy, decision, [peer]);
   }
 
   private connectOne(address: string, port: number): Promise<net.Socket> {
@@ -369,22 +397,22 @@ export class EgressProxy {
       );
       return;
     }
-    const { decision, addresses, lookupError } = await this.resolveAndDecide(target.host, target.port);
+    const { policy, decision, addresses, lookupError } = await this.resolveAndDecide(target.host, target.port);
     const host = decision.host;
     const port = target.port;
-    if (!decision.allowed) {
-      const status = decision.reason === 'bad_request' ? 400 : 451;
-      this.record({ method, host, port, decision: 'deny', reason: decision.reason, rule: decision.rule, status });
+    const deny = (d: Decision, address?: string): void => {
+      const status = d.reason === 'bad_request' ? 400 : 451;
+      this.record({ method, host, port, decision: 'deny', reason: d.reason, rule: d.rule, status, address });
       client.end(
         rawResponse(
           status,
           status === 400 ? 'Bad Request' : 'Unavailable For Legal Reasons',
-          { 'X-Vibebox-Egress': blockedHeader(decision.reason, host) },
-          blockedBody(decision.reason, host, port),
+          { 'X-Vibebox-Egress': blockedHeader(d.reason, host) },
+          blockedBody(d.reason, host, port),
         ),
       );
-      return;
-    }
+    };
+    if (!decision.allowed) return deny(decision);
     const base = { method, host, port, decision: 'allow' as const, reason: decision.reason, rule: decision.rule };
     const fail = (code: string): void => {
       this.record({ ...base, status: 502, error: code, duration_ms: Date.now() - start });
@@ -408,6 +436,11 @@ export class EgressProxy {
       return;
     }
     const address = upstream.remoteAddress;
+    const peer = this.checkPeer(policy, decision, upstream);
+    if (!peer.allowed) {
+      upstream.destroy();
+      return deny(peer, address);
+    }
     let up = head.length;
     let down = 0;
     let done = false;
@@ -461,25 +494,27 @@ export class EgressProxy {
       return;
     }
     const port = url.port === '' ? 80 : Number(url.port);
-    const { decision, addresses, lookupError } = await this.resolveAndDecide(url.hostname, port);
+    const { policy, decision, addresses, lookupError } = await this.resolveAndDecide(url.hostname, port);
     const host = decision.host;
-    if (!decision.allowed) {
-      const status = decision.reason === 'bad_request' ? 400 : 451;
-      this.record({ method, host, port, decision: 'deny', reason: decision.reason, rule: decision.rule, status });
+    const deny = (d: Decision, address?: string): void => {
+      const status = d.reason === 'bad_request' ? 400 : 451;
+      this.record({ method, host, port, decision: 'deny', reason: d.reason, rule: d.rule, status, address });
       res.writeHead(status, {
         'Content-Type': 'text/plain; charset=utf-8',
-        'X-Vibebox-Egress': blockedHeader(decision.reason, host),
+        'X-Vibebox-Egress': blockedHeader(d.reason, host),
       });
-      res.end(blockedBody(decision.reason, host, port));
+      res.end(blockedBody(d.reason, host, port));
       req.resume();
-      return;
-    }
+    };
+    if (!decision.allowed) return deny(decision);
     const base = { method, host, port, decision: 'allow' as const, reason: decision.reason, rule: decision.rule };
     let up = 0;
     let down = 0;
     let error: string | undefined;
     let address: string | undefined;
+    let refusedPeer = false;
     res.once('close', () => {
+      if (refusedPeer) return; // recorded as a denial
       this.record({
         ...base,
         address,
@@ -507,13 +542,22 @@ export class EgressProxy {
     } catch (err) {
       return fail(errorCode(err));
     }
-    address = socket.remoteAddress;
     if (res.destroyed || req.destroyed) {
       socket.destroy();
       return;
     }
+    const peer = this.checkPeer(policy, decision, socket);
+    if (!peer.allowed) {
+      refusedPeer = true;
+      socket.destroy();
+      return deny(peer, socket.remoteAddress);
+    }
+    address = socket.remoteAddress;
     const headers = stripHeaders(req.headers);
     headers.host = url.host;
+    // Node decoded a chunked body: send it chunked again, whatever the method (a GET without
+    // framing would put the body on the wire as the next request).
+    if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
     const upReq = http.request({
       createConnection: () => socket,
       method,
