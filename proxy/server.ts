@@ -51,7 +51,19 @@ export type EgressProxyOptions = {
   /** the host's own interface addresses, asked before and after every connect; default
    *  os.networkInterfaces(). Tests inject one. */
   hostAddresses?: () => Iterable<string>;
+  /** concurrent guest connections (each one a socat QEMU forked); more get 503. Default 64. */
+  maxConnections?: number;
+  /** a connection or tunnel with no bytes either way for this long is closed; default 5 min */
+  idleTimeoutMs?: number;
+  /** a request's headers must arrive within this; default 20 s */
+  headersTimeoutMs?: number;
+  /** egress.log is rotated beyond this size (one old file, `.1`); default 10 MiB */
+  logMaxBytes?: number;
 };
+
+export const DEFAULT_MAX_CONNECTIONS = 64;
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
 
 // Framing and routing: a `Connection` header may name them, but they are never dropped because of
 // it (dropping Content-Length would forward a GET's body unframed: a second, smuggled request).
@@ -167,13 +179,20 @@ export class EgressProxy {
   private readonly log: EgressLog;
   private readonly servers: http.Server[] = [];
   private readonly sockets = new Set<Duplex>();
+  /** guest connections (not upstream sockets): what the connection cap counts */
+  private readonly clients = new Set<Duplex>();
+  /** connections over the cap: answered 503, never handled */
+  private readonly refused = new WeakSet<Duplex>();
   private readonly opts: EgressProxyOptions;
   private closed = false;
 
   constructor(opts: EgressProxyOptions) {
     this.opts = opts;
     this.policy = clonePolicy(opts.policy);
-    this.log = new EgressLog(opts.logFile, (e) => this.reportError(e));
+    this.log = new EgressLog(opts.logFile, {
+      onError: (e) => this.reportError(e),
+      ...(opts.logMaxBytes !== undefined ? { maxBytes: opts.logMaxBytes } : {}),
+    });
   }
 
   /** Replace the policy; applies to every request decided from now on (open tunnels stay). */
@@ -230,20 +249,38 @@ export class EgressProxy {
     for (const s of this.servers) s.closeAllConnections();
     await Promise.all(waits);
     this.servers.length = 0;
+    this.log.close();
   }
 
   // -------------------------------------------------------------------------------------------
 
   private createServer(): http.Server {
-    const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
-    server.on('connection', (s: net.Socket) => this.track(s));
+    const headersTimeout = this.opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    const server = http.createServer({
+      requestTimeout: 0,
+      headersTimeout,
+      // how often Node looks for connections past headersTimeout (its default is 30 s)
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4))),
+      keepAliveTimeout: 5_000,
+    });
+    // idle HTTP connections (Node destroys them; a tunnel sets its own, see onConnect)
+    server.timeout = this.idleTimeoutMs();
+    server.on('connection', (s: net.Socket) => this.admit(s));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (this.refused.has(req.socket)) {
+        res.destroy();
+        return;
+      }
       this.onRequest(req, res).catch((e: unknown) => {
         this.reportError(e as Error);
         if (!res.headersSent) res.destroy();
       });
     });
     server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.refused.has(socket)) {
+        socket.destroy();
+        return;
+      }
       socket.pause(); // keep bytes the client sends before the 200 until the tunnel is piped
       this.onConnect(req, socket, head).catch((e: unknown) => {
         this.reportError(e as Error);
@@ -252,6 +289,10 @@ export class EgressProxy {
     });
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
       socket.on('error', (e) => this.reportError(e));
+      if (this.refused.has(socket)) {
+        socket.destroy();
+        return;
+      }
       this.record({ method: req.method ?? '', host: '', port: 0, decision: 'deny', reason: 'upgrade_not_supported', status: 501 });
       socket.end(
         rawResponse(501, 'Not Implemented', { 'X-Vibebox-Egress': 'blocked; reason=upgrade_not_supported' },
@@ -260,7 +301,7 @@ export class EgressProxy {
     });
     server.on('clientError', (err: UpstreamError, socket: Duplex) => {
       const code = err.code ?? '';
-      if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+      if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || this.refused.has(socket)) {
         socket.destroy();
         return;
       }
@@ -272,6 +313,32 @@ export class EgressProxy {
     server.on('error', (e) => this.reportError(e));
     this.servers.push(server);
     return server;
+  }
+
+  /**
+   * A new guest connection: counted against the cap (over it: 503 at once, so the socat QEMU forked
+   * for it exits), and closed after idleTimeoutMs without a byte either way.
+   */
+  private admit(s: net.Socket): void {
+    this.track(s);
+    if (this.closed) return;
+    if (this.clients.size >= (this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
+      this.refused.add(s);
+      this.record({ method: '', host: '', port: 0, decision: 'deny', reason: 'too_many_connections', status: 503 });
+      s.end(
+        rawResponse(503, 'Service Unavailable', { 'X-Vibebox-Egress': 'blocked; reason=too_many_connections' },
+          `vibebox: too many connections through the egress proxy (at most ${this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS}); close some and retry\n`),
+      );
+      // the client's request is read and dropped; a client that never closes is cut after 2 s
+      setTimeout(() => s.destroy(), 2_000).unref();
+      return;
+    }
+    this.clients.add(s);
+    s.once('close', () => this.clients.delete(s));
+  }
+
+  private idleTimeoutMs(): number {
+    return this.opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   }
 
   private track(s: Duplex): void {
@@ -462,6 +529,11 @@ export class EgressProxy {
     upstream.on('data', (c: Buffer) => (down += c.length));
     client.once('close', finish);
     upstream.once('close', finish);
+    // idle: no byte either way (a write to the client counts as activity on its socket too)
+    if (client instanceof net.Socket) {
+      client.setTimeout(this.idleTimeoutMs());
+      client.on('timeout', finish);
+    }
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) upstream.write(head);
     client.pipe(upstream);

@@ -251,3 +251,120 @@ describe('walls: Connection never removes framing headers', () => {
     assert.match(r.text, /\r\n\r\nhello$/);
   });
 });
+
+describe('walls: bounded connections, timeouts and logs', () => {
+  it('caps concurrent connections at 64 by default: the 65th gets 503 with the reason, a freed slot is reused', async () => {
+    const { tcp, records } = await startProxy({ policy: { mode: 'allowlist', entries: ['127.0.0.1'] }, allowLoopbackForTests: true });
+    const open: Connected[] = [];
+    for (let i = 0; i < 64; i++) {
+      const c = await connect(tcp, `127.0.0.1:${echoPort}`);
+      assert.equal(c.status, 200, `tunnel ${i + 1}`);
+      open.push(c);
+    }
+    const over = await connect(tcp, `127.0.0.1:${echoPort}`);
+    assert.equal(over.status, 503);
+    assert.match(String(over.headers['x-vibebox-egress']), /^blocked; reason=too_many_connections/);
+    over.socket.destroy();
+    assert.ok(records.some((r) => r.reason === 'too_many_connections' && r.decision === 'deny'));
+    const freed = open.pop();
+    assert.ok(freed);
+    freed.socket.destroy();
+    await sleep(100);
+    const again = await connect(tcp, `127.0.0.1:${echoPort}`);
+    assert.equal(again.status, 200, 'a freed slot is used again');
+    again.socket.destroy();
+    for (const c of open) c.socket.destroy();
+  });
+
+  it('closes an idle tunnel, keeps a busy one', async () => {
+    const { tcp, records } = await startProxy({ policy: { mode: 'allowlist', entries: ['127.0.0.1'] }, allowLoopbackForTests: true, idleTimeoutMs: 300 });
+    const idle = await connect(tcp, `127.0.0.1:${echoPort}`);
+    const busy = await connect(tcp, `127.0.0.1:${echoPort}`);
+    assert.equal(idle.status, 200);
+    assert.equal(busy.status, 200);
+    let idleClosed = false;
+    let busyClosed = false;
+    idle.socket.on('close', () => (idleClosed = true));
+    busy.socket.on('close', () => (busyClosed = true));
+    busy.socket.resume();
+    const t0 = Date.now();
+    const ticker = setInterval(() => busy.socket.write('x'), 80);
+    try {
+      await until(() => idleClosed, 'the idle tunnel to close', 3_000);
+      assert.ok(Date.now() - t0 >= 250, 'not before the idle timeout');
+      await sleep(500);
+      assert.equal(busyClosed, false, 'a tunnel with traffic stays open');
+    } finally {
+      clearInterval(ticker);
+      busy.socket.destroy();
+    }
+    await until(() => records.filter((r) => r.decision === 'allow').length === 2, 'both tunnels logged');
+  });
+
+  it('closes a connection that does not finish its request headers in time', async () => {
+    const { tcp } = await startProxy({ policy: { mode: 'blocklist', entries: [] }, headersTimeoutMs: 300 });
+    const t0 = Date.now();
+    const [partial, silent] = await Promise.all([raw(tcp, 'GET http://example.com/ HTTP/1.1\r\nHost: exam', 4_000), raw(tcp, '', 4_000)]);
+    assert.equal(partial.closed, true, 'partial headers: closed');
+    assert.equal(silent.closed, true, 'no bytes at all: closed');
+    assert.ok(Date.now() - t0 < 4_000);
+  });
+
+  it('writes one line for a burst of identical denials and counts the rest', async () => {
+    const logFile = join(dir, 'burst', 'egress.log');
+    const { proxy, tcp } = await startProxy({ policy: { mode: 'allowlist', entries: [] }, logFile });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const one = (): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ ...tcp, agent, path: 'http://denied.example/', method: 'GET' }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const n = 2_000;
+    const statuses: number[] = [];
+    for (let i = 0; i < n; i += 50) statuses.push(...(await Promise.all(Array.from({ length: 50 }, one))));
+    agent.destroy();
+    assert.ok(statuses.every((s) => s === 451));
+    assert.ok(readFileSync(logFile, 'utf8').trimEnd().split('\n').length <= 3, 'the burst did not grow the log line by line');
+    await proxy.close();
+    const recs = readFileSync(logFile, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as EgressRecord & { repeated?: number });
+    assert.ok(recs.length <= 3);
+    assert.ok(recs.every((r) => r.host === 'denied.example' && r.reason === 'not_in_allowlist'));
+    assert.equal(recs.reduce((sum, r) => sum + (r.repeated ?? 1), 0), n, 'every denial is counted');
+  });
+
+  it('rotates egress.log at its size cap, keeping one old file', async () => {
+    const logFile = join(dir, 'rotate', 'egress.log');
+    const { proxy, tcp } = await startProxy({ policy: { mode: 'allowlist', entries: [] }, logFile, logMaxBytes: 4096 });
+    for (let i = 0; i < 150; i++) {
+      const c = await connect(tcp, `host-${i}.example:443`);
+      assert.equal(c.status, 451);
+      c.socket.destroy();
+    }
+    await proxy.close();
+    assert.ok(statSync(logFile).size <= 4096, `egress.log is ${statSync(logFile).size} bytes`);
+    assert.ok(statSync(`${logFile}.1`).size <= 4096);
+    assert.ok(statSync(`${logFile}.1`).size > 2048, 'the old file was full when it was rotated');
+    assert.equal(existsSync(`${logFile}.2`), false);
+    const last = readFileSync(logFile, 'utf8').trimEnd().split('\n').pop() ?? '';
+    assert.equal((JSON.parse(last) as EgressRecord).host, 'host-149.example');
+  });
+
+  it('strips control and format characters from every field before it reaches egress.log', () => {
+    const file = join(dir, 'ctl', 'egress.log');
+    const log = new EgressLog(file);
+    const evil = 'a\u001b[31mb\u009b31mc\u202ed\u2028e\nf\u007fg\u200bh';
+    log.write({ ts: new Date().toISOString(), method: 'CONNECT\r\n', host: evil, port: 1, decision: 'deny', reason: 'bad_request', rule: evil, error: evil });
+    log.close();
+    const line = readFileSync(file, 'utf8');
+    assert.equal(line.split('\n').length, 2, 'one line');
+    const rec = JSON.parse(line) as EgressRecord;
+    assert.equal(rec.host, 'a[31mb31mcdefgh');
+    assert.equal(rec.rule, 'a[31mb31mcdefgh');
+    assert.equal(rec.method, 'CONNECT');
+    assert.doesNotMatch(line.trimEnd(), /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e]/u);
+  });
+});
