@@ -11,7 +11,8 @@
  *   2001:db8::1             exactly this IPv6 address (bare, no port)
  *   [2001:db8::1]:443       an IPv6 address with a port needs brackets
  *
- * An entry without a port matches every port. Host names are compared after normalisation:
+ * An entry without a port matches every port (write `host:443` to allow HTTPS only, as the
+ * defaults do). Host names are compared after normalisation:
  * lower case, one trailing dot stripped, IDNs converted to punycode (UTS #46 via node:url
  * domainToASCII), IPv4 written in any form the URL standard accepts (127.1, 0x7f000001) brought to
  * dotted quad, IPv6 brought to its canonical compressed form and its brackets stripped, and
@@ -56,39 +57,45 @@ export type DecideOptions = {
   allowLoopbackForTests?: boolean;
 };
 
-/** The allowlist a new project starts with: AI providers' API hosts and package registries. */
+/**
+ * The allowlist a new project starts with: AI providers' API hosts and package registries, each
+ * scoped to HTTPS (443); Debian's archive also to 80, where apt fetches by default (its files are
+ * signed). An entry without a port would allow every port of the host.
+ */
 export const DEFAULT_ALLOWLIST: readonly string[] = Object.freeze([
   // Anthropic (Claude Code: API, login)
-  'api.anthropic.com',
-  'console.anthropic.com',
-  'claude.ai',
+  'api.anthropic.com:443',
+  'console.anthropic.com:443',
+  'claude.ai:443',
   // OpenAI (API, Codex CLI login and ChatGPT-backed Codex)
-  'api.openai.com',
-  'auth.openai.com',
-  'chatgpt.com',
+  'api.openai.com:443',
+  'auth.openai.com:443',
+  'chatgpt.com:443',
   // Google (Gemini API, Gemini CLI code-assist backend and OAuth token exchange)
-  'generativelanguage.googleapis.com',
-  'cloudcode-pa.googleapis.com',
-  'oauth2.googleapis.com',
+  'generativelanguage.googleapis.com:443',
+  'cloudcode-pa.googleapis.com:443',
+  'oauth2.googleapis.com:443',
   // other model providers agents commonly use
-  'api.mistral.ai',
-  'api.groq.com',
-  'api.deepseek.com',
-  'api.x.ai',
-  'openrouter.ai',
+  'api.mistral.ai:443',
+  'api.groq.com:443',
+  'api.deepseek.com:443',
+  'api.x.ai:443',
+  'openrouter.ai:443',
   // npm
-  'registry.npmjs.org',
-  '.npmjs.org',
-  'registry.yarnpkg.com',
+  'registry.npmjs.org:443',
+  '.npmjs.org:443',
+  'registry.yarnpkg.com:443',
   // PyPI
-  'pypi.org',
-  'files.pythonhosted.org',
-  // Debian
-  'deb.debian.org',
-  'security.debian.org',
+  'pypi.org:443',
+  'files.pythonhosted.org:443',
+  // Debian (apt uses http:// by default)
+  'deb.debian.org:443',
+  'deb.debian.org:80',
+  'security.debian.org:443',
+  'security.debian.org:80',
   // GitHub (git over HTTPS, API, release assets, raw files)
-  '.github.com',
-  '.githubusercontent.com',
+  '.github.com:443',
+  '.githubusercontent.com:443',
 ]);
 
 /** A fresh copy of the default policy for a new project. */

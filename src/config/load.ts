@@ -177,6 +177,8 @@ auto_shutdown_ms = 30000   # stop the VM this long after the last client leaves
 
 [network]
 mode = "allowlist"         # "allowlist" | "blocklist"
+# "host:443" is that host on port 443 only; a bare "host" is every port of it; ".example.com" is
+# the domain and all its subdomains (a port may follow: ".example.com:443").
 entries = [
 ${entries}
 ]

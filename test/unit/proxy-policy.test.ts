@@ -123,6 +123,22 @@ describe('decide: matching', () => {
   });
 });
 
+describe('the default allowlist is scoped to ports', () => {
+  it('allows HTTPS (and HTTP only for the Debian archive), no other port', () => {
+    const p = defaultNetworkPolicy();
+    for (const e of DEFAULT_ALLOWLIST) assert.match(e, /:(443|80)$/, e);
+    for (const h of ['api.anthropic.com', 'api.openai.com', 'registry.npmjs.org', 'github.com', 'codeload.github.com']) {
+      assert.equal(decide(p, h, 443).allowed, true, h);
+      for (const port of [80, 22, 8443, 6379]) assert.equal(decide(p, h, port).allowed, false, `${h}:${port}`);
+    }
+    for (const h of ['deb.debian.org', 'security.debian.org']) {
+      assert.equal(decide(p, h, 80).allowed, true, h);
+      assert.equal(decide(p, h, 443).allowed, true, h);
+      assert.equal(decide(p, h, 21).allowed, false, h);
+    }
+  });
+});
+
 describe('decide: always-refused destinations', () => {
   const everything = block();
   const loopbacks = [

@@ -277,7 +277,7 @@ describe('walls: bounded connections, timeouts and logs', () => {
   });
 
   it('closes an idle tunnel, keeps a busy one', async () => {
-    const { tcp, records } = await startProxy({ policy: { mode: 'allowlist', entries: ['127.0.0.1'] }, allowLoopbackForTests: true, idleTimeoutMs: 300 });
+    const { tcp, records } = await startProxy({ policy: { mode: 'allowlist', entries: ['127.0.0.1'] }, allowLoopbackForTests: true, idleTimeoutMs: 1_000 });
     const idle = await connect(tcp, `127.0.0.1:${echoPort}`);
     const busy = await connect(tcp, `127.0.0.1:${echoPort}`);
     assert.equal(idle.status, 200);
@@ -288,11 +288,11 @@ describe('walls: bounded connections, timeouts and logs', () => {
     busy.socket.on('close', () => (busyClosed = true));
     busy.socket.resume();
     const t0 = Date.now();
-    const ticker = setInterval(() => busy.socket.write('x'), 80);
+    const ticker = setInterval(() => busy.socket.write('x'), 100);
     try {
-      await until(() => idleClosed, 'the idle tunnel to close', 3_000);
-      assert.ok(Date.now() - t0 >= 250, 'not before the idle timeout');
-      await sleep(500);
+      await until(() => idleClosed, 'the idle tunnel to close', 5_000);
+      assert.ok(Date.now() - t0 >= 900, 'not before the idle timeout');
+      await sleep(1_000);
       assert.equal(busyClosed, false, 'a tunnel with traffic stays open');
     } finally {
       clearInterval(ticker);
