@@ -9,11 +9,19 @@
  *
  * Every request is decided by the policy (proxy/policy.ts), the name is then resolved on the host
  * and refused if ANY address is loopback / link-local / the host's own / private (see policy.ts);
- * the proxy connects to the addresses it checked, never re-resolving (no DNS rebinding).
+ * the proxy connects to the addresses it checked, never re-resolving (no DNS rebinding), and checks
+ * the peer address of the connected socket again before a byte is forwarded.
+ *
+ * Bounded: at most `maxConnections` guest connections (64; each is a socat QEMU forked, which exits
+ * when refused), idle connections and tunnels closed after `idleTimeoutMs`, request headers due
+ * within `headersTimeoutMs`, egress.log rotated and identical denials counted (proxy/log.ts).
  *
  * Denied: 451 + `X-Vibebox-Egress: blocked; reason=<reason>; add-via='vibebox allow <host>'`.
+ * Over the connection cap: 503 + `X-Vibebox-Egress: blocked; reason=too_many_connections`.
  * Upstream failure: 502 + `X-Vibebox-Egress: upstream-error; reason=<code>`.
  * Malformed request: 400 + `X-Vibebox-Egress: blocked; reason=bad_request`.
+ * Forwarded plain HTTP keeps its framing: `Connection` cannot name Content-Length,
+ * Transfer-Encoding or Host away, and a chunked body is re-chunked.
  *
  * One JSON line per decision in `logFile`: denials when decided, allowed requests when they end
  * (so the line carries bytes, duration and status).
