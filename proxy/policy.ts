@@ -11,10 +11,14 @@
  *   2001:db8::1             exactly this IPv6 address (bare, no port)
  *   [2001:db8::1]:443       an IPv6 address with a port needs brackets
  *
- * An entry without a port matches every port. Host names are compared after normalisation:
+ * An entry without a port matches every port (write `host:443` to allow HTTPS only, as the
+ * defaults do). Host names are compared after normalisation:
  * lower case, one trailing dot stripped, IDNs converted to punycode (UTS #46 via node:url
  * domainToASCII), IPv4 written in any form the URL standard accepts (127.1, 0x7f000001) brought to
- * dotted quad, IPv6 brought to its canonical compressed form and its brackets stripped.
+ * dotted quad, IPv6 brought to its canonical compressed form and its brackets stripped, and
+ * IPv4-mapped (::ffff:a.b.c.d, also in hex) and IPv4-compatible (::a.b.c.d) IPv6 brought to the IPv4
+ * address they name, so no check and no entry can be passed by another spelling of an address.
+ * IP entries and the host's own addresses are compared by identity (NAT64 64:ff9b::/96 included).
  *
  * IP literals: a request for an IP literal only ever matches an entry that is that same address;
  * a leading-dot (suffix) rule never matches an IP, and a suffix entry made of an IP is invalid.
@@ -53,39 +57,45 @@ export type DecideOptions = {
   allowLoopbackForTests?: boolean;
 };
 
-/** The allowlist a new project starts with: AI providers' API hosts and package registries. */
+/**
+ * The allowlist a new project starts with: AI providers' API hosts and package registries, each
+ * scoped to HTTPS (443); Debian's archive also to 80, where apt fetches by default (its files are
+ * signed). An entry without a port would allow every port of the host.
+ */
 export const DEFAULT_ALLOWLIST: readonly string[] = Object.freeze([
   // Anthropic (Claude Code: API, login)
-  'api.anthropic.com',
-  'console.anthropic.com',
-  'claude.ai',
+  'api.anthropic.com:443',
+  'console.anthropic.com:443',
+  'claude.ai:443',
   // OpenAI (API, Codex CLI login and ChatGPT-backed Codex)
-  'api.openai.com',
-  'auth.openai.com',
-  'chatgpt.com',
+  'api.openai.com:443',
+  'auth.openai.com:443',
+  'chatgpt.com:443',
   // Google (Gemini API, Gemini CLI code-assist backend and OAuth token exchange)
-  'generativelanguage.googleapis.com',
-  'cloudcode-pa.googleapis.com',
-  'oauth2.googleapis.com',
+  'generativelanguage.googleapis.com:443',
+  'cloudcode-pa.googleapis.com:443',
+  'oauth2.googleapis.com:443',
   // other model providers agents commonly use
-  'api.mistral.ai',
-  'api.groq.com',
-  'api.deepseek.com',
-  'api.x.ai',
-  'openrouter.ai',
+  'api.mistral.ai:443',
+  'api.groq.com:443',
+  'api.deepseek.com:443',
+  'api.x.ai:443',
+  'openrouter.ai:443',
   // npm
-  'registry.npmjs.org',
-  '.npmjs.org',
-  'registry.yarnpkg.com',
+  'registry.npmjs.org:443',
+  '.npmjs.org:443',
+  'registry.yarnpkg.com:443',
   // PyPI
-  'pypi.org',
-  'files.pythonhosted.org',
-  // Debian
-  'deb.debian.org',
-  'security.debian.org',
+  'pypi.org:443',
+  'files.pythonhosted.org:443',
+  // Debian (apt uses http:// by default)
+  'deb.debian.org:443',
+  'deb.debian.org:80',
+  'security.debian.org:443',
+  'security.debian.org:80',
   // GitHub (git over HTTPS, API, release assets, raw files)
-  '.github.com',
-  '.githubusercontent.com',
+  '.github.com:443',
+  '.githubusercontent.com:443',
 ]);
 
 /** A fresh copy of the default policy for a new project. */
@@ -111,11 +121,15 @@ export function normalizeHost(input: string): string | null {
   }
   if (h.includes(':')) {
     if (!isIPv6(h) || h.includes('%')) return null; // zone ids are not destinations we forward to
+    let v6: string;
     try {
-      return new URL(`http://[${h}]/`).hostname.slice(1, -1);
+      v6 = new URL(`http://[${h}]/`).hostname.slice(1, -1);
     } catch {
       return null;
     }
+    // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible) name an IPv4 host: every check and every
+    // entry sees that IPv4 address, whatever the spelling ([::ffff:c000:202] is 192.0.2.2).
+    return embeddedIPv4(v6, false) ?? v6;
   }
   if (h.endsWith('.')) h = h.slice(0, -1);
   if (h === '' || h.length > 253 * 4) return null;
@@ -208,7 +222,7 @@ export function validateEntry(entry: string): string | null {
 
 function entryMatches(e: ParsedEntry, host: string, hostIsIP: boolean, port: number): boolean {
   if (e.port !== undefined && e.port !== port) return false;
-  if (e.ip || hostIsIP) return e.ip && hostIsIP && e.host === host;
+  if (e.ip || hostIsIP) return e.ip && hostIsIP && addressIdentity(e.host) === addressIdentity(host);
   if (e.suffix) return host === e.host || host.endsWith(`.${e.host}`);
   return host === e.host;
 }
@@ -261,6 +275,31 @@ function parseIPv6(input: string): number[] | null {
   for (const g of groups) bytes.push((g >> 8) & 0xff, g & 0xff);
   if (tail.length === 4) bytes.splice(12, 4, ...tail);
   return bytes;
+}
+
+/**
+ * The IPv4 address an IPv6 address stands for: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible
+ * (::a.b.c.d, but not :: or ::1) and, when `nat64` is set, the NAT64 well-known prefix
+ * (64:ff9b::a.b.c.d, which a NAT64 gateway forwards to that IPv4 address). Null otherwise.
+ */
+export function embeddedIPv4(ip: string, nat64 = true): string | null {
+  if (isIPv4(ip)) return null;
+  const b = parseIPv6(ip);
+  if (b === null) return null;
+  const zeroTo = (n: number): boolean => b.slice(0, n).every((x) => x === 0);
+  const mapped = zeroTo(10) && b[10] === 0xff && b[11] === 0xff;
+  const compat = zeroTo(12) && !(zeroTo(15) && (b[15] === 0 || b[15] === 1));
+  const isNat64 =
+    nat64 && b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && b.slice(4, 12).every((x) => x === 0);
+  return mapped || compat || isNat64 ? b.slice(12).join('.') : null;
+}
+
+/** One spelling per destination: the embedded IPv4 address of mapped/compatible/NAT64 forms,
+ *  else the canonical form; null when `ip` is not an address. */
+export function addressIdentity(ip: string): string | null {
+  const n = normalizeHost(ip.split('%')[0] ?? ip);
+  if (n === null || isIP(n) === 0) return null;
+  return embeddedIPv4(n) ?? n;
 }
 
 function classifyV4(b: number[]): AddressClass | null {
@@ -352,7 +391,7 @@ export function checkResolved(
   const testLoopback = opts.allowLoopbackForTests === true;
   const own = new Set<string>();
   for (const a of opts.hostAddresses ?? []) {
-    const n = normalizeHost(a.split('%')[0] ?? a);
+    const n = addressIdentity(a);
     if (n !== null) own.add(n);
   }
   const explicit = policy.mode === 'allowlist' && decision.rule !== undefined;
@@ -363,10 +402,8 @@ export function checkResolved(
       return { ...decision, allowed: false, reason: 'loopback' };
     }
     if (cls === 'link_local' || cls === 'reserved') return { ...decision, allowed: false, reason: cls };
-    if (!testLoopback) {
-      const n = normalizeHost(addr);
-      if (n !== null && own.has(n)) return { ...decision, allowed: false, reason: 'host_address' };
-    }
+    const n = addressIdentity(addr);
+    if (n !== null && own.has(n)) return { ...decision, allowed: false, reason: 'host_address' };
     if (cls === 'private' && !explicit) return { ...decision, allowed: false, reason: 'private' };
   }
   return decision;

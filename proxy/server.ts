@@ -9,11 +9,19 @@
  *
  * Every request is decided by the policy (proxy/policy.ts), the name is then resolved on the host
  * and refused if ANY address is loopback / link-local / the host's own / private (see policy.ts);
- * the proxy connects to the addresses it checked, never re-resolving (no DNS rebinding).
+ * the proxy connects to the addresses it checked, never re-resolving (no DNS rebinding), and checks
+ * the peer address of the connected socket again before a byte is forwarded.
+ *
+ * Bounded: at most `maxConnections` guest connections (64; each is a socat QEMU forked, which exits
+ * when refused), idle connections and tunnels closed after `idleTimeoutMs`, request headers due
+ * within `headersTimeoutMs`, egress.log rotated and identical denials counted (proxy/log.ts).
  *
  * Denied: 451 + `X-Vibebox-Egress: blocked; reason=<reason>; add-via='vibebox allow <host>'`.
+ * Over the connection cap: 503 + `X-Vibebox-Egress: blocked; reason=too_many_connections`.
  * Upstream failure: 502 + `X-Vibebox-Egress: upstream-error; reason=<code>`.
  * Malformed request: 400 + `X-Vibebox-Egress: blocked; reason=bad_request`.
+ * Forwarded plain HTTP keeps its framing: `Connection` cannot name Content-Length,
+ * Transfer-Encoding or Host away, and a chunked body is re-chunked.
  *
  * One JSON line per decision in `logFile`: denials when decided, allowed requests when they end
  * (so the line carries bytes, duration and status).
@@ -26,6 +34,8 @@ import { networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { EgressLog, type EgressRecord } from './log.js';
 import { checkResolved, decide, type Decision, type NetworkPolicy } from './policy.js';
+
+const { isIP } = net;
 
 export type { EgressRecord } from './log.js';
 
@@ -46,7 +56,26 @@ export type EgressProxyOptions = {
   connectTimeoutMs?: number;
   /** name resolution; default dns.lookup(host, { all: true }). Tests inject one. */
   lookup?: (host: string) => Promise<ResolvedAddress[]>;
+  /** the host's own interface addresses, asked before and after every connect; default
+   *  os.networkInterfaces(). Tests inject one. */
+  hostAddresses?: () => Iterable<string>;
+  /** concurrent guest connections (each one a socat QEMU forked); more get 503. Default 64. */
+  maxConnections?: number;
+  /** a connection or tunnel with no bytes either way for this long is closed; default 5 min */
+  idleTimeoutMs?: number;
+  /** a request's headers must arrive within this; default 20 s */
+  headersTimeoutMs?: number;
+  /** egress.log is rotated beyond this size (one old file, `.1`); default 10 MiB */
+  logMaxBytes?: number;
 };
+
+export const DEFAULT_MAX_CONNECTIONS = 64;
+export const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 20_000;
+
+// Framing and routing: a `Connection` header may name them, but they are never dropped because of
+// it (dropping Content-Length would forward a GET's body unframed: a second, smuggled request).
+const NEVER_DROPPED_BY_CONNECTION = new Set(['content-length', 'transfer-encoding', 'host']);
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -74,7 +103,7 @@ function stripHeaders(headers: http.IncomingHttpHeaders | http.OutgoingHttpHeade
   const connList = Array.isArray(conn) ? conn.join(',') : typeof conn === 'string' ? conn : '';
   for (const name of connList.split(',')) {
     const n = name.trim().toLowerCase();
-    if (n) drop.add(n);
+    if (n && !NEVER_DROPPED_BY_CONNECTION.has(n)) drop.add(n);
   }
   const out: http.OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
@@ -145,7 +174,7 @@ function defaultLookup(host: string): Promise<ResolvedAddress[]> {
   return dnsLookup(host, { all: true, verbatim: true });
 }
 
-function hostAddresses(): string[] {
+function interfaceAddresses(): string[] {
   const out: string[] = [];
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) out.push(a.address);
@@ -158,13 +187,20 @@ export class EgressProxy {
   private readonly log: EgressLog;
   private readonly servers: http.Server[] = [];
   private readonly sockets = new Set<Duplex>();
+  /** guest connections (not upstream sockets): what the connection cap counts */
+  private readonly clients = new Set<Duplex>();
+  /** connections over the cap: answered 503, never handled */
+  private readonly refused = new WeakSet<Duplex>();
   private readonly opts: EgressProxyOptions;
   private closed = false;
 
   constructor(opts: EgressProxyOptions) {
     this.opts = opts;
     this.policy = clonePolicy(opts.policy);
-    this.log = new EgressLog(opts.logFile, (e) => this.reportError(e));
+    this.log = new EgressLog(opts.logFile, {
+      onError: (e) => this.reportError(e),
+      ...(opts.logMaxBytes !== undefined ? { maxBytes: opts.logMaxBytes } : {}),
+    });
   }
 
   /** Replace the policy; applies to every request decided from now on (open tunnels stay). */
@@ -221,20 +257,38 @@ export class EgressProxy {
     for (const s of this.servers) s.closeAllConnections();
     await Promise.all(waits);
     this.servers.length = 0;
+    this.log.close();
   }
 
   // -------------------------------------------------------------------------------------------
 
   private createServer(): http.Server {
-    const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
-    server.on('connection', (s: net.Socket) => this.track(s));
+    const headersTimeout = this.opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    const server = http.createServer({
+      requestTimeout: 0,
+      headersTimeout,
+      // how often Node looks for connections past headersTimeout (its default is 30 s)
+      connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4))),
+      keepAliveTimeout: 5_000,
+    });
+    // idle HTTP connections (Node destroys them; a tunnel sets its own, see onConnect)
+    server.timeout = this.idleTimeoutMs();
+    server.on('connection', (s: net.Socket) => this.admit(s));
     server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (this.refused.has(req.socket)) {
+        res.destroy();
+        return;
+      }
       this.onRequest(req, res).catch((e: unknown) => {
         this.reportError(e as Error);
         if (!res.headersSent) res.destroy();
       });
     });
     server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.refused.has(socket)) {
+        socket.destroy();
+        return;
+      }
       socket.pause(); // keep bytes the client sends before the 200 until the tunnel is piped
       this.onConnect(req, socket, head).catch((e: unknown) => {
         this.reportError(e as Error);
@@ -243,6 +297,10 @@ export class EgressProxy {
     });
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
       socket.on('error', (e) => this.reportError(e));
+      if (this.refused.has(socket)) {
+        socket.destroy();
+        return;
+      }
       this.record({ method: req.method ?? '', host: '', port: 0, decision: 'deny', reason: 'upgrade_not_supported', status: 501 });
       socket.end(
         rawResponse(501, 'Not Implemented', { 'X-Vibebox-Egress': 'blocked; reason=upgrade_not_supported' },
@@ -251,7 +309,7 @@ export class EgressProxy {
     });
     server.on('clientError', (err: UpstreamError, socket: Duplex) => {
       const code = err.code ?? '';
-      if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+      if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || this.refused.has(socket)) {
         socket.destroy();
         return;
       }
@@ -263,6 +321,32 @@ export class EgressProxy {
     server.on('error', (e) => this.reportError(e));
     this.servers.push(server);
     return server;
+  }
+
+  /**
+   * A new guest connection: counted against the cap (over it: 503 at once, so the socat QEMU forked
+   * for it exits), and closed after idleTimeoutMs without a byte either way.
+   */
+  private admit(s: net.Socket): void {
+    this.track(s);
+    if (this.closed) return;
+    if (this.clients.size >= (this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS)) {
+      this.refused.add(s);
+      this.record({ method: '', host: '', port: 0, decision: 'deny', reason: 'too_many_connections', status: 503 });
+      s.end(
+        rawResponse(503, 'Service Unavailable', { 'X-Vibebox-Egress': 'blocked; reason=too_many_connections' },
+          `vibebox: too many connections through the egress proxy (at most ${this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS}); close some and retry\n`),
+      );
+      // the client's request is read and dropped; a client that never closes is cut after 2 s
+      setTimeout(() => s.destroy(), 2_000).unref();
+      return;
+    }
+    this.clients.add(s);
+    s.once('close', () => this.clients.delete(s));
+  }
+
+  private idleTimeoutMs(): number {
+    return this.opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   }
 
   private track(s: Duplex): void {
@@ -298,25 +382,44 @@ export class EgressProxy {
   private async resolveAndDecide(
     host: string,
     port: number,
-  ): Promise<{ decision: Decision; addresses: ResolvedAddress[]; lookupError?: string }> {
+  ): Promise<{ policy: NetworkPolicy; decision: Decision; addresses: ResolvedAddress[]; lookupError?: string }> {
     const policy = this.policy;
     const testLoopback = this.opts.allowLoopbackForTests === true;
     const decision = decide(policy, host, port, { allowLoopbackForTests: testLoopback });
-    if (!decision.allowed) return { decision, addresses: [] };
+    if (!decision.allowed) return { policy, decision, addresses: [] };
     let addresses: ResolvedAddress[];
-    try {
-      addresses = await (this.opts.lookup ?? defaultLookup)(decision.host);
-    } catch (err) {
-      return { decision, addresses: [], lookupError: errorCode(err) };
+    const family = isIP(decision.host);
+    if (family !== 0) {
+      // an IP literal (already normalised: a mapped IPv6 is its IPv4) is its own and only address
+      addresses = [{ address: decision.host, family }];
+    } else {
+      try {
+        addresses = await (this.opts.lookup ?? defaultLookup)(decision.host);
+      } catch (err) {
+        return { policy, decision, addresses: [], lookupError: errorCode(err) };
+      }
     }
-    if (addresses.length === 0) return { decision, addresses, lookupError: 'ENOTFOUND' };
-    const checked = checkResolved(
-      policy,
-      decision,
-      addresses.map((a) => a.address),
-      { allowLoopbackForTests: testLoopback, hostAddresses: testLoopback ? [] : hostAddresses() },
-    );
-    return { decision: checked, addresses };
+    if (addresses.length === 0) return { policy, decision, addresses, lookupError: 'ENOTFOUND' };
+    const checked = this.checkAddresses(policy, decision, addresses.map((a) => a.address));
+    return { policy, decision: checked, addresses };
+  }
+
+  /** The address checks of policy.ts, with the host's own addresses as they are now. */
+  private checkAddresses(policy: NetworkPolicy, decision: Decision, addresses: string[]): Decision {
+    return checkResolved(policy, decision, addresses, {
+      allowLoopbackForTests: this.opts.allowLoopbackForTests === true,
+      hostAddresses: (this.opts.hostAddresses ?? interfaceAddresses)(),
+    });
+  }
+
+  /**
+   * The address actually connected to must pass the same checks as the resolved ones (a socket
+   * may reach an address that is the host's own by now): the decision for the peer.
+   */
+  private checkPeer(policy: NetworkPolicy, decision: Decision, socket: net.Socket): Decision {
+    const peer = socket.remoteAddress;
+    if (peer === undefined) return { ...decision, allowed: false, reason: 'bad_request' };
+    return this.checkAddresses(policy, decision, [peer]);
   }
 
   private connectOne(address: string, port: number): Promise<net.Socket> {
@@ -369,22 +472,22 @@ export class EgressProxy {
       );
       return;
     }
-    const { decision, addresses, lookupError } = await this.resolveAndDecide(target.host, target.port);
+    const { policy, decision, addresses, lookupError } = await this.resolveAndDecide(target.host, target.port);
     const host = decision.host;
     const port = target.port;
-    if (!decision.allowed) {
-      const status = decision.reason === 'bad_request' ? 400 : 451;
-      this.record({ method, host, port, decision: 'deny', reason: decision.reason, rule: decision.rule, status });
+    const deny = (d: Decision, address?: string): void => {
+      const status = d.reason === 'bad_request' ? 400 : 451;
+      this.record({ method, host, port, decision: 'deny', reason: d.reason, rule: d.rule, status, address });
       client.end(
         rawResponse(
           status,
           status === 400 ? 'Bad Request' : 'Unavailable For Legal Reasons',
-          { 'X-Vibebox-Egress': blockedHeader(decision.reason, host) },
-          blockedBody(decision.reason, host, port),
+          { 'X-Vibebox-Egress': blockedHeader(d.reason, host) },
+          blockedBody(d.reason, host, port),
         ),
       );
-      return;
-    }
+    };
+    if (!decision.allowed) return deny(decision);
     const base = { method, host, port, decision: 'allow' as const, reason: decision.reason, rule: decision.rule };
     const fail = (code: string): void => {
       this.record({ ...base, status: 502, error: code, duration_ms: Date.now() - start });
@@ -408,6 +511,11 @@ export class EgressProxy {
       return;
     }
     const address = upstream.remoteAddress;
+    const peer = this.checkPeer(policy, decision, upstream);
+    if (!peer.allowed) {
+      upstream.destroy();
+      return deny(peer, address);
+    }
     let up = head.length;
     let down = 0;
     let done = false;
@@ -429,6 +537,11 @@ export class EgressProxy {
     upstream.on('data', (c: Buffer) => (down += c.length));
     client.once('close', finish);
     upstream.once('close', finish);
+    // idle: no byte either way (a write to the client counts as activity on its socket too)
+    if (client instanceof net.Socket) {
+      client.setTimeout(this.idleTimeoutMs());
+      client.on('timeout', finish);
+    }
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) upstream.write(head);
     client.pipe(upstream);
@@ -461,25 +574,27 @@ export class EgressProxy {
       return;
     }
     const port = url.port === '' ? 80 : Number(url.port);
-    const { decision, addresses, lookupError } = await this.resolveAndDecide(url.hostname, port);
+    const { policy, decision, addresses, lookupError } = await this.resolveAndDecide(url.hostname, port);
     const host = decision.host;
-    if (!decision.allowed) {
-      const status = decision.reason === 'bad_request' ? 400 : 451;
-      this.record({ method, host, port, decision: 'deny', reason: decision.reason, rule: decision.rule, status });
+    const deny = (d: Decision, address?: string): void => {
+      const status = d.reason === 'bad_request' ? 400 : 451;
+      this.record({ method, host, port, decision: 'deny', reason: d.reason, rule: d.rule, status, address });
       res.writeHead(status, {
         'Content-Type': 'text/plain; charset=utf-8',
-        'X-Vibebox-Egress': blockedHeader(decision.reason, host),
+        'X-Vibebox-Egress': blockedHeader(d.reason, host),
       });
-      res.end(blockedBody(decision.reason, host, port));
+      res.end(blockedBody(d.reason, host, port));
       req.resume();
-      return;
-    }
+    };
+    if (!decision.allowed) return deny(decision);
     const base = { method, host, port, decision: 'allow' as const, reason: decision.reason, rule: decision.rule };
     let up = 0;
     let down = 0;
     let error: string | undefined;
     let address: string | undefined;
+    let refusedPeer = false;
     res.once('close', () => {
+      if (refusedPeer) return; // recorded as a denial
       this.record({
         ...base,
         address,
@@ -507,13 +622,22 @@ export class EgressProxy {
     } catch (err) {
       return fail(errorCode(err));
     }
-    address = socket.remoteAddress;
     if (res.destroyed || req.destroyed) {
       socket.destroy();
       return;
     }
+    const peer = this.checkPeer(policy, decision, socket);
+    if (!peer.allowed) {
+      refusedPeer = true;
+      socket.destroy();
+      return deny(peer, socket.remoteAddress);
+    }
+    address = socket.remoteAddress;
     const headers = stripHeaders(req.headers);
     headers.host = url.host;
+    // Node decoded a chunked body: send it chunked again, whatever the method (a GET without
+    // framing would put the body on the wire as the next request).
+    if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
     const upReq = http.request({
       createConnection: () => socket,
       method,

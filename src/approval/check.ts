@@ -1,12 +1,12 @@
 // At start: a vibebox.toml that asks for more than the user approved needs a yes on the host.
 import { VibeboxError } from '../errors.js';
-import { loadConfig } from '../config/load.js';
+import { loadFileConfig } from '../config/load.js';
 import { confirm } from '../cli/io.js';
 import { widenings } from './diff.js';
 import { defaultGrant, dropCarried, grantOf, readCarried, readGrant, writeGrant } from './store.js';
 
 export async function checkApproval(project: string, sessionId: string, o: { interactive: boolean; yes?: boolean }): Promise<void> {
-  const cfg = loadConfig(project);
+  const cfg = loadFileConfig(project); // as written: host-side env overrides are not asked about
   // A session fresh from `:new` starts from what the user approved for the project before.
   const approved = readGrant(sessionId) ?? readCarried(project);
   const wanted = grantOf(cfg);

@@ -1,34 +1,76 @@
 // What a vibebox.toml asks for beyond what the user approved (pure). Narrowing is free; widening
 // needs the user's yes on the host, because the guest can write the project's vibebox.toml.
-import { matchEntry, type NetworkPolicy } from '../../proxy/policy.js';
+import type { NetworkPolicy } from '../../proxy/policy.js';
+import { ConfigSchema } from '../config/schema.js';
+import { formatSize } from '../config/size.js';
+import { networkWidenings } from './network-diff.js';
+
+/** The host resources a session may take; raising any of them is a widening. */
+export interface Resources {
+  cpus: number;
+  /** bytes */
+  memory: number;
+  /** bytes */
+  disk: number;
+  /** how long the VM outlives its last client */
+  auto_shutdown_ms: number;
+}
 
 export interface Grant {
   network: NetworkPolicy;
   mounts: { host: string; guest: string; mode: 'ro' | 'rw' }[];
+  /** absent in grants written before resources were approved: the defaults */
+  resources?: Resources;
 }
 
-export function widenings(approved: Grant, wanted: Grant): string[] {
+const d = ConfigSchema.parse({});
+/** What a project gets without asking: the vibebox.toml defaults. */
+export const DEFAULT_RESOURCES: Readonly<Resources> = Object.freeze({
+  cpus: d.vm.cpus,
+  memory: d.vm.memory,
+  disk: d.vm.disk,
+  auto_shutdown_ms: d.session.auto_shutdown_ms,
+});
+
+const RESOURCE_KEYS: { key: keyof Resources; name: string; show: (n: number) => string }[] = [
+  { key: 'cpus', name: 'vm.cpus', show: String },
+  { key: 'memory', name: 'vm.memory', show: formatSize },
+  { key: 'disk', name: 'vm.disk', show: formatSize },
+  { key: 'auto_shutdown_ms', name: 'session.auto_shutdown_ms', show: String },
+];
+
+export function mountWidenings(approved: Grant['mounts'], wanted: Grant['mounts']): string[] {
   const out: string[] = [];
-  for (const m of wanted.mounts) {
-    const same = approved.mounts.find((a) => a.host === m.host && a.guest === m.guest);
+  for (const m of wanted) {
+    const same = approved.find((a) => a.host === m.host && a.guest === m.guest);
     if (!same) out.push(`+ mount ${m.host} → ${m.guest} (${m.mode})`);
     else if (same.mode === 'ro' && m.mode === 'rw') out.push(`+ mount ${m.host} → ${m.guest} becomes writable (rw)`);
   }
-  const a = approved.network;
-  const w = wanted.network;
-  if (a.mode === 'allowlist' && w.mode === 'blocklist') {
-    out.push(`+ network: blocklist mode (everything not listed is reachable)${w.entries.length ? `, blocking ${w.entries.join(', ')}` : ''}`);
-  } else if (w.mode === 'allowlist') {
-    // Every wanted entry must already be allowed by the approved list (as written).
-    for (const e of w.entries) {
-      if (a.mode === 'allowlist' && a.entries.includes(e)) continue;
-      if (a.mode === 'allowlist' && !e.startsWith('.') && matchEntry(a, e.replace(/:\d+$/, ''), 443) !== undefined) continue;
-      if (a.mode === 'blocklist' && !a.entries.some((b) => b === e)) continue;
-      out.push(`+ network: allow ${e}`);
-    }
-  } else {
-    // Both blocklists: un-blocking something is wider.
-    for (const e of a.entries) if (!w.entries.includes(e)) out.push(`+ network: stop blocking ${e}`);
+  return out;
+}
+
+export function resourceWidenings(approved: Resources, wanted: Resources): string[] {
+  const out: string[] = [];
+  for (const { key, name, show } of RESOURCE_KEYS) {
+    if (wanted[key] > approved[key]) out.push(`+ ${name}: ${show(approved[key])} → ${show(wanted[key])}`);
   }
   return out;
+}
+
+/** Resources within both: each value the lower of the approved and the wanted (narrowing applies). */
+export function approvedResources(approved: Resources, wanted: Resources): Resources {
+  return {
+    cpus: Math.min(approved.cpus, wanted.cpus),
+    memory: Math.min(approved.memory, wanted.memory),
+    disk: Math.min(approved.disk, wanted.disk),
+    auto_shutdown_ms: Math.min(approved.auto_shutdown_ms, wanted.auto_shutdown_ms),
+  };
+}
+
+export function widenings(approved: Grant, wanted: Grant): string[] {
+  return [
+    ...mountWidenings(approved.mounts, wanted.mounts),
+    ...networkWidenings(approved.network, wanted.network),
+    ...resourceWidenings(approved.resources ?? DEFAULT_RESOURCES, wanted.resources ?? DEFAULT_RESOURCES),
+  ];
 }

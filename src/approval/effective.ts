@@ -1,14 +1,28 @@
-// The config the supervisor applies: the project's vibebox.toml if it asks for nothing beyond
-// the approved grant (narrowing applies at once); otherwise the approved grant itself.
-import { loadConfig, type ResolvedConfig } from '../config/load.js';
-import { widenings } from './diff.js';
+// The config the supervisor applies: what the project's vibebox.toml asks for, except where it
+// reaches beyond the approved grant. Each part on its own: the network policy and the mounts are
+// the file's when they ask nothing new, else the approved ones; each resource is the lower of the
+// approved and the asked-for value (narrowing applies at once, raising waits for approval).
+import { applyEnvOverrides, loadFileConfig, type ResolvedConfig } from '../config/load.js';
+import { approvedResources, DEFAULT_RESOURCES, mountWidenings, widenings } from './diff.js';
+import { networkWidenings } from './network-diff.js';
 import { defaultGrant, grantOf, readGrant } from './store.js';
 
-export function effectiveConfig(project: string, sessionId: string): ResolvedConfig & { unapproved: string[] } {
-  const cfg = loadConfig(project);
+export function effectiveConfig(project: string, sessionId: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig & { unapproved: string[] } {
+  const cfg = loadFileConfig(project);
   const approved = readGrant(sessionId) ?? defaultGrant(project);
-  const wider = widenings(approved, grantOf(cfg));
-  if (wider.length === 0) return { ...cfg, unapproved: [] };
-  const mounts = approved.mounts.map((m) => ({ ...m, declared: m.host === project ? '.' : m.host }));
-  return { ...cfg, network: approved.network, mounts, unapproved: wider };
+  const wanted = grantOf(cfg);
+  const unapproved = widenings(approved, wanted);
+  const network = networkWidenings(approved.network, wanted.network).length ? approved.network : cfg.network;
+  const mounts = mountWidenings(approved.mounts, wanted.mounts).length
+    ? approved.mounts.map((m) => ({ ...m, declared: m.host === project ? '.' : m.host }))
+    : cfg.mounts;
+  const r = approvedResources(approved.resources ?? DEFAULT_RESOURCES, wanted.resources ?? DEFAULT_RESOURCES);
+  const eff: ResolvedConfig = {
+    ...cfg,
+    vm: { ...cfg.vm, cpus: r.cpus, memory: r.memory, disk: r.disk },
+    session: { ...cfg.session, auto_shutdown_ms: r.auto_shutdown_ms },
+    network: { mode: network.mode, entries: [...network.entries] },
+    mounts,
+  };
+  return { ...applyEnvOverrides(eff, env), unapproved };
 }

@@ -7,27 +7,50 @@ import * as z from 'zod';
 import { homePaths } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
 import { WORKSPACE, type ResolvedConfig } from '../config/load.js';
-import type { Grant } from './diff.js';
+import { DEFAULT_RESOURCES, type Grant } from './diff.js';
 
 const GrantSchema = z.strictObject({
   network: z.strictObject({ mode: z.enum(['allowlist', 'blocklist']), entries: z.array(z.string()) }),
   mounts: z.array(z.strictObject({ host: z.string(), guest: z.string(), mode: z.enum(['ro', 'rw']) })),
+  resources: z
+    .strictObject({
+      cpus: z.number().int().positive(),
+      memory: z.number().int().positive(),
+      disk: z.number().int().positive(),
+      auto_shutdown_ms: z.number().int().nonnegative(),
+    })
+    .optional(),
 });
 
 const file = (id: string) => join(homePaths().approvedDir, `${id}.json`);
 
+/** What a config asks for: pass the file's config (loadFileConfig), not one with env overrides. */
 export function grantOf(cfg: ResolvedConfig): Grant {
-  return { network: { mode: cfg.network.mode, entries: [...cfg.network.entries] }, mounts: cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode })) };
+  return {
+    network: { mode: cfg.network.mode, entries: [...cfg.network.entries] },
+    mounts: cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode })),
+    resources: { cpus: cfg.vm.cpus, memory: cfg.vm.memory, disk: cfg.vm.disk, auto_shutdown_ms: cfg.session.auto_shutdown_ms },
+  };
 }
 
-/** The baseline before any approval: the defaults (project mount, default allowlist). */
+/** The baseline before any approval: the defaults (project mount, default allowlist, resources). */
 export function defaultGrant(project: string): Grant {
-  return { network: { mode: 'allowlist', entries: [...DEFAULT_ALLOWLIST] }, mounts: [{ host: project, guest: WORKSPACE, mode: 'rw' }] };
+  return {
+    network: { mode: 'allowlist', entries: [...DEFAULT_ALLOWLIST] },
+    mounts: [{ host: project, guest: WORKSPACE, mode: 'rw' }],
+    resources: { ...DEFAULT_RESOURCES },
+  };
+}
+
+function parseGrant(text: string): Grant {
+  const g = GrantSchema.parse(JSON.parse(text));
+  // a grant from before resources were approved: the defaults were what it allowed
+  return { network: g.network, mounts: g.mounts, resources: g.resources ?? { ...DEFAULT_RESOURCES } };
 }
 
 export function readGrant(id: string): Grant | null {
   try {
-    return GrantSchema.parse(JSON.parse(readFileSync(file(id), 'utf8')));
+    return parseGrant(readFileSync(file(id), 'utf8'));
   } catch {
     return null;
   }
@@ -54,7 +77,7 @@ export function carryGrant(project: string, fromId: string): void {
 
 export function readCarried(project: string): Grant | null {
   try {
-    return GrantSchema.parse(JSON.parse(readFileSync(carryFile(project), 'utf8')));
+    return parseGrant(readFileSync(carryFile(project), 'utf8'));
   } catch {
     return null;
   }

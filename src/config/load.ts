@@ -150,11 +150,20 @@ function relativeName(file: string, project: string): string {
   return r && !r.startsWith('..') && !r.includes(sep + '..') ? r : join(project, 'vibebox.toml');
 }
 
-export function loadConfig(project: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
-  const rc = resolveConfig(readConfig(project), project);
+/** vibebox.toml as the project wrote it (what approval compares), without host-side overrides. */
+export function loadFileConfig(project: string): ResolvedConfig {
+  return resolveConfig(readConfig(project), project);
+}
+
+/** Host-side overrides from the environment (set by the user on the host, not approved). */
+export function applyEnvOverrides(rc: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
   const override = env['VIBEBOX_AUTO_SHUTDOWN_MS'];
-  if (override !== undefined && /^\d+$/.test(override)) rc.session = { ...rc.session, auto_shutdown_ms: Number(override) };
+  if (override !== undefined && /^\d+$/.test(override)) return { ...rc, session: { ...rc.session, auto_shutdown_ms: Number(override) } };
   return rc;
+}
+
+export function loadConfig(project: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+  return applyEnvOverrides(loadFileConfig(project), env);
 }
 
 export function defaultConfigText(): string {
@@ -177,6 +186,8 @@ auto_shutdown_ms = 30000   # stop the VM this long after the last client leaves
 
 [network]
 mode = "allowlist"         # "allowlist" | "blocklist"
+# "host:443" is that host on port 443 only; a bare "host" is every port of it; ".example.com" is
+# the domain and all its subdomains (a port may follow: ".example.com:443").
 entries = [
 ${entries}
 ]

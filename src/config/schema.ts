@@ -12,6 +12,12 @@ const size = (what: string) =>
     return n;
   });
 
+// One [network] entry (parsed and explained by proxy/policy.ts parseEntry):
+//   host            exactly this host, EVERY port
+//   .domain         the domain and all its subdomains, every port
+//   host:443        only that port (any form above takes a port: .domain:443, [v6]:443)
+//   203.0.113.7     exactly this IP address (IPv4-mapped IPv6 spellings are the same address)
+// The defaults name their port (443; 80 too for Debian's archive): a bare host opens every port.
 const hostEntry = z
   .string()
   .min(1)

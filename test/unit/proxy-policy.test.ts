@@ -31,6 +31,14 @@ describe('normalizeHost', () => {
     assert.equal(normalizeHost('0x7f000001'), '127.0.0.1');
     assert.equal(normalizeHost('2130706433'), '127.0.0.1');
   });
+  it('brings IPv4-mapped and IPv4-compatible IPv6 to the IPv4 address they name', () => {
+    for (const h of ['[::ffff:192.0.2.2]', '::ffff:c000:202', '[0:0:0:0:0:ffff:c000:0202]', '::192.0.2.2', '[::c000:202]']) {
+      assert.equal(normalizeHost(h), '192.0.2.2', h);
+    }
+    assert.equal(normalizeHost('::1'), '::1');
+    assert.equal(normalizeHost('::'), '::');
+    assert.equal(normalizeHost('64:ff9b::192.0.2.2'), '64:ff9b::c000:202', 'NAT64 is another address (compared by identity)');
+  });
   it('rejects what is not a host', () => {
     for (const bad of ['', '.', 'a b', 'a/b', 'ex%41mple.com', 'a..b', 'user@host', 'host:80', '[::1', 'fe80::1%eth0', '-a.com', 'xn--zz.com', 'a'.repeat(64) + '.com']) {
       assert.equal(normalizeHost(bad), null, bad);
@@ -103,8 +111,31 @@ describe('decide: matching', () => {
     assert.equal(decide(p, 'evil.example', 25).allowed, false);
     assert.equal(decide(p, 'evil.example', 443).allowed, true);
   });
+  it('an IP entry matches every spelling of that address (mapped, compatible, NAT64, hex)', () => {
+    for (const h of ['[::ffff:203.0.113.7]', '::ffff:cb00:7107', '::203.0.113.7', '64:ff9b::203.0.113.7']) {
+      assert.equal(decide(block('203.0.113.7'), h, 443).reason, 'in_blocklist', h);
+      assert.equal(decide(allow('203.0.113.7'), h, 443).allowed, true, h);
+      assert.equal(decide(block(`[${h.replace(/^\[|\]$/g, '')}]`), '203.0.113.7', 443).reason, 'in_blocklist', h);
+    }
+  });
   it('malformed entries never match', () => {
     assert.equal(decide(allow('*.github.com', 'http://x.com/'), 'a.github.com', 443).allowed, false);
+  });
+});
+
+describe('the default allowlist is scoped to ports', () => {
+  it('allows HTTPS (and HTTP only for the Debian archive), no other port', () => {
+    const p = defaultNetworkPolicy();
+    for (const e of DEFAULT_ALLOWLIST) assert.match(e, /:(443|80)$/, e);
+    for (const h of ['api.anthropic.com', 'api.openai.com', 'registry.npmjs.org', 'github.com', 'codeload.github.com']) {
+      assert.equal(decide(p, h, 443).allowed, true, h);
+      for (const port of [80, 22, 8443, 6379]) assert.equal(decide(p, h, port).allowed, false, `${h}:${port}`);
+    }
+    for (const h of ['deb.debian.org', 'security.debian.org']) {
+      assert.equal(decide(p, h, 80).allowed, true, h);
+      assert.equal(decide(p, h, 443).allowed, true, h);
+      assert.equal(decide(p, h, 21).allowed, false, h);
+    }
   });
 });
 
@@ -172,6 +203,10 @@ describe('checkResolved', () => {
   it("refuses the host's own addresses", () => {
     const d = decide(p, 'rebind.example', 443);
     assert.equal(checkResolved(p, d, ['198.51.100.9'], { hostAddresses: ['198.51.100.9'] }).reason, 'host_address');
+    for (const a of ['::ffff:198.51.100.9', '::ffff:c633:6409', '::198.51.100.9', '64:ff9b::c633:6409']) {
+      assert.equal(checkResolved(p, d, [a], { hostAddresses: ['198.51.100.9'] }).reason, 'host_address', a);
+    }
+    assert.equal(checkResolved(p, d, ['198.51.100.9'], { hostAddresses: ['::ffff:198.51.100.9', 'fe80::1%eth0'] }).reason, 'host_address');
   });
   it('private addresses need an explicit allowlist entry', () => {
     const d = decide(p, 'db.corp.example', 5432);
