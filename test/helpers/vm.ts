@@ -121,6 +121,15 @@ export function spawnVb(t: TestEnv, cwd: string, args: string[], env: NodeJS.Pro
   return spawn(process.execPath, [CLI, ...args], { cwd, env: { ...t.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+/** A promise that rejects after `ms`: every wait in a test has a deadline. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /** Wait until `pred` holds, polling (tests only: they observe processes from outside). */
 export async function until(pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn as ptySpawn } from 'node-pty';
-import { CLI, bootedSession, pidsMatching, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
+import { CLI, bootedSession, pidsMatching, testEnv, until, vb, within, type TestEnv } from '../helpers/vm.js';
 
 function qemuPids(t: TestEnv): number[] {
   return pidsMatching(t.home, 'qemu-system');
@@ -69,7 +69,7 @@ describe('a running session', () => {
       return r.code === 0;
     }, 30_000, 'a round trip');
     term.write('\r');
-    assert.equal(await exited, 0);
+    assert.equal(await within(exited, 60_000, 'the PTY command to exit'), 0);
     assert.match(out, /40 120/);
   });
 
@@ -78,8 +78,10 @@ describe('a running session', () => {
     let out = '';
     term.onData((d) => (out += d));
     const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    // Type only once the shell prompts: input sent before the terminal is attached may be lost.
+    await until(() => /vibe@vibebox:\/workspace\$ $/.test(out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')), 120_000, 'the shell prompt');
     term.write('echo "who=$(id -un) where=$(pwd) tty=$(tty)"; exit 3\r');
-    assert.equal(await exited, 3);
+    assert.equal(await within(exited, 60_000, 'the shell to exit'), 3);
     assert.match(out, /who=vibe where=\/workspace tty=\/dev\/pts\/\d+/);
   });
 
