@@ -133,7 +133,7 @@ export type OverlayState = 'absent' | 'recorded' | 'unrecorded';
 
 function refuseHeader(disk: string, id: OverlayIdentity, backing: string): void {
   const problems = overlayProblems(id.header, { backing });
-  if (problems.length) throw new OverlayRefusedError(`${disk} has ${problems.join(', ')}: vibebox did not write that`, 'header');
+  if (problems.length) throw new OverlayRefusedError(`${disk} has ${problems.join(', ')}, which vibebox never writes`, 'header');
 }
 
 /**

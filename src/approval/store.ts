@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod';
-import { homePaths } from '../paths.js';
+import { approvedFile, homePaths } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
 import { WORKSPACE, type ResolvedConfig } from '../config/load.js';
 import type { Grant } from './diff.js';
@@ -14,7 +14,7 @@ const GrantSchema = z.strictObject({
   mounts: z.array(z.strictObject({ host: z.string(), guest: z.string(), mode: z.enum(['ro', 'rw']) })),
 });
 
-const file = (id: string) => join(homePaths().approvedDir, `${id}.json`);
+const file = (id: string) => approvedFile(id); // throws for an id that is not a UUID
 
 export function grantOf(cfg: ResolvedConfig): Grant {
   return { network: { mode: cfg.network.mode, entries: [...cfg.network.entries] }, mounts: cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode })) };
