@@ -3,6 +3,7 @@ import TOML from '@iarna/toml';
 import * as z from 'zod';
 import { VibeboxError } from '../errors.js';
 import { isSessionId } from '../paths.js';
+import { stringifyToml } from './toml-write.js';
 
 /** An RFC 3339 time as vibebox writes it (a string), or a TOML datetime a person typed. */
 export const TimeSchema = z.preprocess((v) => (v instanceof Date && !Number.isNaN(v.getTime()) ? v.toISOString() : v), z.string().datetime({ offset: true }));
@@ -44,10 +45,10 @@ export function parseIndex(text: string): Index {
 }
 
 export function serializeIndex(index: Index): string {
-  // A TOML library writes the strings: a directory name may hold any byte but NUL, and control
+  // The TOML library writes the strings: a directory name may hold any byte but NUL, and control
   // characters (DEL, newlines) must be escaped the TOML way, which JSON.stringify does not do.
   const session = [...index].sort((a, b) => a.id.localeCompare(b.id)).map((s) => ({ id: s.id, directory: s.directory, last_active: s.last_active }));
-  const body = session.length ? TOML.stringify({ session }) : '';
+  const body = session.length ? stringifyToml({ session }) : '';
   return `# vibebox session index — managed by vibebox; edits are kept but must stay valid.\n\n${body}`;
 }
 

@@ -12,6 +12,7 @@ import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 import { isDigest } from '../../images/digest.js';
 import { TimeSchema, upsert } from './index-file.js';
 import { readIndexSync, updateIndex } from './index-store.js';
+import { stringifyToml } from './toml-write.js';
 
 declare const VIBEBOX_VERSION: string;
 /** The version of this vibebox (set by the build; tests run from source). */
@@ -101,7 +102,7 @@ export function writeSessionFile(project: string, s: SessionFile): void {
   if (s.image) doc['image'] = { name: s.image.name, digest: s.image.digest };
   const tmp = `${p.sessionFile}.tmp`;
   rmSync(tmp, { force: true });
-  writeFileSync(tmp, TOML.stringify(doc), { flag: 'wx' });
+  writeFileSync(tmp, stringifyToml(doc), { flag: 'wx' });
   renameSync(tmp, p.sessionFile);
 }
 

@@ -169,7 +169,7 @@ describe('a .vibebox/ that vibebox did not make', () => {
 
 describe('sessions.toml with any directory name (issue 10 §2)', () => {
   it('a project path with DEL and a newline gets a session entry, and `vibebox list --json` still works', async () => {
-    const weird = join(base, 'p\x7fq\nr');
+    const weird = join(base, 'p\x7fq\nr\x1b[0m');
     mkdirSync(weird);
     // As `vibebox` records a session for it (the same index write the client does).
     mkdirSync(join(weird, '.vibebox'));
