@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AUTOCLEAR, EXT, INCOMPAT, parseQcow2Header, Qcow2FormatError } from '../../qemu/qcow2-header.js';
 import { headerFingerprint, overlayProblems } from '../../qemu/qcow2-policy.js';
-import { OverlayRefusedError, prepareOverlay, readOverlay, verifyOverlay } from '../../qemu/disk.js';
+import { checkDisk, OverlayRefusedError, prepareOverlay, readOverlay, verifyOverlay } from '../../qemu/disk.js';
 import { buildArgv, type VmSpec } from '../../qemu/argv.js';
 
 let dir: string;
@@ -241,6 +241,16 @@ describe('the host record of the overlay (prepareOverlay / verifyOverlay)', () =
 });
 
 describe('QEMU opens only nodes the host names', () => {
+  it('qemu-img check pins the backing and gives the rootfs none (a backing named in its header is not opened)', async () => {
+    const rootfs = join(dir, 'rootfs-with-backing.qcow2');
+    img('create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', join(dir, 'no-such-file.qcow2'), '-u', rootfs, '1G');
+    const ov = join(dir, 'check-ov.qcow2');
+    img('create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', join(dir, 'header-names-this.qcow2'), '-u', ov, '1G');
+    const r = await checkDisk(ov, rootfs);
+    assert.ok(r.ok, r.output);
+    assert.equal(r.corruptions, 0);
+  });
+
   const spec: VmSpec = {
     name: 'vibebox-abc', accel: 'tcg', cpus: 1, memoryBytes: 1024 ** 3, kernel: '/i/vmlinuz', initrd: '/i/initrd.img', cmdline: '',
     disk: '/p/.vibebox/disk.qcow2', backing: '/i/rootfs.qcow2', qmpSocket: '/r/qmp.sock', agentSocket: '/r/agent.sock',
