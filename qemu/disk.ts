@@ -91,7 +91,7 @@ export const DiskRecordSchema = z.strictObject({
 });
 export type DiskRecord = z.infer<typeof DiskRecordSchema>;
 
-function readRecord(file: string): DiskRecord | null {
+export function readRecord(file: string): DiskRecord | null {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -110,7 +110,7 @@ function readRecord(file: string): DiskRecord | null {
   return r.success ? r.data : { disk: '', dev: '', ino: '', btime: null, header: '', created: '' };
 }
 
-function writeRecord(file: string, r: DiskRecord): void {
+export function writeRecord(file: string, r: DiskRecord): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify(r, null, 2) + '\n', { mode: 0o600 });

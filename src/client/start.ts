@@ -52,7 +52,7 @@ export async function ensureRunning(project: string, o: StartOptions): Promise<S
   return withProjectLock(project, async () => {
     // Validate before touching anything: a .vibebox/ vibebox did not make, or a broken
     // vibebox.toml, never half-starts a VM.
-    let s = readSessionFile(project);
+    let s = await readOrAdopt(project, o.progress);
     const cfg = loadConfig(project);
     const rp = s ? runPaths(s.id) : null;
     if (s && rp && (await socketAnswers(rp.supervisorSock))) return s;
@@ -79,6 +79,20 @@ export async function ensureRunning(project: string, o: StartOptions): Promise<S
     await spawnSupervisor(project, session.id);
     return session;
   });
+}
+
+/** The project's session; a folder vibebox made and the user moved here is taken back. */
+async function readOrAdopt(project: string, progress: (line: string) => void): Promise<SessionFile | null> {
+  try {
+    return readSessionFile(project);
+  } catch (e) {
+    if (!(e instanceof VibeboxError && e.code === 'E_SESSION_UNTRUSTED')) throw e;
+    const { adoptMovedSession } = await import('../session/adopt.js');
+    const s = await adoptMovedSession(project);
+    if (!s) throw e;
+    progress(`session ${s.id} was moved to this folder with its disk: it continues here`);
+    return s;
+  }
 }
 
 async function spawnSupervisor(project: string, id: string): Promise<void> {

@@ -49,8 +49,11 @@ function untrusted(project: string, why: string): VibeboxError {
   );
 }
 
-/** session.toml as written, validated, without asking the index (null: no session.toml). */
-function parseSessionFile(project: string): SessionFile | null {
+/**
+ * session.toml as written, validated, without asking the index (null: no session.toml). Only for
+ * code that then proves the folder is vibebox's by other means (adopt.ts).
+ */
+export function parseSessionFile(project: string): SessionFile | null {
   const p = projectPaths(project);
   let text: string;
   try {

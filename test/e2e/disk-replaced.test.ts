@@ -3,7 +3,7 @@
 // written by the supervisor when it creates the overlay), as a user runs the built CLI.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bootedSession, killUnder, vb, type RunResult, type TestEnv } from '../helpers/vm.js';
@@ -66,5 +66,23 @@ describe('a known session with a replaced disk', () => {
     assert.equal(r.code, 0, r.stderr);
     const s = await vb(t, proj, ['stop']);
     assert.equal(s.code, 0, s.stderr);
+  });
+
+  it('the folder moved with mv: its disk is the recorded file, so the session continues there; a cp -r copy is refused', async () => {
+    const moved = `${proj}-moved`;
+    renameSync(proj, moved);
+    const r = await vb(t, moved, ['exec', '--', 'true']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`session ${id} was moved to this folder`));
+    const l = await vb(t, moved, ['list', '--json']);
+    assert.deepEqual((JSON.parse(l.stdout) as { id: string; directory: string }[]).map((e) => [e.id, e.directory]), [[id, moved]]);
+    assert.equal((await vb(t, moved, ['stop'])).code, 0);
+    const copy = `${proj}-copy`;
+    cpSync(moved, copy, { recursive: true });
+    assertOneLine(await vb(t, copy, ['exec', '--', 'true']), new RegExp(`its session ${id} belongs to .*-moved\\)`));
+    // Even with the original gone, a copy's disk is not the recorded file.
+    rmSync(join(moved, '.vibebox'), { recursive: true });
+    assertOneLine(await vb(t, copy, ['exec', '--', 'true']), new RegExp(`its session ${id} is not in `));
+    assert.equal(supervisors(), 0);
   });
 });
