@@ -85,7 +85,17 @@ export function readSessionFile(project: string, home: string = vibeboxHome()): 
     throw e;
   }
   if (!st.isDirectory()) throw untrusted(project, st.isSymbolicLink() ? 'it is a symbolic link' : 'it is not a directory');
-  const s = parseSessionFile(project);
+  let s: SessionFile | null;
+  try {
+    s = parseSessionFile(project);
+  } catch (e) {
+    // A broken session.toml of a folder the index knows is a corrupted session; any other is
+    // one vibebox never wrote.
+    if (e instanceof VibeboxError && e.code === 'E_CONFIG_INVALID' && !readIndexSync(home).some((x) => x.directory === project)) {
+      throw untrusted(project, 'its session.toml is not one vibebox wrote');
+    }
+    throw e;
+  }
   if (!s) {
     if (readdirSync(p.stateDir).length === 0) return null;
     throw untrusted(project, 'it holds files but no session.toml');

@@ -127,7 +127,7 @@ describe('a .vibebox/ that vibebox did not make', () => {
     mkdirSync(join(project, '.vibebox'));
     writeFileSync(join(project, '.vibebox', 'session.toml'), `id = "../../escape"\ncreated = "2026-11-01T00:00:00.000Z"\n`);
     for (const args of [['approve', '--yes'], ['exec', '--', 'true'], ['explain']]) {
-      assertOneLine(vb(args), /session\.toml is corrupted/);
+      assertOneLine(vb(args), /\.vibebox was not made by vibebox for this folder \(its session\.toml is not one vibebox wrote\)/);
       assertNothingStarted();
     }
     assert.deepEqual(readdirSync(base).sort(), ['clone', 'user', 'vbhome']);

@@ -115,7 +115,11 @@ describe('readSessionFile: a .vibebox/ is used only when the index knows it for 
     const p = project('imgpath');
     const s = await createSessionDir(p, new Date(), home);
     writeFileSync(join(p, '.vibebox', 'session.toml'), `id = "${s.id}"\ncreated = "${s.created}"\n[image]\nname = "../../x"\ndigest = "0123456789abcdef"\n`);
-    assert.equal(code(() => readSessionFile(p, home)), 'E_CONFIG_INVALID');
+    assert.equal(code(() => readSessionFile(p, home)), 'E_CONFIG_INVALID'); // the index knows the folder: corrupted
+    const q = project('shipped-bad');
+    mkdirSync(join(q, '.vibebox'));
+    writeFileSync(join(q, '.vibebox', 'session.toml'), `id = "../../x"\ncreated = "2026-01-01T00:00:00Z"\n`);
+    assert.equal(code(() => readSessionFile(q, home)), 'E_SESSION_UNTRUSTED'); // it does not: never vibebox's
   });
 
   it('a .vibebox/ with files but no session.toml, a symlinked .vibebox/ or session.toml: untrusted, and createSessionDir does not take it over', async () => {
