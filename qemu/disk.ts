@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { parseQcow2Header, Qcow2FormatError, type Qcow2Header } from './qcow2-header.js';
 import { headerFingerprint, overlayProblems } from './qcow2-policy.js';
 
+/** A bare overlay, no record, no checks (driver tests); sessions use prepareOverlay. */
 export async function createOverlay(disk: string, backing: string, sizeBytes: number): Promise<void> {
   if (existsSync(disk)) return;
   const tmp = `${disk}.tmp`;
