@@ -58,9 +58,11 @@ export function buildArgv(s: VmSpec): string[] {
     '-pidfile', s.pidFile,
     '-serial', `file:${s.serialLog}`,
     '-qmp', `unix:${qemuEscape(s.qmpSocket)},server=on,wait=off`,
-    // The disk: an overlay whose backing file the host names here, so a rewritten header is ignored.
+    // The disk: an overlay whose backing file the host names here, so a rewritten header is ignored;
+    // the rootfs gets no backing at all (JSON: the key=value syntax has no null). An external data
+    // file cannot be pinned away here: the supervisor refuses such a header before boot.
     '-blockdev', `driver=file,node-name=base-file,filename=${qemuEscape(s.backing)},read-only=on`,
-    '-blockdev', `driver=qcow2,node-name=base,file=base-file,read-only=on`,
+    '-blockdev', JSON.stringify({ driver: 'qcow2', 'node-name': 'base', file: 'base-file', 'read-only': true, backing: null }),
     '-blockdev', `driver=file,node-name=disk-file,filename=${qemuEscape(s.disk)},discard=unmap`,
     '-blockdev', `driver=qcow2,node-name=disk,file=disk-file,backing=base,discard=unmap`,
     '-device', 'virtio-blk-pci,drive=disk',

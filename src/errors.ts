@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'E_SESSION_UNKNOWN'
   | 'E_SESSION_AMBIGUOUS'
   | 'E_SESSION_NONE'
+  | 'E_SESSION_UNTRUSTED'
+  | 'E_DISK_UNTRUSTED'
   | 'E_MOUNT_MISSING'
   | 'E_MOUNT_FORBIDDEN'
   | 'E_PROJECT_FORBIDDEN'
@@ -34,6 +36,9 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_SESSION_UNKNOWN',
   'E_SESSION_AMBIGUOUS',
   'E_SESSION_NONE',
+  // A .vibebox/ or a disk vibebox did not make: the user deletes it (nothing was started).
+  'E_SESSION_UNTRUSTED',
+  'E_DISK_UNTRUSTED',
   'E_MOUNT_MISSING',
   'E_MOUNT_FORBIDDEN',
   'E_PROJECT_FORBIDDEN',

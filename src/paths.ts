@@ -2,6 +2,23 @@
 // home, a project's .vibebox/ state folder, the per-session run directory, image directories.
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { VibeboxError } from './errors.js';
+
+/** Session ids are UUIDv7 (the uuid package's v7, lower case). */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+export function isSessionId(s: string): boolean {
+  return SESSION_ID.test(s);
+}
+
+/**
+ * Every path built from a session id goes through here: an id comes from files a cloned
+ * repository can ship (.vibebox/session.toml), so `../x` must never become a path.
+ */
+export function checkSessionId(id: string): string {
+  if (!SESSION_ID.test(id)) throw new VibeboxError('E_SESSION_UNKNOWN', `${JSON.stringify(id)} is not a session id`, 'run `vibebox list` to see the ids');
+  return id;
+}
 
 export function vibeboxHome(env: NodeJS.ProcessEnv = process.env): string {
   const h = env['VIBEBOX_HOME'];
@@ -15,6 +32,8 @@ export interface HomePaths {
   runDir: string;
   /** Configs the user approved on the host, one file per session id (ARCHITECTURE §8). */
   approvedDir: string;
+  /** What vibebox recorded about each session's disk when it created it, one file per id. */
+  disksDir: string;
   locksDir: string;
 }
 
@@ -25,8 +44,19 @@ export function homePaths(home: string = vibeboxHome()): HomePaths {
     imagesDir: join(home, 'images'),
     runDir: join(home, 'run'),
     approvedDir: join(home, 'approved'),
+    disksDir: join(home, 'disks'),
     locksDir: join(home, 'locks'),
   };
+}
+
+/** The grant the user approved for a session (host side). */
+export function approvedFile(id: string, home: string = vibeboxHome()): string {
+  return join(homePaths(home).approvedDir, `${checkSessionId(id)}.json`);
+}
+
+/** The host's record of a session's disk.qcow2 (qemu/disk.ts). */
+export function diskRecordFile(id: string, home: string = vibeboxHome()): string {
+  return join(homePaths(home).disksDir, `${checkSessionId(id)}.json`);
 }
 
 export interface ProjectPaths {
@@ -75,7 +105,7 @@ export interface RunPaths {
 }
 
 export function runPaths(id: string, home: string = vibeboxHome()): RunPaths {
-  const dir = join(homePaths(home).runDir, shortId(id));
+  const dir = join(homePaths(home).runDir, shortId(checkSessionId(id)));
   return {
     dir,
     supervisorSock: join(dir, 'supervisor.sock'),

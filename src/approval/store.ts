@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod';
-import { homePaths } from '../paths.js';
+import { approvedFile, homePaths } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
 import { WORKSPACE, type ResolvedConfig } from '../config/load.js';
 import { DEFAULT_RESOURCES, type Grant } from './diff.js';
@@ -22,7 +22,7 @@ const GrantSchema = z.strictObject({
     .optional(),
 });
 
-const file = (id: string) => join(homePaths().approvedDir, `${id}.json`);
+const file = (id: string) => approvedFile(id); // throws for an id that is not a UUID
 
 /** What a config asks for: pass the file's config (loadFileConfig), not one with env overrides. */
 export function grantOf(cfg: ResolvedConfig): Grant {

@@ -1,5 +1,6 @@
 // Start or find a project's session: under the project lock, create the session if needed, build
-// the image if missing, and spawn the supervisor unless a live one answers on its socket.
+// the image if missing, check the disk, and spawn the supervisor unless a live one answers on its
+// socket. A .vibebox/ the host's index does not know is refused before anything starts.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { VibeboxError } from '../errors.js';
 import { homePaths, projectPaths, runPaths } from '../paths.js';
 import { loadConfig, writeDefaultConfig } from '../config/load.js';
 import { createSessionDir, readSessionFile, writeSessionFile, type SessionFile } from '../session/state.js';
+import { verifySessionDisk } from '../session/disk.js';
 import { updateIndex } from '../session/index-store.js';
 import { upsert } from '../session/index-file.js';
 import { ensureImage, findImage } from '../../images/build.js';
@@ -48,14 +50,15 @@ export interface StartOptions {
 /** Make sure the session exists and its supervisor runs; returns the session. */
 export async function ensureRunning(project: string, o: StartOptions): Promise<SessionFile> {
   return withProjectLock(project, async () => {
-    // Validate before touching anything: a broken vibebox.toml never half-starts a VM.
+    // Validate before touching anything: a .vibebox/ vibebox did not make, or a broken
+    // vibebox.toml, never half-starts a VM.
+    let s = await readOrAdopt(project, o.progress);
     const cfg = loadConfig(project);
-    let s = readSessionFile(project);
     const rp = s ? runPaths(s.id) : null;
     if (s && rp && (await socketAnswers(rp.supervisorSock))) return s;
     if (!s) {
       writeDefaultConfig(project);
-      s = createSessionDir(project);
+      s = await createSessionDir(project);
       o.progress(`created session ${s.id}`);
     }
     await checkApproval(project, s.id, { interactive: o.interactive });
@@ -66,13 +69,30 @@ export async function ensureRunning(project: string, o: StartOptions): Promise<S
     }
     const session = s;
     // A session keeps the image it was created from; if that is gone, say so before spawning.
-    if (!(await findImage(session.image!.name, session.image!.digest))) {
+    const image = await findImage(session.image!.name, session.image!.digest);
+    if (!image) {
       throw new VibeboxError('E_IMAGE_MISSING', `the image ${session.image!.name}/${session.image!.digest} this session was created from is gone`, 'delete this session (`vibebox delete`) to start on the current image; its disk is lost');
     }
+    // Before a supervisor exists: a refused disk is one line here, and nothing was started.
+    await verifySessionDisk(project, session.id, image.rootfs);
     await updateIndex((idx) => upsert(idx, { id: session.id, directory: project, last_active: new Date().toISOString() }));
     await spawnSupervisor(project, session.id);
     return session;
   });
+}
+
+/** The project's session; a folder vibebox made and the user moved here is taken back. */
+async function readOrAdopt(project: string, progress: (line: string) => void): Promise<SessionFile | null> {
+  try {
+    return readSessionFile(project);
+  } catch (e) {
+    if (!(e instanceof VibeboxError && e.code === 'E_SESSION_UNTRUSTED')) throw e;
+    const { adoptMovedSession } = await import('../session/adopt.js');
+    const s = await adoptMovedSession(project);
+    if (!s) throw e;
+    progress(`session ${s.id} was moved to this folder with its disk: it continues here`);
+    return s;
+  }
 }
 
 async function spawnSupervisor(project: string, id: string): Promise<void> {

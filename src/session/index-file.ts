@@ -2,13 +2,16 @@
 import TOML from '@iarna/toml';
 import * as z from 'zod';
 import { VibeboxError } from '../errors.js';
+import { isSessionId } from '../paths.js';
+import { stringifyToml } from './toml-write.js';
 
-const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** An RFC 3339 time as vibebox writes it (a string), or a TOML datetime a person typed. */
+export const TimeSchema = z.preprocess((v) => (v instanceof Date && !Number.isNaN(v.getTime()) ? v.toISOString() : v), z.string().datetime({ offset: true }));
 
 export const IndexEntrySchema = z.strictObject({
-  id: z.string().regex(UUID_V7, 'must be a UUIDv7'),
+  id: z.string().refine(isSessionId, 'must be a UUIDv7'),
   directory: z.string().regex(/^\//, 'must be an absolute path'),
-  last_active: z.string().datetime({ offset: true }),
+  last_active: TimeSchema,
 });
 export const IndexSchema = z.strictObject({ session: z.array(IndexEntrySchema).default([]) });
 
@@ -16,7 +19,7 @@ export type IndexEntry = z.infer<typeof IndexEntrySchema>;
 export type Index = IndexEntry[];
 
 export function isUuidV7(s: string): boolean {
-  return UUID_V7.test(s);
+  return isSessionId(s);
 }
 
 /** Parse the index text; throws E_INDEX_CORRUPT (the caller keeps a backup). */
@@ -42,10 +45,10 @@ export function parseIndex(text: string): Index {
 }
 
 export function serializeIndex(index: Index): string {
-  const body = [...index]
-    .sort((a, b) => a.id.localeCompare(b.id))
-    .map((s) => `[[session]]\nid = ${JSON.stringify(s.id)}\ndirectory = ${JSON.stringify(s.directory)}\nlast_active = ${JSON.stringify(s.last_active)}\n`)
-    .join('\n');
+  // The TOML library writes the strings: a directory name may hold any byte but NUL, and control
+  // characters (DEL, newlines) must be escaped the TOML way, which JSON.stringify does not do.
+  const session = [...index].sort((a, b) => a.id.localeCompare(b.id)).map((s) => ({ id: s.id, directory: s.directory, last_active: s.last_active }));
+  const body = session.length ? stringifyToml({ session }) : '';
   return `# vibebox session index — managed by vibebox; edits are kept but must stay valid.\n\n${body}`;
 }
 

@@ -62,6 +62,11 @@ export async function readIndex(home = homePaths().home): Promise<Index> {
   return updateIndex((idx) => idx, home);
 }
 
+/** The index as it is on disk, without the lock (writes are atomic renames): for look-ups. */
+export function readIndexSync(home = homePaths().home): Index {
+  return live(readRaw(homePaths(home).sessionsIndex));
+}
+
 /** Read-modify-write under the lock. Dead entries are dropped on the way. */
 export async function updateIndex(edit: (index: Index) => Index, home = homePaths().home): Promise<Index> {
   const file = homePaths(home).sessionsIndex;

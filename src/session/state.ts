@@ -1,22 +1,63 @@
-// A project's .vibebox/session.toml: id, created, image. Deleting .vibebox/ deletes the session.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+// A project's .vibebox/session.toml: id, created, the vibebox and guest protocol versions that
+// created it, image. Deleting .vibebox/ deletes the session. A .vibebox/ is used only when the
+// host's index (sessions.toml under VIBEBOX_HOME, which no project can write) knows its id for
+// this very directory: a cloned repository can ship a .vibebox/ of its own.
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import TOML from '@iarna/toml';
 import { v7 as uuidv7 } from 'uuid';
 import * as z from 'zod';
 import { VibeboxError, isErrno } from '../errors.js';
-import { projectPaths } from '../paths.js';
+import { homePaths, isSessionId, projectPaths, vibeboxHome } from '../paths.js';
+import { PROTOCOL_VERSION } from '../../guest/protocol.js';
+import { isDigest } from '../../images/digest.js';
+import { TimeSchema, upsert } from './index-file.js';
+import { readIndexSync, updateIndex } from './index-store.js';
+import { stringifyToml } from './toml-write.js';
+
+declare const VIBEBOX_VERSION: string;
+/** The version of this vibebox (set by the build; tests run from source). */
+export const vibeboxVersion = (): string => (typeof VIBEBOX_VERSION === 'string' ? VIBEBOX_VERSION : '0.0.0-dev');
 
 export const SessionFileSchema = z.strictObject({
-  id: z.string().min(1),
-  created: z.string().datetime({ offset: true }),
-  image: z.strictObject({ name: z.string(), digest: z.string() }).optional(),
+  id: z.string().refine(isSessionId, 'must be a UUIDv7'),
+  created: TimeSchema,
+  /** Which vibebox created the session, and the guest protocol it spoke (absent in older files). */
+  vibebox_version: z.string().min(1).max(64).optional(),
+  guest_protocol: z.number().int().nonnegative().optional(),
+  // Both become a path under images/: only the shapes the image store makes.
+  image: z.strictObject({ name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/), digest: z.string().refine(isDigest, 'must be an image digest') }).optional(),
 });
 export type SessionFile = z.infer<typeof SessionFileSchema>;
 
-export function readSessionFile(project: string): SessionFile | null {
+/** A path in a one-line message: JSON-quoted when it holds control characters. */
+export function showPath(p: string): string {
+  return /[\x00-\x1f\x7f]/.test(p) ? JSON.stringify(p) : p;
+}
+
+/** A path for a shell command line: '…', or bash's $'…' when it holds control characters. */
+export function shellPath(p: string): string {
+  if (!/[\x00-\x1f\x7f]/.test(p)) return `'${p.replace(/'/g, `'\\''`)}'`;
+  return `$'${p.replace(/[\\']/g, (c) => `\\${c}`).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
+}
+
+function untrusted(project: string, why: string): VibeboxError {
+  const dir = projectPaths(project).stateDir;
+  return new VibeboxError(
+    'E_SESSION_UNTRUSTED',
+    `${showPath(dir)} was not made by vibebox for this folder (${why}); vibebox will not use it`,
+    `if it came with a clone or a copy, delete it to start a fresh session: rm -r ${shellPath(dir)}`,
+  );
+}
+
+/**
+ * session.toml as written, validated, without asking the index (null: no session.toml). Only for
+ * code that then proves the folder is vibebox's by other means (adopt.ts).
+ */
+export function parseSessionFile(project: string): SessionFile | null {
   const p = projectPaths(project);
   let text: string;
   try {
+    if (!lstatSync(p.sessionFile).isFile()) throw untrusted(project, 'its session.toml is not a regular file');
     text = readFileSync(p.sessionFile, 'utf8');
   } catch (e) {
     if (isErrno(e, 'ENOENT')) return null;
@@ -25,27 +66,77 @@ export function readSessionFile(project: string): SessionFile | null {
   try {
     return SessionFileSchema.parse(TOML.parse(text));
   } catch {
-    throw new VibeboxError('E_CONFIG_INVALID', `${p.sessionFile} is corrupted`, `delete ${p.stateDir} to start a fresh session (its disk is lost), or fix the file`);
+    throw new VibeboxError('E_CONFIG_INVALID', `${showPath(p.sessionFile)} is corrupted`, `delete ${showPath(p.stateDir)} to start a fresh session (its disk is lost), or fix the file`);
   }
+}
+
+/**
+ * The project's session, or null when it has none (no .vibebox/, or an empty one). Throws
+ * E_SESSION_UNTRUSTED for a .vibebox/ the host's index does not know for this directory, and
+ * touches nothing in it.
+ */
+export function readSessionFile(project: string, home: string = vibeboxHome()): SessionFile | null {
+  const p = projectPaths(project);
+  let st;
+  try {
+    st = lstatSync(p.stateDir);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return null;
+    throw e;
+  }
+  if (!st.isDirectory()) throw untrusted(project, st.isSymbolicLink() ? 'it is a symbolic link' : 'it is not a directory');
+  let s: SessionFile | null;
+  try {
+    s = parseSessionFile(project);
+  } catch (e) {
+    // A broken session.toml of a folder the index knows is a corrupted session; any other is
+    // one vibebox never wrote.
+    if (e instanceof VibeboxError && e.code === 'E_CONFIG_INVALID' && !readIndexSync(home).some((x) => x.directory === project)) {
+      throw untrusted(project, 'its session.toml is not one vibebox wrote');
+    }
+    throw e;
+  }
+  if (!s) {
+    if (readdirSync(p.stateDir).length === 0) return null;
+    throw untrusted(project, 'it holds files but no session.toml');
+  }
+  const known = readIndexSync(home).find((e) => e.id === s.id);
+  if (!known) throw untrusted(project, `its session ${s.id} is not in ${showPath(homePaths(home).sessionsIndex)}`);
+  if (known.directory !== project) throw untrusted(project, `its session ${s.id} belongs to ${showPath(known.directory)}`);
+  return s;
 }
 
 export function writeSessionFile(project: string, s: SessionFile): void {
   const p = projectPaths(project);
-  const lines = [`id = ${JSON.stringify(s.id)}`, `created = ${JSON.stringify(s.created)}`];
-  if (s.image) lines.push('', '[image]', `name = ${JSON.stringify(s.image.name)}`, `digest = ${JSON.stringify(s.image.digest)}`);
+  // Keys in a fixed order, undefined ones left out; TOML escaping by the library.
+  const doc: TOML.JsonMap = { id: s.id, created: s.created };
+  if (s.vibebox_version !== undefined) doc['vibebox_version'] = s.vibebox_version;
+  if (s.guest_protocol !== undefined) doc['guest_protocol'] = s.guest_protocol;
+  if (s.image) doc['image'] = { name: s.image.name, digest: s.image.digest };
   const tmp = `${p.sessionFile}.tmp`;
-  writeFileSync(tmp, lines.join('\n') + '\n');
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, stringifyToml(doc), { flag: 'wx' });
   renameSync(tmp, p.sessionFile);
 }
 
-/** Create .vibebox/ with a fresh id. The caller holds the project lock. */
-export function createSessionDir(project: string, now = new Date()): SessionFile {
+/**
+ * Create .vibebox/ with a fresh id and register it in the index (the index is what makes it
+ * trusted). The caller holds the project lock.
+ */
+export async function createSessionDir(project: string, now = new Date(), home: string = vibeboxHome()): Promise<SessionFile> {
   const p = projectPaths(project);
-  mkdirSync(p.stateDir, { recursive: true });
+  try {
+    mkdirSync(p.stateDir);
+  } catch (e) {
+    if (!isErrno(e, 'EEXIST')) throw e;
+    // Only an empty directory is taken over: never write into files vibebox did not make.
+    if (!lstatSync(p.stateDir).isDirectory() || readdirSync(p.stateDir).length > 0) throw untrusted(project, 'it holds files but no session.toml');
+  }
   // Never committed by accident.
-  writeFileSync(p.gitignore, '*\n');
-  const s: SessionFile = { id: uuidv7(), created: now.toISOString() };
+  writeFileSync(p.gitignore, '*\n', { flag: 'wx' });
+  const s: SessionFile = { id: uuidv7(), created: now.toISOString(), vibebox_version: vibeboxVersion(), guest_protocol: PROTOCOL_VERSION };
   writeSessionFile(project, s);
+  await updateIndex((idx) => upsert(idx, { id: s.id, directory: project, last_active: now.toISOString() }), home);
   return s;
 }
 

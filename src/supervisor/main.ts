@@ -13,7 +13,8 @@ import { updateIndex } from '../session/index-store.js';
 import { touch } from '../session/index-file.js';
 import { buildArgv, type FsShare } from '../../qemu/argv.js';
 import { probeAccel, qemuBinary } from '../../qemu/accel.js';
-import { checkDisk, createOverlay } from '../../qemu/disk.js';
+import { checkDisk } from '../../qemu/disk.js';
+import { prepareSessionDisk } from '../session/disk.js';
 import { statefulDirsIn, virtiofsdArgv, virtiofsdBinary } from '../../qemu/virtiofsd.js';
 import { QmpClient } from '../../qemu/qmp.js';
 import { AGENT_PORT_NAME, type AgentMessage, type MountSpec } from '../../guest/protocol.js';
@@ -443,7 +444,7 @@ export async function supervise(project: string): Promise<void> {
   accel = probe.accel;
   for (const t of probe.tried) log(`accelerator probe: ${t.accel} ${t.ok ? 'works' : `failed (${t.detail})`} in ${t.ms} ms`);
   log(`accelerator: ${accel}`);
-  await createOverlay(pp.disk, image.rootfs, cfg.vm.disk);
+  await prepareSessionDisk(project, id, image.rootfs, cfg.vm.disk, log); // the header check and the host's record, before QEMU or qemu-img opens it
   if (existsSync(dirtyMarker)) {
     // The last run did not end cleanly: repair leaked clusters before booting again.
     const r = await checkDisk(pp.disk, image.rootfs, true);
