@@ -111,7 +111,7 @@ describe('effectiveConfig and checkApproval against a real vibebox.toml', () => 
   let tmp = '';
   let project = '';
   let saved: string | undefined;
-  const id = '00000000-0000-4000-8000-000000000001';
+  const id = '01900000-0000-7000-8000-000000000001';
   before(() => {
     tmp = realpathSync(mkdtempSync(join(tmpdir(), 'vb-approval-')));
     project = join(tmp, 'proj');
