@@ -52,6 +52,9 @@ export function buildArgv(s: VmSpec): string[] {
     '-smp', String(s.cpus),
     '-m', `${mib}M`,
     '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
+    // seccomp around QEMU itself. spawn stays allowed: guestfwd forks and execs its command
+    // (socat) for every guest connection to the proxy.
+    '-sandbox', 'on,obsolete=deny,elevateprivileges=deny,resourcecontrol=deny',
     '-kernel', s.kernel,
     '-initrd', s.initrd,
     '-append', s.cmdline,
@@ -86,7 +89,9 @@ export function buildArgv(s: VmSpec): string[] {
       a.push('-chardev', `socket,id=fs${i},path=${qemuEscape(f.socket ?? '')}`);
       a.push('-device', `vhost-user-fs-pci,chardev=fs${i},tag=${f.tag},queue-size=1024`);
     } else {
-      a.push('-fsdev', `local,id=fs${i},path=${qemuEscape(f.hostPath ?? '')},security_model=passthrough${f.readonly ? ',readonly=on' : ''}`);
+      // Never passthrough (guest root would make root-owned, setuid and device files on the host).
+      // The supervisor does not pick 9p on Linux: it hides no `.vibebox/` (E_VIRTIOFSD_MISSING).
+      a.push('-fsdev', `local,id=fs${i},path=${qemuEscape(f.hostPath ?? '')},security_model=mapped-xattr${f.readonly ? ',readonly=on' : ''}`);
       a.push('-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${f.tag}`);
     }
   });

@@ -53,6 +53,7 @@ test('virtiofs shares get shared memory and a vhost-user device; 9p is read-only
   assert.ok(opt(a, '-device').some((d) => d.startsWith('vhost-user-fs-pci') && d.includes('tag=vb0')));
   const b = buildArgv({ ...base, shares: [{ tag: 'vb0', hostPath: '/h', readonly: true, kind: '9p' }] });
   assert.ok(opt(b, '-fsdev').some((f) => f.includes('path=/h') && f.includes('readonly=on')));
+  assert.ok(opt(b, '-fsdev').every((f) => !f.includes('passthrough')));
   assert.equal(opt(b, '-object').length, 0);
 });
 
@@ -123,4 +124,11 @@ test('session folders in a share are found for hiding: its own and one level dow
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('QEMU runs under its seccomp sandbox, spawn allowed for the guestfwd relay', () => {
+  const sb = opt(buildArgv(base), '-sandbox');
+  assert.equal(sb.length, 1);
+  for (const o of ['on', 'obsolete=deny', 'elevateprivileges=deny', 'resourcecontrol=deny']) assert.ok(sb[0]!.split(',').includes(o), o);
+  assert.doesNotMatch(sb[0]!, /spawn=deny/);
 });
