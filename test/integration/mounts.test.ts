@@ -121,4 +121,11 @@ describe('mount walls', () => {
     assert.equal(existsSync(join(proj, 'pwned')), false);
     assert.match(git(proj, 'branch', '--list'), /guest-branch/);
   });
+
+  it('QEMU under -sandbox still forks the guestfwd relay: the guest reaches the egress proxy', async () => {
+    const r = await sh(t, proj, 'curl -sS -o /dev/null --max-time 30 -w "%{http_code}" http://example.com/');
+    assert.equal(r.stdout, '451', r.stderr);
+    const pid = readFileSync(join(t.home, 'run', readdirSync(join(t.home, 'run'))[0]!, 'qemu.pid'), 'utf8').trim();
+    assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^Seccomp:\s+2$/m);
+  });
 });
