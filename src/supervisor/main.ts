@@ -95,6 +95,12 @@ export async function supervise(project: string): Promise<void> {
   for (const f of [rp.supervisorSock, rp.agentSock, rp.qmpSock, rp.egressSock]) rmSync(f, { force: true });
   writeFileSync(rp.supervisorPid, `${process.pid}\n`);
   log(`supervisor ${process.pid} for session ${id} in ${project}`);
+  // Before the socket listens, so the client reports this line. Never 9p passthrough in place
+  // of virtiofsd: it hides nothing and lets guest root make root-owned and setuid host files.
+  const fsd = findVirtiofsd();
+  if (!fsd) throw new VibeboxError('E_VIRTIOFSD_MISSING', 'virtiofsd is not installed', 'install the `virtiofsd` package (Debian 13, Ubuntu 24.04) or `qemu-system-common` (Debian 12)');
+  const python = findPython();
+  if (!python) throw new VibeboxError('E_TOOL_MISSING', 'python3 is not installed (it starts virtiofsd behind a seccomp filter)', 'install the `python3` package');
 
   const applyConfig = (): ResolvedConfig => {
     const eff = effectiveConfig(project, id);
@@ -452,11 +458,6 @@ export async function supervise(project: string): Promise<void> {
   writeFileSync(dirtyMarker, '');
 
   // ---- mounts
-  // Never 9p passthrough in its place: it hides nothing and lets guest root make host files.
-  const fsd = findVirtiofsd();
-  if (!fsd) throw new VibeboxError('E_VIRTIOFSD_MISSING', 'virtiofsd is not installed', 'install the `virtiofsd` package (Debian 13, Ubuntu 24.04) or `qemu-system-common` (Debian 12)');
-  const python = findPython();
-  if (!python) throw new VibeboxError('E_TOOL_MISSING', 'python3 is not installed (it starts virtiofsd behind a seccomp filter)', 'install the `python3` package');
   const shares: FsShare[] = cfg.mounts.map((m, i) => ({ tag: `vb${i}`, socket: rp.virtiofsSock(i), readonly: m.mode === 'ro', kind: 'virtiofs' }));
   const setpriv = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
   // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).

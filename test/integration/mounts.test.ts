@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { testEnv, vb, type TestEnv } from '../helpers/vm.js';
+import { pidsMatching, testEnv, vb, type TestEnv } from '../helpers/vm.js';
 
 /** Run a shell snippet in the guest (as vibe). */
 const sh = (t: TestEnv, proj: string, script: string) => vb(t, proj, ['exec', '--', 'sh', '-c', script]);
@@ -127,5 +127,21 @@ describe('mount walls', () => {
     assert.equal(r.stdout, '451', r.stderr);
     const pid = readFileSync(join(t.home, 'run', readdirSync(join(t.home, 'run'))[0]!, 'qemu.pid'), 'utf8').trim();
     assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), /^Seccomp:\s+2$/m);
+  });
+});
+
+describe('without virtiofsd', () => {
+  it('refuses to start with one line naming the package: never a silent 9p fallback', async () => {
+    const t = testEnv({ VIBEBOX_VIRTIOFSD: '/nonexistent/virtiofsd' });
+    try {
+      const r = await vb(t, t.project('no-virtiofsd'), ['exec', '--', 'true']);
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('vibebox:'));
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0]!, /virtiofsd is not installed.*`virtiofsd` package/);
+      assert.equal(pidsMatching(t.home, 'qemu-system').length, 0);
+    } finally {
+      t.cleanup();
+    }
   });
 });
