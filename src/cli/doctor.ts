@@ -44,7 +44,7 @@ export async function runChecks(): Promise<Check[]> {
       : '';
   checks.push({ name: 'accelerator', ok: true, found: `${accel}${note ? ` — ${note}` : ''}`, fix: 'enable KVM (kvm-intel/kvm-amd, access to /dev/kvm) for full speed' });
   const fsd = virtiofsdBinary();
-  checks.push({ name: 'virtiofsd', ok: fsd !== null, found: fsd ?? 'missing (mounts fall back to 9p)', fix: 'apt-get install qemu-system-common (Debian 12) or virtiofsd' });
+  checks.push({ name: 'virtiofsd', ok: fsd !== null, found: fsd ?? 'missing (sessions refuse to start: E_VIRTIOFSD_MISSING)', fix: 'apt-get install virtiofsd (Debian 13, Ubuntu 24.04) or qemu-system-common (Debian 12)' });
   const socat = await version('socat', ['-V']);
   checks.push({ name: 'socat', ok: socat !== null, found: socat ? socat.replace(/^socat by .*$/, 'present') : 'missing', fix: 'apt-get install socat' });
   const mm = await version('mmdebstrap');
