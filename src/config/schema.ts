@@ -50,7 +50,7 @@ export const ConfigSchema = z.strictObject({
       // host `git status`): a widening, subject to approval.
       writable_git_config: z.boolean().default(false),
     })
-    .prefault({}),
+    .optional(),
 });
 
 export type RawConfig = z.input<typeof ConfigSchema>;

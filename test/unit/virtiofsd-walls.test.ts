@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launcherArgv } from '../../qemu/virtiofsd-launcher.js';
+import { ConfigSchema } from '../../src/config/schema.js';
 import { findPython, gitWallsIn, virtiofsdArgv, NO_GIT_WALLS } from '../../qemu/virtiofsd.js';
 
 const python = findPython();
@@ -87,4 +88,12 @@ test('git metadata of the share and one level down is found; a missing hooks dir
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
+});
+
+test('[workspace] writable_git_config: a boolean, off unless set; unknown keys in [workspace] refused', () => {
+  assert.equal(ConfigSchema.parse({}).workspace?.writable_git_config ?? false, false);
+  assert.equal(ConfigSchema.parse({ workspace: {} }).workspace?.writable_git_config, false);
+  assert.equal(ConfigSchema.parse({ workspace: { writable_git_config: true } }).workspace?.writable_git_config, true);
+  assert.equal(ConfigSchema.safeParse({ workspace: { writable_git_config: 'yes' } }).success, false);
+  assert.equal(ConfigSchema.safeParse({ workspace: { other: 1 } }).success, false);
 });
