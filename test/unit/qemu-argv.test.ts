@@ -132,3 +132,9 @@ test('QEMU runs under its seccomp sandbox, spawn and setsid allowed for the gues
   for (const o of ['on', 'obsolete=deny', 'resourcecontrol=deny']) assert.ok(sb[0]!.split(',').includes(o), o);
   assert.doesNotMatch(sb[0]!, /spawn=deny|elevateprivileges=deny/);
 });
+
+test('q35 without devices the guest does not need', () => {
+  const m = opt(buildArgv(base), '-machine')[0]!.split(',');
+  for (const o of ['vmport=off', 'smm=off', 'i8042=off', 'sata=off', 'smbus=off']) assert.ok(m.includes(o), o);
+  assert.ok(buildArgv(base).includes('-nodefaults'));
+});
