@@ -19,8 +19,9 @@ export interface Virtiofsd {
   readonlyFlag: boolean;
 }
 
-/** Where distributions install it: Rust virtiofsd (Debian 13, Ubuntu 24.04), QEMU's C one (Debian 12). */
-export const VIRTIOFSD_PATHS = ['/usr/libexec/virtiofsd', '/usr/lib/qemu/virtiofsd', '/usr/bin/virtiofsd'];
+/** Where distributions install it: the Rust virtiofsd (Debian 13, Ubuntu 24.04, Fedora; Arch in
+ *  /usr/lib), QEMU's old C one (Debian 12). */
+export const VIRTIOFSD_PATHS = ['/usr/libexec/virtiofsd', '/usr/lib/virtiofsd', '/usr/lib/qemu/virtiofsd', '/usr/bin/virtiofsd'];
 
 /** Which virtiofsd prints this --help (pure). */
 export function virtiofsdFlavour(help: string): { flavour: VirtiofsdFlavour; readonlyFlag: boolean } | null {

@@ -3,12 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launcherArgv } from '../../qemu/virtiofsd-launcher.js';
 import { ConfigSchema } from '../../src/config/schema.js';
-import { findPython, gitWallsIn, virtiofsdArgv, NO_GIT_WALLS } from '../../qemu/virtiofsd.js';
+import { findVirtiofsd, findPython, gitWallsIn, virtiofsdArgv, NO_GIT_WALLS } from '../../qemu/virtiofsd.js';
 
 const python = findPython();
 
@@ -96,4 +96,28 @@ test('[workspace] writable_git_config: a boolean, off unless set; unknown keys i
   assert.equal(ConfigSchema.parse({ workspace: { writable_git_config: true } }).workspace?.writable_git_config, true);
   assert.equal(ConfigSchema.safeParse({ workspace: { writable_git_config: 'yes' } }).success, false);
   assert.equal(ConfigSchema.safeParse({ workspace: { other: 1 } }).success, false);
+});
+
+test('findVirtiofsd tells the flavours apart by running --help (and the C one, which cannot run it unprivileged, by its binary)', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbfsd-'));
+  const old = process.env['VIBEBOX_VIRTIOFSD'];
+  try {
+    const rust = join(d, 'virtiofsd-rust');
+    writeFileSync(rust, '#!/bin/sh\necho "Usage: virtiofsd [OPTIONS]"; echo "      --shared-dir <shared-dir>"; echo "      --readonly"\n');
+    chmodSync(rust, 0o755);
+    process.env['VIBEBOX_VIRTIOFSD'] = rust;
+    assert.deepEqual(findVirtiofsd(), { binary: rust, flavour: 'rust', readonlyFlag: true });
+    // Like QEMU 7.2's as an ordinary user: --help fails, the usage text is in the file.
+    const c = join(d, 'virtiofsd-c');
+    writeFileSync(c, '#!/bin/sh\necho "setgroups() failed with error=1" >&2; exit 1\n# -o source=PATH             shared directory tree\n');
+    chmodSync(c, 0o755);
+    process.env['VIBEBOX_VIRTIOFSD'] = c;
+    assert.deepEqual(findVirtiofsd(), { binary: c, flavour: 'c', readonlyFlag: false });
+    process.env['VIBEBOX_VIRTIOFSD'] = join(d, 'missing');
+    assert.equal(findVirtiofsd(), null);
+  } finally {
+    if (old === undefined) delete process.env['VIBEBOX_VIRTIOFSD'];
+    else process.env['VIBEBOX_VIRTIOFSD'] = old;
+    rmSync(d, { recursive: true, force: true });
+  }
 });
