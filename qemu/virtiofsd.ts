@@ -1,35 +1,103 @@
-// One virtiofsd per mount. Read-only is enforced here on the host; `.vibebox/` is covered by an
-// empty directory inside virtiofsd's own mount namespace, so guest root cannot uncover it.
-import { existsSync, readdirSync, type Dirent } from 'node:fs';
+// One virtiofsd per mount, started by any user (root or not). The chain, each step exec'ing the next:
+//   python3 launcher (listening socket as fd 3, seccomp filter: see virtiofsd-launcher.ts)
+//   → unshare: a user namespace where the host user IS the guest user `vibe` and no other id is
+//     mapped (guest root maps to nothing), plus a private mount namespace
+//   → bash: host-side walls in that mount namespace (read-only binds, `.vibebox/` covered,
+//     `.git/config` and `.git/hooks` read-only) — guest root cannot undo mounts on the host
+//   → virtiofsd (QEMU's C one or the Rust one, told apart by --help).
+import { existsSync, lstatSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { basename, join } from 'node:path';
+import { launcherArgv } from './virtiofsd-launcher.js';
 
-export function virtiofsdBinary(): string | null {
-  for (const p of [process.env['VIBEBOX_VIRTIOFSD'], '/usr/lib/qemu/virtiofsd', '/usr/libexec/virtiofsd', '/usr/bin/virtiofsd']) {
-    if (p && existsSync(p)) return p;
+export type VirtiofsdFlavour = 'c' | 'rust';
+
+export interface Virtiofsd {
+  binary: string;
+  flavour: VirtiofsdFlavour;
+  /** The Rust virtiofsd has --readonly since 1.11; read-only is also a bind mount either way. */
+  readonlyFlag: boolean;
+}
+
+/** Where distributions install it: the Rust virtiofsd (Debian 13, Ubuntu 24.04, Fedora; Arch in
+ *  /usr/lib), QEMU's old C one (Debian 12). */
+export const VIRTIOFSD_PATHS = ['/usr/libexec/virtiofsd', '/usr/lib/virtiofsd', '/usr/lib/qemu/virtiofsd', '/usr/bin/virtiofsd'];
+
+/** Which virtiofsd prints this --help (pure). */
+export function virtiofsdFlavour(help: string): { flavour: VirtiofsdFlavour; readonlyFlag: boolean } | null {
+  if (/--shared-dir\b/.test(help)) return { flavour: 'rust', readonlyFlag: /--readonly\b/.test(help) };
+  if (/-o source=/.test(help)) return { flavour: 'c', readonlyFlag: false };
+  return null;
+}
+
+/** The virtiofsd to use, or null when none is installed (the caller refuses: no 9p passthrough). */
+export function findVirtiofsd(): Virtiofsd | null {
+  const env = process.env['VIBEBOX_VIRTIOFSD'];
+  for (const p of env ? [env] : VIRTIOFSD_PATHS) {
+    if (!existsSync(p)) continue;
+    const r = spawnSync(p, ['--help'], { encoding: 'utf8', timeout: 5000 });
+    // QEMU's C virtiofsd drops supplementary groups before it parses options, so as an ordinary
+    // user even --help fails ("setgroups() failed"): its usage text is in the binary, though.
+    const f = virtiofsdFlavour(`${r.stdout ?? ''}\n${r.stderr ?? ''}`) ?? virtiofsdFlavour(binaryText(p));
+    if (f) return { binary: p, ...f };
   }
   return null;
 }
 
+function binaryText(p: string): string {
+  try {
+    return readFileSync(p, 'latin1');
+  } catch {
+    return '';
+  }
+}
+
+/** The path of the virtiofsd findVirtiofsd picks (for `vibebox doctor`). */
+export function virtiofsdBinary(): string | null {
+  return findVirtiofsd()?.binary ?? null;
+}
+
+/** python3 for the launcher (on the README's apt line), or null. */
+export function findPython(): string | null {
+  for (const p of ['/usr/bin/python3', '/usr/local/bin/python3']) if (existsSync(p)) return p;
+  const r = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8', timeout: 5000 });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+}
+
 export interface VirtiofsdSpec {
-  binary: string;
+  virtiofsd: Virtiofsd;
+  python: string;
   socket: string;
   shared: string;
   readonly: boolean;
   /** Directories (absolute, inside `shared`) to hide behind an empty tmpfs. */
   hide: string[];
+  /** Git metadata to make read-only (see gitWallsIn); empty when writable_git_config is set. */
+  git: GitWalls;
   /** For a single-file mount: an empty host directory to share, with the file bound inside. */
   stage?: string;
-  /** The guest user's uid/gid: the host user is mapped to it (see virtiofsdArgv). */
+  /** The guest user's uid/gid: the host user is mapped to it. */
   guestUid: number;
   guestGid: number;
 }
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** argv for `unshare -m sh -c '<hide>; exec virtiofsd …'` (pure). */
+/** virtiofsd's own argv, serving the socket the launcher passes as fd 3 (pure). */
+export function virtiofsdCommand(v: Virtiofsd, source: string, readonly: boolean): string[] {
+  if (v.flavour === 'rust') {
+    // Inside our namespace it is not uid 0, so its namespace sandbox maps just that uid again.
+    return [v.binary, '--fd=3', `--shared-dir=${source}`, '--cache=auto', '--sandbox=namespace', '--thread-pool-size=0', ...(readonly && v.readonlyFlag ? ['--readonly'] : [])];
+  }
+  // With --fd the C virtiofsd neither binds a socket nor takes its lock in /var/run/virtiofsd
+  // (which an ordinary user cannot create).
+  return [v.binary, '--fd=3', '-o', `source=${source}`, '-o', 'cache=auto', '-o', 'no_xattr', '--thread-pool-size=0'];
+}
+
+/** The whole chain: launcher → unshare → sh (walls) → virtiofsd (pure). */
 export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
-  // The C virtiofsd of QEMU 7.2 takes -o options; it has no read-only flag, so read-only shares
-  // are bind-mounted read-only in the private namespace: the kernel then refuses every write.
+  // The C virtiofsd of QEMU 7.2 has no read-only flag, so read-only shares are bind-mounted
+  // read-only in the private namespace: the kernel then refuses every write.
   const steps: string[] = ['set -e'];
   let source = s.shared;
   if (s.stage) {
@@ -41,15 +109,73 @@ export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   } else if (s.readonly) {
     steps.push(`mount --bind ${shq(s.shared)} ${shq(s.shared)}`, `mount -o remount,bind,ro ${shq(s.shared)}`);
   }
-  for (const h of s.hide) {
-    if (existsSync(h)) steps.push(`mount -t tmpfs -o ro,size=4k,mode=0555 vibebox-hidden ${shq(h)}`);
-  }
-  steps.push(`exec ${shq(s.binary)} --socket-path=${shq(s.socket)} -o source=${shq(source)} -o cache=auto -o no_xattr --thread-pool-size=0`);
-  // virtiofsd runs in a user namespace where the host user IS the guest user (vibe): files vibe
-  // creates belong to the host user on the host, the host user's files are vibe's in the guest.
-  // No other uid is mapped, so guest root cannot create or chown files as root on the host.
+  if (!s.readonly) steps.push(...gitWallSteps(s.git));
+  for (const h of s.hide) steps.push(`mount -t tmpfs -o ro,size=4k,mode=0555 vibebox-hidden ${shq(h)}`);
+  // argv[0] names the socket, so the orphan clean-up (by run-dir command line) finds virtiofsd
+  // and the server it forks: with --fd nothing else on its command line names the run dir.
+  steps.push(`exec -a ${shq(`virtiofsd@${s.socket}`)} ${virtiofsdCommand(s.virtiofsd, source, s.readonly).map(shq).join(' ')}`);
+  // The user namespace maps the host user to the guest user (vibe) and nothing else: files vibe
+  // creates are the host user's, the host user's files are vibe's, and guest root (or any other
+  // guest id) has no host id, so it can neither create nor chown files as anyone on the host.
   // --keep-caps gives virtiofsd the capabilities it needs inside that namespace only.
-  return ['unshare', '--user', `--map-user=${s.guestUid}`, `--map-group=${s.guestGid}`, '--keep-caps', '--mount', '--propagation', 'private', 'sh', '-c', steps.join('; ')];
+  const unshare = ['unshare', '--user', `--map-user=${s.guestUid}`, `--map-group=${s.guestGid}`, '--keep-caps', '--mount', '--propagation', 'private', 'bash', '-c', steps.join('; ')];
+  return launcherArgv(s.python, s.socket, unshare);
+}
+
+/** Git metadata of the repositories in a share that must stay read-only from the guest. */
+export interface GitWalls {
+  /** `.git` directories: each becomes a mount point (cannot be renamed away or replaced). */
+  gitDirs: string[];
+  /** `.git/hooks` directories missing on the host: created, so the guest cannot create them. */
+  missingHooks: string[];
+  /** Files and directories bound read-only onto themselves: .git/config, .git/hooks, and `.git`
+   *  files (a worktree's or submodule's `gitdir:` pointer, which could be pointed at a planted config). */
+  readonly: string[];
+}
+
+export const NO_GIT_WALLS: GitWalls = { gitDirs: [], missingHooks: [], readonly: [] };
+
+/**
+ * The repositories a share holds: its own and those one level down (a mount of ~/code), as
+ * statefulDirsIn does for `.vibebox/`. A `git status` on the host runs `core.fsmonitor`, hooks and
+ * aliases from `.git/config`, so the guest must not write them.
+ */
+export function gitWallsIn(shared: string): GitWalls {
+  const w: GitWalls = { gitDirs: [], missingHooks: [], readonly: [] };
+  const visit = (dir: string) => {
+    const g = join(dir, '.git');
+    let st;
+    try {
+      st = lstatSync(g);
+    } catch {
+      return;
+    }
+    if (st.isFile()) w.readonly.push(g);
+    if (!st.isDirectory()) return;
+    w.gitDirs.push(g);
+    if (existsSync(join(g, 'config'))) w.readonly.push(join(g, 'config'));
+    const hooks = join(g, 'hooks');
+    if (!existsSync(hooks)) w.missingHooks.push(hooks);
+    w.readonly.push(hooks);
+  };
+  visit(shared);
+  let entries: Dirent[] = [];
+  try {
+    entries = readdirSync(shared, { withFileTypes: true });
+  } catch {
+    return w;
+  }
+  for (const e of entries) if (e.isDirectory() && e.name !== '.git' && e.name !== '.vibebox') visit(join(shared, e.name));
+  return w;
+}
+
+function gitWallSteps(g: GitWalls): string[] {
+  const out: string[] = [];
+  // mkdir runs as the guest user, which is the host user: the new hooks directory is the user's.
+  for (const h of g.missingHooks) out.push(`mkdir -p ${shq(h)}`);
+  for (const d of g.gitDirs) out.push(`mount --bind ${shq(d)} ${shq(d)}`);
+  for (const p of g.readonly) out.push(`mount --bind ${shq(p)} ${shq(p)}`, `mount -o remount,bind,ro ${shq(p)}`);
+  return out;
 }
 
 /**

@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'E_NOT_CONFIRMED'
   | 'E_NOT_APPROVED'
   | 'E_TOOL_MISSING'
+  | 'E_VIRTIOFSD_MISSING'
   | 'E_NO_SPACE'
   | 'E_IMAGE_MISSING'
   | 'E_IMAGE_IN_USE'
@@ -47,6 +48,7 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_NOT_CONFIRMED',
   'E_NOT_APPROVED',
   'E_TOOL_MISSING',
+  'E_VIRTIOFSD_MISSING',
   'E_NO_SPACE',
   'E_IMAGE_MISSING',
   'E_IMAGE_IN_USE',

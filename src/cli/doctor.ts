@@ -43,7 +43,9 @@ export async function runChecks(): Promise<Check[]> {
         : '';
   checks.push(check('accelerator', 'ok', `${accel}${note ? ` — ${note}` : ''}`));
   const fsd = virtiofsdBinary();
-  checks.push(check('virtiofsd', fsd ? 'ok' : 'missing', fsd ?? 'missing (mounts fall back to 9p)', 'sudo apt-get install qemu-system-common (Debian 12) or virtiofsd'));
+  checks.push(check('virtiofsd', fsd ? 'ok' : 'missing', fsd ?? 'missing (sessions refuse to start: E_VIRTIOFSD_MISSING)', 'sudo apt-get install virtiofsd (Debian 13, Ubuntu 24.04) or qemu-system-common (Debian 12)'));
+  const py = await version('python3');
+  checks.push(check('python3', py ? 'ok' : 'missing', py ?? 'missing (it installs the seccomp filter virtiofsd runs under)', 'sudo apt-get install python3'));
   const socat = await version('socat', ['-V']);
   checks.push(check('socat', socat ? 'ok' : 'missing', socat ? socat.replace(/^socat by .*$/, 'present') : 'missing', 'sudo apt-get install socat'));
   const mm = await version('mmdebstrap');

@@ -23,6 +23,7 @@ export interface ResolvedConfig {
   network: { mode: 'allowlist' | 'blocklist'; entries: string[] };
   /** The project mount first, then [[mounts]] in order. */
   mounts: ResolvedMount[];
+  workspace?: Config['workspace'];
 }
 
 export const WORKSPACE = '/workspace';

@@ -50,6 +50,13 @@ export const ConfigSchema = z.strictObject({
       entries: z.array(hostEntry).optional(),
     })
     .prefault({}),
+  workspace: z
+    .strictObject({
+      // true lets the guest write .git/config and .git/hooks (host code execution on the next
+      // host `git status`): a widening, subject to approval.
+      writable_git_config: z.boolean().default(false),
+    })
+    .optional(),
 });
 
 export type RawConfig = z.input<typeof ConfigSchema>;

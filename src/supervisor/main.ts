@@ -15,7 +15,7 @@ import { buildArgv, type FsShare } from '../../qemu/argv.js';
 import { probeAccel, qemuBinary } from '../../qemu/accel.js';
 import { checkDisk } from '../../qemu/disk.js';
 import { prepareSessionDisk } from '../session/disk.js';
-import { statefulDirsIn, virtiofsdArgv, virtiofsdBinary } from '../../qemu/virtiofsd.js';
+import { findPython, findVirtiofsd, gitWallsIn, NO_GIT_WALLS, statefulDirsIn, virtiofsdArgv } from '../../qemu/virtiofsd.js';
 import { QmpClient } from '../../qemu/qmp.js';
 import { AGENT_PORT_NAME, type AgentMessage, type MountSpec } from '../../guest/protocol.js';
 import { AgentChannel } from './agent-channel.js';
@@ -96,6 +96,12 @@ export async function supervise(project: string): Promise<void> {
   for (const f of [rp.supervisorSock, rp.agentSock, rp.qmpSock, rp.egressSock]) rmSync(f, { force: true });
   writeFileSync(rp.supervisorPid, `${process.pid}\n`);
   log(`supervisor ${process.pid} for session ${id} in ${project}`);
+  // Before the socket listens, so the client reports this line. Never 9p passthrough in place
+  // of virtiofsd: it hides nothing and lets guest root make root-owned and setuid host files.
+  const fsd = findVirtiofsd();
+  if (!fsd) throw new VibeboxError('E_VIRTIOFSD_MISSING', 'virtiofsd is not installed', 'install the `virtiofsd` package (Debian 13, Ubuntu 24.04) or `qemu-system-common` (Debian 12)');
+  const python = findPython();
+  if (!python) throw new VibeboxError('E_TOOL_MISSING', 'python3 is not installed (it starts virtiofsd behind a seccomp filter)', 'install the `python3` package');
 
   const applyConfig = (): ResolvedConfig => {
     const eff = effectiveConfig(project, id);
@@ -453,22 +459,19 @@ export async function supervise(project: string): Promise<void> {
   writeFileSync(dirtyMarker, '');
 
   // ---- mounts
-  const fsd = virtiofsdBinary();
-  const shares: FsShare[] = cfg.mounts.map((m, i) => {
-    const tag = `vb${i}`;
-    return fsd ? { tag, socket: rp.virtiofsSock(i), readonly: m.mode === 'ro', kind: 'virtiofs' } : { tag, hostPath: m.host, readonly: m.mode === 'ro', kind: '9p' };
-  });
+  const shares: FsShare[] = cfg.mounts.map((m, i) => ({ tag: `vb${i}`, socket: rp.virtiofsSock(i), readonly: m.mode === 'ro', kind: 'virtiofs' }));
   const setpriv = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
   // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
   if (existsSync(pp.serialLog)) renameSync(pp.serialLog, `${pp.serialLog}.1`);
   const logFd = openSync(pp.supervisorLog, 'a');
   const sockReady: Promise<void>[] = [];
   shares.forEach((s, i) => {
-    if (s.kind !== 'virtiofs' || !fsd) return;
+    if (s.kind !== 'virtiofs') return;
     const host = cfg.mounts[i]!.host;
     const stage = statSync(host).isFile() ? `${rp.dir}/fs${i}.d` : undefined;
     if (stage) mkdirSync(stage, { recursive: true });
-    const argv = virtiofsdArgv({ binary: fsd, socket: s.socket!, shared: host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : statefulDirsIn(host), guestUid: image.manifest.user.uid, guestGid: image.manifest.user.gid });
+    const git = stage || cfg.workspace?.writable_git_config ? NO_GIT_WALLS : gitWallsIn(host);
+    const argv = virtiofsdArgv({ virtiofsd: fsd, python, socket: s.socket!, shared: host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : statefulDirsIn(host), git, guestUid: image.manifest.user.uid, guestGid: image.manifest.user.gid });
     const full = [...setpriv, ...argv];
     // A socket file left by a killed supervisor would look ready before this virtiofsd listens.
     rmSync(s.socket!, { force: true });

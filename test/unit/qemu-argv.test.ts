@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildArgv, qemuEscape, type VmSpec } from '../../qemu/argv.js';
 import { candidates } from '../../qemu/accel.js';
-import { virtiofsdArgv } from '../../qemu/virtiofsd.js';
+import { NO_GIT_WALLS, virtiofsdArgv, virtiofsdCommand, virtiofsdFlavour, type VirtiofsdSpec } from '../../qemu/virtiofsd.js';
+import { LAUNCHER_PY } from '../../qemu/virtiofsd-launcher.js';
 
 const base: VmSpec = {
   name: 'vibebox-abc', accel: 'tcg', cpus: 2, memoryBytes: 2 * 1024 ** 3, kernel: '/i/vmlinuz', initrd: '/i/initrd.img',
@@ -52,6 +53,7 @@ test('virtiofs shares get shared memory and a vhost-user device; 9p is read-only
   assert.ok(opt(a, '-device').some((d) => d.startsWith('vhost-user-fs-pci') && d.includes('tag=vb0')));
   const b = buildArgv({ ...base, shares: [{ tag: 'vb0', hostPath: '/h', readonly: true, kind: '9p' }] });
   assert.ok(opt(b, '-fsdev').some((f) => f.includes('path=/h') && f.includes('readonly=on')));
+  assert.ok(opt(b, '-fsdev').every((f) => !f.includes('passthrough')));
   assert.equal(opt(b, '-object').length, 0);
 });
 
@@ -68,14 +70,44 @@ test('accelerator candidates: kvm then tcg on Linux with /dev/kvm, hvf on macOS,
   assert.deepEqual(candidates('win32', false), ['tcg']);
 });
 
+const C_FSD = { binary: '/usr/lib/qemu/virtiofsd', flavour: 'c', readonlyFlag: false } as const;
+const RUST_FSD = { binary: '/usr/libexec/virtiofsd', flavour: 'rust', readonlyFlag: true } as const;
+const spec = (over: Partial<VirtiofsdSpec> = {}): VirtiofsdSpec => ({
+  virtiofsd: C_FSD, python: '/usr/bin/python3', socket: '/r/fs0.sock', shared: '/p', readonly: true, hide: [], git: NO_GIT_WALLS, guestUid: 1000, guestGid: 1000, ...over,
+});
+const unshareOf = (a: string[]) => a.slice(a.indexOf('unshare'));
+
 test('virtiofsd runs in a user namespace mapping the host user to the guest user, read-only by bind mount', () => {
-  const a = virtiofsdArgv({ binary: '/usr/lib/qemu/virtiofsd', socket: '/r/fs0.sock', shared: '/p', readonly: true, hide: [], guestUid: 1000, guestGid: 1000 });
-  assert.deepEqual(a.slice(0, 8), ['unshare', '--user', '--map-user=1000', '--map-group=1000', '--keep-caps', '--mount', '--propagation', 'private']);
+  const a = virtiofsdArgv(spec());
+  assert.deepEqual(unshareOf(a).slice(0, 8), ['unshare', '--user', '--map-user=1000', '--map-group=1000', '--keep-caps', '--mount', '--propagation', 'private']);
   const script = a[a.length - 1]!;
   assert.match(script, /mount -o remount,bind,ro '\/p'/);
-  assert.match(script, /exec '\/usr\/lib\/qemu\/virtiofsd' --socket-path='\/r\/fs0\.sock' -o source='\/p'/);
-  const rw = virtiofsdArgv({ binary: 'v', socket: 's', shared: '/p', readonly: false, hide: [], guestUid: 1000, guestGid: 1000 });
+  assert.match(script, /exec -a 'virtiofsd@\/r\/fs0\.sock' '\/usr\/lib\/qemu\/virtiofsd' '--fd=3' '-o' 'source=\/p'/);
+  const rw = virtiofsdArgv(spec({ readonly: false }));
   assert.doesNotMatch(rw[rw.length - 1]!, /remount/);
+});
+
+test('virtiofsd starts behind the python launcher, which listens on the socket and installs the seccomp filter', () => {
+  const a = virtiofsdArgv(spec());
+  assert.equal(a[0], '/usr/bin/python3');
+  assert.equal(a[1], '-c');
+  assert.equal(a[2], LAUNCHER_PY);
+  assert.deepEqual(a.slice(3, 6), ['/r/fs0.sock', '--', 'unshare']);
+  assert.match(LAUNCHER_PY, /0o6000/);
+});
+
+test('virtiofsd flavour is told from --help: QEMU\'s C one and the Rust one, each with its own argv', () => {
+  assert.deepEqual(virtiofsdFlavour('usage: virtiofsd [options]\n    -o source=PATH             shared directory tree\n'), { flavour: 'c', readonlyFlag: false });
+  assert.deepEqual(virtiofsdFlavour('Usage: virtiofsd [OPTIONS]\n      --shared-dir <shared-dir>\n      --readonly\n'), { flavour: 'rust', readonlyFlag: true });
+  assert.deepEqual(virtiofsdFlavour('Usage: virtiofsd [OPTIONS]\n      --shared-dir <shared-dir>\n'), { flavour: 'rust', readonlyFlag: false });
+  assert.equal(virtiofsdFlavour('something else'), null);
+  assert.deepEqual(virtiofsdCommand(RUST_FSD, '/p', true), ['/usr/libexec/virtiofsd', '--fd=3', '--shared-dir=/p', '--cache=auto', '--sandbox=namespace', '--thread-pool-size=0', '--readonly']);
+  assert.ok(!virtiofsdCommand(RUST_FSD, '/p', false).includes('--readonly'));
+  assert.ok(!virtiofsdCommand({ ...RUST_FSD, readonlyFlag: false }, '/p', true).includes('--readonly'));
+  const c = virtiofsdCommand(C_FSD, '/p', true);
+  assert.deepEqual(c, ['/usr/lib/qemu/virtiofsd', '--fd=3', '-o', 'source=/p', '-o', 'cache=auto', '-o', 'no_xattr', '--thread-pool-size=0']);
+  // Read-only is a bind mount for both flavours.
+  assert.match(virtiofsdArgv(spec({ virtiofsd: RUST_FSD })).at(-1)!, /remount,bind,ro '\/p'.*--readonly/);
 });
 
 test('session folders in a share are found for hiding: its own and one level down', async () => {
@@ -87,9 +119,22 @@ test('session folders in a share are found for hiding: its own and one level dow
   try {
     for (const d of ['.vibebox', 'a/.vibebox', 'b', 'c/d/.vibebox']) mkdirSync(join(root, d), { recursive: true });
     assert.deepEqual(statefulDirsIn(root).sort(), [join(root, '.vibebox'), join(root, 'a', '.vibebox')].sort());
-    const a = virtiofsdArgv({ binary: 'v', socket: 's', shared: root, readonly: false, hide: statefulDirsIn(root), guestUid: 1000, guestGid: 1000 });
+    const a = virtiofsdArgv(spec({ shared: root, readonly: false, hide: statefulDirsIn(root) }));
     assert.match(a[a.length - 1]!, new RegExp(`mount -t tmpfs .* '${join(root, 'a', '.vibebox').replace(/[/.]/g, '\\$&')}'`));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('QEMU runs under its seccomp sandbox, spawn and setsid allowed for the guestfwd relay', () => {
+  const sb = opt(buildArgv(base), '-sandbox');
+  assert.equal(sb.length, 1);
+  for (const o of ['on', 'obsolete=deny', 'resourcecontrol=deny']) assert.ok(sb[0]!.split(',').includes(o), o);
+  assert.doesNotMatch(sb[0]!, /spawn=deny|elevateprivileges=deny/);
+});
+
+test('q35 without devices the guest does not need', () => {
+  const m = opt(buildArgv(base), '-machine')[0]!.split(',');
+  for (const o of ['vmport=off', 'smm=off', 'i8042=off', 'sata=off', 'smbus=off']) assert.ok(m.includes(o), o);
+  assert.ok(buildArgv(base).includes('-nodefaults'));
 });
