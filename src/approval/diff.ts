@@ -21,6 +21,8 @@ export interface Grant {
   mounts: { host: string; guest: string; mode: 'ro' | 'rw' }[];
   /** absent in grants written before resources were approved: the defaults */
   resources?: Resources;
+  /** [workspace] writable_git_config: the guest may write .git/config and .git/hooks (absent: no) */
+  writable_git_config?: boolean;
 }
 
 const d = ConfigSchema.parse({});
@@ -72,5 +74,6 @@ export function widenings(approved: Grant, wanted: Grant): string[] {
     ...mountWidenings(approved.mounts, wanted.mounts),
     ...networkWidenings(approved.network, wanted.network),
     ...resourceWidenings(approved.resources ?? DEFAULT_RESOURCES, wanted.resources ?? DEFAULT_RESOURCES),
+    ...(wanted.writable_git_config && !approved.writable_git_config ? ['workspace.writable_git_config = true (the guest may write .git/config and .git/hooks, which git on the host runs)'] : []),
   ];
 }

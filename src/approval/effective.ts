@@ -23,6 +23,8 @@ export function effectiveConfig(project: string, sessionId: string, env: NodeJS.
     session: { ...cfg.session, auto_shutdown_ms: r.auto_shutdown_ms },
     network: { mode: network.mode, entries: [...network.entries] },
     mounts,
+    // .git stays read-only in the guest unless both the file and the approval say otherwise.
+    workspace: { ...cfg.workspace, writable_git_config: wanted.writable_git_config === true && approved.writable_git_config === true },
   };
   return { ...applyEnvOverrides(eff, env), unapproved };
 }

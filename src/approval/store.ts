@@ -20,6 +20,7 @@ const GrantSchema = z.strictObject({
       auto_shutdown_ms: z.number().int().nonnegative(),
     })
     .optional(),
+  writable_git_config: z.boolean().optional(),
 });
 
 const file = (id: string) => approvedFile(id); // throws for an id that is not a UUID
@@ -30,6 +31,7 @@ export function grantOf(cfg: ResolvedConfig): Grant {
     network: { mode: cfg.network.mode, entries: [...cfg.network.entries] },
     mounts: cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode })),
     resources: { cpus: cfg.vm.cpus, memory: cfg.vm.memory, disk: cfg.vm.disk, auto_shutdown_ms: cfg.session.auto_shutdown_ms },
+    writable_git_config: cfg.workspace?.writable_git_config === true,
   };
 }
 
@@ -45,7 +47,7 @@ export function defaultGrant(project: string): Grant {
 function parseGrant(text: string): Grant {
   const g = GrantSchema.parse(JSON.parse(text));
   // a grant from before resources were approved: the defaults were what it allowed
-  return { network: g.network, mounts: g.mounts, resources: g.resources ?? { ...DEFAULT_RESOURCES } };
+  return { network: g.network, mounts: g.mounts, resources: g.resources ?? { ...DEFAULT_RESOURCES }, writable_git_config: g.writable_git_config === true };
 }
 
 export function readGrant(id: string): Grant | null {

@@ -130,7 +130,7 @@ export function resolveConfig(cfg: Config, project: string, opts: { vbHome?: str
   }
   checkMounts(mounts, project, realpathOr(opts.vbHome ?? vibeboxHome()));
   const entries = cfg.network.entries ?? (cfg.network.mode === 'allowlist' ? [...DEFAULT_ALLOWLIST] : []);
-  return { vm: cfg.vm, session: cfg.session, network: { mode: cfg.network.mode, entries }, mounts };
+  return { vm: cfg.vm, session: cfg.session, network: { mode: cfg.network.mode, entries }, mounts, ...(cfg.workspace ? { workspace: cfg.workspace } : {}) };
 }
 
 /** Read the project's vibebox.toml; a missing file means the defaults. */

@@ -126,6 +126,21 @@ describe('effectiveConfig and checkApproval against a real vibebox.toml', () => 
   });
   const toml = (text: string) => writeFileSync(join(project, 'vibebox.toml'), text);
 
+  it('writable_git_config is a widening: .git stays read-only in the guest until approved', async () => {
+    const gid = '01900000-0000-7000-8000-0000000000a7';
+    toml('[workspace]\nwritable_git_config = true\n');
+    const eff = effectiveConfig(project, gid, {});
+    assert.equal(eff.workspace?.writable_git_config, false);
+    assert.equal(eff.unapproved.length, 1);
+    assert.match(eff.unapproved[0]!, /writable_git_config/);
+    await assert.rejects(checkApproval(project, gid, { interactive: false }), (e: VibeboxError) => e.code === 'E_NOT_APPROVED');
+    await checkApproval(project, gid, { interactive: false, yes: true });
+    assert.equal(effectiveConfig(project, gid, {}).workspace?.writable_git_config, true);
+    // taken back in the file: read-only again at once
+    toml('');
+    assert.equal(effectiveConfig(project, gid, {}).workspace?.writable_git_config, false);
+  });
+
   it('raised resources are not applied until approved; lowered ones apply at once', async () => {
     toml('[vm]\ncpus = 64\nmemory = "512GiB"\ndisk = "1TiB"\n[session]\nauto_shutdown_ms = 86400000\n');
     const eff = effectiveConfig(project, id, {});
