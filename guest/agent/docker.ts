@@ -2,7 +2,7 @@
 // the shell's critical path: under emulation it costs many seconds of CPU.
 import { spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
-import { socketAnswers } from '../../src/net/socket-answers.js';
+import { socketAnswers } from '../socket-answers.js';
 
 let starting: Promise<void> | null = null;
 const SOCK = '/run/docker.sock';

@@ -52,6 +52,12 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
     if (!this.sock.destroyed) this.sock.write(encodeFrame(id, Kind.stdin, b));
   }
 
+  /** Stop (true) or resume (false) reading from the guest: backpressure from a slow client. */
+  pause(paused: boolean): void {
+    if (paused) this.sock.pause();
+    else this.sock.resume();
+  }
+
   close(): void {
     this.sock.destroy();
   }
