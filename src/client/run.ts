@@ -4,6 +4,8 @@ import { resolve } from 'node:path';
 import { projectPaths, runPaths } from '../paths.js';
 import { attach, type AttachResult } from './attach.js';
 import { VibeboxError } from '../errors.js';
+import { pollUntil } from '../../guest/poll.js';
+import { checkEnv } from '../supervisor/env.js';
 
 export interface RunOptions {
   project: string;
@@ -33,6 +35,8 @@ async function attachOnce(o: RunOptions): Promise<AttachResult> {
     // ECONNREFUSED/ENOENT: no supervisor; anything else is a real answer.
     if (!(r.kind === 'error' && r.code === 'E_SUPERVISOR' && /ECONNREFUSED|ENOENT/.test(r.message))) return r;
   }
+  // A bad knob is bad input, found before anything starts.
+  checkEnv();
   const { ensureRunning } = await import('./start.js');
   const { resolveProject } = await import('../session/project.js');
   const project = resolveProject(o.project);
@@ -80,16 +84,16 @@ async function waitForStop(project: string): Promise<void> {
   const id = quickSessionId(project);
   if (!id) return;
   const { socketAnswers } = await import('../net/socket-answers.js');
-  const deadline = Date.now() + 60_000;
-  for (let d = 20; (await socketAnswers(runPaths(id).supervisorSock)) && Date.now() < deadline; d = Math.min(d * 2, 250)) await new Promise((r) => setTimeout(r, d));
+  const sock = runPaths(id).supervisorSock;
+  await pollUntil(async () => !(await socketAnswers(sock)), { deadline: Date.now() + 60_000, intervalMs: 20, what: 'the stopping session ending' }).catch((e: Error) => {
+    throw new VibeboxError('E_SUPERVISOR', `${e.message}`, 'see .vibebox/supervisor.log; `vibebox stop` it');
+  });
 }
 
 async function waitForReset(project: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (let d = 20; quickSessionId(project) !== null; d = Math.min(d * 2, 250)) {
-    if (Date.now() > deadline) throw new VibeboxError('E_SUPERVISOR', 'the old session was not removed after :new', 'see .vibebox/supervisor.log; `vibebox delete` it by hand');
-    await new Promise((r) => setTimeout(r, d));
-  }
+  await pollUntil(() => quickSessionId(project) === null, { deadline: Date.now() + 120_000, intervalMs: 20, what: 'the old session being removed after :new' }).catch(() => {
+    throw new VibeboxError('E_SUPERVISOR', 'the old session was not removed after :new', 'see .vibebox/supervisor.log; `vibebox delete` it by hand');
+  });
 }
 
 /** Parse `vibebox [exec [-t] [-u root] [--] cmd…]` without the CLI framework; null = not ours. */
