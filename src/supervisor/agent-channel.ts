@@ -1,12 +1,14 @@
 // The supervisor's end of the virtio-serial channel: frames in, typed messages and stdio out.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { AgentMessage, FrameDecoder, Kind, controlFrame, encodeFrame, type HostMessage } from '../../guest/protocol.js';
+import { AgentMessage, FrameDecoder, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, type HostMessage } from '../../guest/protocol.js';
 
 export interface AgentChannelEvents {
   message: [AgentMessage];
   data: [number, 'stdout' | 'stderr', Buffer];
   invalid: [string];
+  /** The agent's hello names a protocol version other than ours (it may not parse as today's hello). */
+  mismatch: [number];
   close: [];
 }
 
@@ -32,6 +34,11 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
             raw = JSON.parse(f.payload.toString('utf8'));
           } catch {
             this.emit('invalid', 'control frame is not JSON');
+            continue;
+          }
+          const theirs = helloProtocol(raw);
+          if (theirs !== null && theirs !== PROTOCOL_VERSION) {
+            this.emit('mismatch', theirs);
             continue;
           }
           const r = AgentMessage.safeParse(raw);
@@ -61,4 +68,11 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
   close(): void {
     this.sock.destroy();
   }
+}
+
+/** The protocol number of anything that looks like a hello, whatever else it carries. */
+export function helloProtocol(raw: unknown): number | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as { type?: unknown; protocol?: unknown };
+  return r.type === 'hello' && typeof r.protocol === 'number' ? r.protocol : null;
 }

@@ -12,7 +12,7 @@ import { checkDisk, createOverlay } from '../../qemu/disk.js';
 import { QemuDriver } from '../../qemu/qemu-driver.js';
 import type { VmDriver } from '../../qemu/driver.js';
 import { aliveAs, readPid } from '../../qemu/pidfile.js';
-import { AGENT_PORT_NAME, type AgentMessage, type MountSpec } from '../../guest/protocol.js';
+import { AGENT_PORT_NAME, PROTOCOL_VERSION, type AgentMessage, type MountSpec } from '../../guest/protocol.js';
 import { AgentChannel } from './agent-channel.js';
 import type { ClientMessage, Status } from './protocol.js';
 import { findImage, kernelCmdline } from '../../images/build.js';
@@ -29,6 +29,14 @@ import { RotatingLog } from './rotating-log.js';
 import { cleanLine, RateLimit } from './guest-text.js';
 import { EventWriter, eventsFile } from './events.js';
 import { bootTimeoutMs } from './env.js';
+
+export function protocolMismatch(theirs: number, id: string): VibeboxError {
+  return new VibeboxError(
+    'E_PROTOCOL',
+    `this session's image speaks guest agent protocol ${theirs}, this vibebox speaks ${PROTOCOL_VERSION}`,
+    `start a fresh session on a current image: \`vibebox image build\`, then \`vibebox delete ${id}\` (its disk is lost) and run vibebox again; or install the vibebox that built it`,
+  );
+}
 
 export async function supervise(project: string): Promise<void> {
   const session = readSessionFile(project);
@@ -238,7 +246,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
         const c = hub.disown(m.id);
         if (!c) return;
         if (m.type === 'exit') c.send({ type: 'exit', code: m.code, signal: m.signal === null ? null : cleanLine(m.signal, 16) });
-        else c.send({ type: 'error', code: 'E_EXEC', message: cleanLine(m.message, 500) });
+        else {
+          const code = m.reason === 'not_found' ? 'E_EXEC_NOT_FOUND' : m.reason === 'not_executable' ? 'E_EXEC_NOT_EXECUTABLE' : 'E_EXEC';
+          c.send({ type: 'error', code, message: cleanLine(m.message, 500) });
+        }
         c.close();
         return;
       }
@@ -341,6 +352,13 @@ async function superviseSession(project: string, id: string, events: EventWriter
     agent = new AgentChannel(sock);
     agent.on('message', onAgent);
     agent.on('invalid', (why) => log(`agent channel: ${cleanLine(why, 200)}`));
+    agent.on('mismatch', (theirs) => {
+      // An image built by another vibebox: say what to do now, not after the boot timeout.
+      const err = protocolMismatch(theirs, id);
+      log(err.message);
+      readyReject(err);
+      void stop('agent protocol mismatch');
+    });
     agent.on('data', (execId, kind, b) => hub.data(execId, kind, b));
   });
   await new Promise<void>((res) => agentServer!.listen(rp.agentSock, () => res()));
