@@ -29,6 +29,8 @@ export interface VmRequest {
   /** Where guest connections to the egress proxy go. */
   egressSocket: string;
   serialLog: string;
+  /** The guest's console output (untrusted text), instead of QEMU writing serialLog itself. */
+  console?: (chunk: Buffer) => void;
 }
 
 export type VmState = 'stopped' | 'starting' | 'running' | 'exited';

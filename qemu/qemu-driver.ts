@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { buildArgv, type Accel, type FsShare } from './argv.js';
 import { probeAccel, qemuBinary, type ProbeResult } from './accel.js';
 import { statefulDirsIn, virtiofsdArgv, virtiofsdBinary } from './virtiofsd.js';
@@ -66,6 +67,7 @@ export class QemuDriver implements VmDriver {
   private exitCbs: ((why: string) => void)[] = [];
   private state: VmStatus['state'] = 'stopped';
   private accel: Accel | null = null;
+  private serialServer: NetServer | null = null;
   private readonly paths: ReturnType<typeof qemuRunPaths>;
   private readonly setpriv = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
 
@@ -153,7 +155,7 @@ export class QemuDriver implements VmDriver {
   async start(req: VmRequest): Promise<void> {
     const accel = this.accel ?? (await this.probe(req.kernel)).accel;
     // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
-    if (existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
+    if (!req.console && existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
     const argv = buildArgv({
       name: req.name,
       accel,
@@ -172,6 +174,23 @@ export class QemuDriver implements VmDriver {
       egressCommand: `socat - UNIX-CONNECT:${req.egressSocket}`,
       shares: this.fsShares,
     });
+    if (req.console) {
+      // The console goes through us (size cap, control characters) rather than into a file QEMU
+      // grows without bound: QEMU connects to our socket as the serial port's backend.
+      const sink = req.console;
+      rmSync(this.paths.serialSock, { force: true });
+      const srv = createNetServer((s) => {
+        s.on('data', (d: Buffer) => sink(d));
+        s.on('error', () => undefined);
+      });
+      await new Promise<void>((res, rej) => {
+        srv.once('error', rej);
+        srv.listen(this.paths.serialSock, () => res());
+      });
+      this.serialServer = srv;
+      const i = argv.indexOf('-serial');
+      if (i >= 0) argv[i + 1] = `unix:${this.paths.serialSock}`;
+    }
     const full = [...this.setpriv, qemuBinary(), ...argv];
     this.o.log(`starting ${full.join(' ')}`);
     const q = this.spawnHelper(full, {});
@@ -257,6 +276,7 @@ export class QemuDriver implements VmDriver {
   }
 
   close(): void {
+    this.serialServer?.close();
     for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGTERM');
   }
 }

@@ -10,6 +10,8 @@ interface PtyLike {
   pid: number;
   write(d: string | Buffer): void;
   resize(c: number, r: number): void;
+  pause(): void;
+  resume(): void;
   kill(sig?: string): void;
   onData(cb: (d: string | Buffer) => void): void;
   onExit(cb: (e: { exitCode: number; signal?: number }) => void): void;
@@ -113,6 +115,19 @@ export class Exec {
     } catch (e) {
       sink.error(`${file}: ${(e as Error).message}`);
     }
+  }
+
+  /** Stop reading the command's output while the channel to the host is full (backpressure). */
+  pause(): void {
+    this.pty?.pause();
+    this.child?.stdout?.pause();
+    this.child?.stderr?.pause();
+  }
+
+  resume(): void {
+    this.pty?.resume();
+    this.child?.stdout?.resume();
+    this.child?.stderr?.resume();
   }
 
   /** The exec's root process (for attributing :commands to it). */

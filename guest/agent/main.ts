@@ -36,8 +36,21 @@ let out: NodeJS.WritableStream;
 function send(msg: AgentMessage): void {
   out.write(controlFrame(msg));
 }
+// When the host stops reading (a client that does not read), the port's buffer fills: stop
+// reading the commands' output until it drains, so neither side buffers without bound.
+let blocked = false;
 function sendData(id: number, kind: typeof Kind.stdout | typeof Kind.stderr, b: Buffer): void {
-  out.write(encodeFrame(id, kind, b));
+  if (out.write(encodeFrame(id, kind, b))) return;
+  if (blocked) {
+    execs.get(id)?.pause();
+    return;
+  }
+  blocked = true;
+  for (const e of execs.values()) e.pause();
+  out.once('drain', () => {
+    blocked = false;
+    for (const e of execs.values()) e.resume();
+  });
 }
 
 // Requests from the :commands, waiting for the supervisor's reply.

@@ -26,7 +26,8 @@ import { RefCount } from './refcount.js';
 import { ClientsHub, type Client } from './clients-hub.js';
 import { handleGuestRequest } from './guest-requests.js';
 import { RotatingLog } from './rotating-log.js';
-import { cleanLine, RateLimit } from './guest-text.js';
+import { cleanLine, cleanText, RateLimit } from './guest-text.js';
+import { StringDecoder } from 'node:string_decoder';
 import { EventWriter, eventsFile } from './events.js';
 import { bootTimeoutMs } from './env.js';
 
@@ -297,6 +298,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
       if (resetAfter) {
         carryGrant(project, id);
         await removeSession(project, id).catch((e: Error) => log(`reset failed: ${e.message}`));
+        rmSync(eventsFile(id), { force: true });
       } else await touchIndex(true);
       log('stopped');
       events.emit('stopped');
@@ -363,6 +365,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
   });
   await new Promise<void>((res) => agentServer!.listen(rp.agentSock, () => res()));
 
+  // The console log: the guest writes it, so it is capped (one old file) and cleaned like any guest text.
+  const serialDecoder = new StringDecoder('utf8');
+  // A new boot, a new file; the previous boot's console stays as serial.log.1 for post-mortems.
+  const serialLog = new RotatingLog(pp.serialLog, 8 * 1024 * 1024, { fresh: true });
   driver.onExit((why) => {
     if (!stopping) {
       readyReject(new Error(`the VM exited during boot (${why})`));
@@ -382,6 +388,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
     agentPortName: AGENT_PORT_NAME,
     egressSocket: rp.egressSock,
     serialLog: pp.serialLog,
+    console: (chunk) => serialLog.append(cleanText(serialDecoder.write(chunk))),
   });
   // A guest that never says hello must not keep clients waiting forever.
   const bootTimer = setTimeout(() => {

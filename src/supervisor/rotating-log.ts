@@ -7,13 +7,20 @@ export class RotatingLog {
   constructor(
     readonly file: string,
     private maxBytes = 8 * 1024 * 1024,
+    o: { fresh?: boolean } = {},
   ) {
     this.size = existsSync(file) ? statSync(file).size : 0;
-    if (this.size > maxBytes) this.rotate();
+    // fresh: a new run starts a new file (the previous run's becomes <file>.1, for post-mortems).
+    if (this.size > maxBytes || (o.fresh && this.size > 0)) this.rotate();
   }
 
   write(line: string): void {
-    const b = Buffer.from(line.endsWith('\n') ? line : `${line}\n`, 'utf8');
+    this.append(line.endsWith('\n') ? line : `${line}\n`);
+  }
+
+  /** Raw text (a console stream: lines may arrive in pieces). */
+  append(text: string): void {
+    const b = Buffer.from(text, 'utf8');
     if (this.size + b.length > this.maxBytes) this.rotate();
     try {
       appendFileSync(this.file, b);
