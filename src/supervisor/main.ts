@@ -325,71 +325,81 @@ async function superviseSession(project: string, id: string, events: EventWriter
   await hub.listen(rp.supervisorSock);
   events.emit('listening');
 
-  // ---- egress proxy: the VM's only way out
-  proxy = new EgressProxy({ policy: cfg.network, logFile: pp.egressLog });
-  await proxy.listen(rp.egressSock);
+  try {
+    // ---- egress proxy: the VM's only way out
+    proxy = new EgressProxy({ policy: cfg.network, logFile: pp.egressLog });
+    await proxy.listen(rp.egressSock);
 
-  // ---- accelerator, disk
-  const probe = await qemuDriver.probe(image.kernel);
-  for (const t of probe.tried) log(`accelerator probe: ${t.accel} ${t.ok ? 'works' : `failed (${t.detail})`} in ${t.ms} ms`);
-  log(`accelerator: ${probe.accel}`);
-  await createOverlay(pp.disk, image.rootfs, cfg.vm.disk);
-  if (existsSync(dirtyMarker)) {
-    // The last run did not end cleanly: repair leaked clusters before booting again.
-    const r = await checkDisk(pp.disk, image.rootfs, true);
-    log(`disk check after an unclean stop: ${r.ok ? 'ok' : 'errors'} (leaks left ${r.leaks}, corruptions ${r.corruptions})`);
-  }
-  writeFileSync(dirtyMarker, '');
-
-  // ---- mounts: computed once, before boot (the guest may delete a source later)
-  mounts = await driver.setupShares(cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, readonly: m.mode === 'ro' })));
-
-  // ---- the agent channel: we listen, QEMU connects as soon as it starts
-  agentServer = createNetServer();
-  agentServer.on('connection', (sock: Socket) => {
-    if (agent) {
-      sock.destroy();
-      return;
+    // ---- accelerator, disk
+    const probe = await qemuDriver.probe(image.kernel);
+    for (const t of probe.tried) log(`accelerator probe: ${t.accel} ${t.ok ? 'works' : `failed (${t.detail})`} in ${t.ms} ms`);
+    log(`accelerator: ${probe.accel}`);
+    await createOverlay(pp.disk, image.rootfs, cfg.vm.disk);
+    if (existsSync(dirtyMarker)) {
+      // The last run did not end cleanly: repair leaked clusters before booting again.
+      const r = await checkDisk(pp.disk, image.rootfs, true);
+      log(`disk check after an unclean stop: ${r.ok ? 'ok' : 'errors'} (leaks left ${r.leaks}, corruptions ${r.corruptions})`);
     }
-    agent = new AgentChannel(sock);
-    agent.on('message', onAgent);
-    agent.on('invalid', (why) => log(`agent channel: ${cleanLine(why, 200)}`));
-    agent.on('mismatch', (theirs) => {
-      // An image built by another vibebox: say what to do now, not after the boot timeout.
-      const err = protocolMismatch(theirs, id);
-      log(err.message);
-      readyReject(err);
-      void stop('agent protocol mismatch');
+    writeFileSync(dirtyMarker, '');
+
+    // ---- mounts: computed once, before boot (the guest may delete a source later)
+    mounts = await driver.setupShares(cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, readonly: m.mode === 'ro' })));
+
+    // ---- the agent channel: we listen, QEMU connects as soon as it starts
+    agentServer = createNetServer();
+    agentServer.on('connection', (sock: Socket) => {
+      if (agent) {
+        sock.destroy();
+        return;
+      }
+      agent = new AgentChannel(sock);
+      agent.on('message', onAgent);
+      agent.on('invalid', (why) => log(`agent channel: ${cleanLine(why, 200)}`));
+      agent.on('mismatch', (theirs) => {
+        // An image built by another vibebox: say what to do now, not after the boot timeout.
+        const err = protocolMismatch(theirs, id);
+        log(err.message);
+        readyReject(err);
+        void stop('agent protocol mismatch');
+      });
+      agent.on('data', (execId, kind, b) => hub.data(execId, kind, b));
     });
-    agent.on('data', (execId, kind, b) => hub.data(execId, kind, b));
-  });
-  await new Promise<void>((res) => agentServer!.listen(rp.agentSock, () => res()));
+    await new Promise<void>((res) => agentServer!.listen(rp.agentSock, () => res()));
 
-  // The console log: the guest writes it, so it is capped (one old file) and cleaned like any guest text.
-  const serialDecoder = new StringDecoder('utf8');
-  // A new boot, a new file; the previous boot's console stays as serial.log.1 for post-mortems.
-  const serialLog = new RotatingLog(pp.serialLog, 8 * 1024 * 1024, { fresh: true });
-  driver.onExit((why) => {
-    if (!stopping) {
-      readyReject(new Error(`the VM exited during boot (${why})`));
-      void stop('the VM exited').then(() => process.exit(1));
-    }
-  });
-  await driver.start({
-    name: `vibebox-${shortId(id)}`,
-    cpus: cfg.vm.cpus,
-    memoryBytes: cfg.vm.memory,
-    kernel: image.kernel,
-    initrd: image.initrd,
-    cmdline: kernelCmdline(image.manifest),
-    disk: pp.disk,
-    backing: image.rootfs,
-    agentSocket: rp.agentSock,
-    agentPortName: AGENT_PORT_NAME,
-    egressSocket: rp.egressSock,
-    serialLog: pp.serialLog,
-    console: (chunk) => serialLog.append(cleanText(serialDecoder.write(chunk))),
-  });
+    // The console log: the guest writes it, so it is capped (one old file) and cleaned like any guest text.
+    const serialDecoder = new StringDecoder('utf8');
+    // A new boot, a new file; the previous boot's console stays as serial.log.1 for post-mortems.
+    const serialLog = new RotatingLog(pp.serialLog, 8 * 1024 * 1024, { fresh: true });
+    driver.onExit((why) => {
+      if (!stopping) {
+        readyReject(new Error(`the VM exited during boot (${why})`));
+        void stop('the VM exited').then(() => process.exit(1));
+      }
+    });
+    await driver.start({
+      name: `vibebox-${shortId(id)}`,
+      cpus: cfg.vm.cpus,
+      memoryBytes: cfg.vm.memory,
+      kernel: image.kernel,
+      initrd: image.initrd,
+      cmdline: kernelCmdline(image.manifest),
+      disk: pp.disk,
+      backing: image.rootfs,
+      agentSocket: rp.agentSock,
+      agentPortName: AGENT_PORT_NAME,
+      egressSocket: rp.egressSock,
+      serialLog: pp.serialLog,
+      console: (chunk) => serialLog.append(cleanText(serialDecoder.write(chunk))),
+    });
+  } catch (e) {
+    // Clients waiting for the boot get the reason; nothing is left running.
+    const err = e instanceof VibeboxError ? e : new VibeboxError('E_VM_START', (e as Error).message, `see ${pp.supervisorLog}`);
+    log(`start-up failed: ${err.message}`);
+    events.emit('failed', { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) });
+    readyReject(err);
+    await stop('start-up failed');
+    return;
+  }
   // A guest that never says hello must not keep clients waiting forever.
   const bootTimer = setTimeout(() => {
     if (state === 'starting') {
