@@ -52,3 +52,23 @@ export class RateLimit {
     return d;
   }
 }
+
+/** The agent's `log` frames into the supervisor's log: cleaned, capped at `maxChars`, rate-limited. */
+export class GuestLog {
+  private readonly limit: RateLimit;
+  constructor(
+    private sink: (line: string) => void,
+    o: { perSecond?: number; burst?: number; maxChars?: number; now?: () => number } = {},
+  ) {
+    this.limit = new RateLimit(o.perSecond ?? 20, o.burst ?? 200, o.now);
+    this.maxChars = o.maxChars ?? 1000;
+  }
+  private readonly maxChars: number;
+
+  frame(level: string, message: string): void {
+    if (!this.limit.take()) return;
+    const dropped = this.limit.takeDropped();
+    if (dropped) this.sink(`agent: ${dropped} log lines dropped (rate limit)`);
+    this.sink(`agent ${cleanLine(level, 8)}: ${cleanLine(message, this.maxChars)}`);
+  }
+}

@@ -26,7 +26,7 @@ import { RefCount } from './refcount.js';
 import { ClientsHub, type Client } from './clients-hub.js';
 import { handleGuestRequest } from './guest-requests.js';
 import { RotatingLog } from './rotating-log.js';
-import { cleanLine, cleanText, RateLimit } from './guest-text.js';
+import { cleanLine, cleanText, GuestLog } from './guest-text.js';
 import { StringDecoder } from 'node:string_decoder';
 import { EventWriter, eventsFile } from './events.js';
 import { bootTimeoutMs } from './env.js';
@@ -220,7 +220,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
   }
 
   // The guest may send log frames at any rate and size: cap both.
-  const logLimit = new RateLimit(20, 200);
+  const guestLog = new GuestLog(log);
   function onAgent(m: AgentMessage): void {
     switch (m.type) {
       case 'hello': {
@@ -269,12 +269,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
         return;
       }
       case 'log':
-        if (!logLimit.take()) return;
-        {
-          const dropped = logLimit.takeDropped();
-          if (dropped) log(`agent: ${dropped} log lines dropped (rate limit)`);
-        }
-        log(`agent ${m.level}: ${cleanLine(m.message, 1000)}`);
+        guestLog.frame(m.level, m.message);
         return;
     }
   }

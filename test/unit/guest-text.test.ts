@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanLine, cleanText, RateLimit } from '../../src/supervisor/guest-text.js';
+import { cleanLine, cleanText, GuestLog, RateLimit } from '../../src/supervisor/guest-text.js';
 import { RotatingLog } from '../../src/supervisor/rotating-log.js';
 import { mountSpecFor } from '../../qemu/qemu-driver.js';
 
@@ -26,6 +26,24 @@ describe('guest text', () => {
     for (let i = 0; i < 100; i++) if (r.take()) ok++;
     assert.equal(ok, 10, "refilled up to the burst");
     assert.equal(r.takeDropped(), 190);
+  });
+});
+
+describe('agent log frames', () => {
+  it('20,000 frames of 100 KB with escapes become a bounded, clean log', () => {
+    let now = 0;
+    const lines: string[] = [];
+    const g = new GuestLog((l) => lines.push(l), { now: () => now });
+    const evil = `\x1b[2J\nfake line\n${'A'.repeat(100_000)}`;
+    for (let i = 0; i < 20_000; i++) {
+      g.frame('warn', evil);
+      if (i % 1000 === 0) now += 1000;
+    }
+    const bytes = lines.reduce((n, l) => n + l.length, 0);
+    assert.ok(lines.length < 700, `${lines.length} lines`);
+    assert.ok(bytes < 1_000_000, `${bytes} bytes`);
+    assert.ok(lines.every((l) => !/[\x00-\x1f]/.test(l)));
+    assert.ok(lines.some((l) => /log lines dropped/.test(l)));
   });
 });
 
