@@ -98,7 +98,13 @@ export const AgentMessage = z.discriminatedUnion('type', [
   }),
   z.strictObject({ type: z.literal('started'), id, pid: z.number().int() }),
   z.strictObject({ type: z.literal('exit'), id, code: z.number().int().nullable(), signal: z.string().nullable() }),
-  z.strictObject({ type: z.literal('exec_error'), id, message: z.string() }),
+  z.strictObject({
+    type: z.literal('exec_error'),
+    id,
+    message: z.string(),
+    /** Why the command did not start, for exit codes 127 and 126 (as ssh and docker exec). */
+    reason: z.enum(['not_found', 'not_executable']).optional(),
+  }),
   z.strictObject({ type: z.literal('setup_done'), ok: z.boolean(), error: z.string().optional() }),
   z.strictObject({ type: z.literal('request'), reqId: id, command: GuestCommand, execId: z.number().int().nullable(), args: z.array(z.string()) }),
   z.strictObject({ type: z.literal('log'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),

@@ -1,5 +1,9 @@
 // A small QMP client: JSON lines over a unix socket. Greeting, qmp_capabilities, then commands.
 import { connect, type Socket } from 'node:net';
+import { withDeadline } from '../guest/poll.js';
+
+/** A QMP command that does not answer in this long is not going to (every wait has a deadline). */
+const QMP_TIMEOUT_MS = 5_000;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -59,18 +63,24 @@ export class QmpClient {
     });
   }
 
-  static async connect(path: string): Promise<QmpClient> {
+  static async connect(path: string, timeoutMs = QMP_TIMEOUT_MS): Promise<QmpClient> {
     const c = new QmpClient(path);
-    await c.ready;
-    await c.execute('qmp_capabilities');
+    try {
+      await withDeadline(c.ready, timeoutMs, 'the QMP greeting');
+      await c.execute('qmp_capabilities', undefined, timeoutMs);
+    } catch (e) {
+      c.close();
+      throw e;
+    }
     return c;
   }
 
-  execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
-    return new Promise((resolve, reject) => {
+  execute(command: string, args?: Record<string, unknown>, timeoutMs = QMP_TIMEOUT_MS): Promise<unknown> {
+    const answer = new Promise<unknown>((resolve, reject) => {
       this.queue.push({ resolve, reject });
       this.sock.write(JSON.stringify(args ? { execute: command, arguments: args } : { execute: command }) + '\n');
     });
+    return withDeadline(answer, timeoutMs, `QMP ${command}`);
   }
 
   close(): void {

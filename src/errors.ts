@@ -49,11 +49,9 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_NOT_APPROVED',
   'E_TOOL_MISSING',
   'E_VIRTIOFSD_MISSING',
-  'E_NO_SPACE',
   'E_IMAGE_MISSING',
   'E_IMAGE_IN_USE',
-  // The supervisor was killed under a client: nothing is lost, the next command restarts it.
-  'E_SESSION_LOST',
+  // Not here: E_SESSION_LOST and E_NO_SPACE are failures of the machine (exit 1), not bad input.
 ]);
 
 export class VibeboxError extends Error {

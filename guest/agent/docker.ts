@@ -2,7 +2,8 @@
 // the shell's critical path: under emulation it costs many seconds of CPU.
 import { spawn } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
-import { socketAnswers } from '../../src/net/socket-answers.js';
+import { socketAnswers } from '../socket-answers.js';
+import { pollUntil, PollTimeout } from '../poll.js';
 
 let starting: Promise<void> | null = null;
 const SOCK = '/run/docker.sock';
@@ -17,14 +18,16 @@ export function dockerdOnDemand(env: Record<string, string>): Promise<void> {
     const logFd = openSync('/var/log/dockerd.log', 'a');
     const child = spawn('/usr/sbin/dockerd', ['--group', 'vibe'], { env: { ...process.env, ...env }, stdio: ['ignore', logFd, logFd], detached: true });
     child.unref();
-    const deadline = Date.now() + 120_000;
     // dockerd has no readiness signal we can wait on without systemd: watch its socket.
-    for (let d = 50; Date.now() < deadline; d = Math.min(d * 2, 500)) {
-      if (child.exitCode !== null) throw new Error(`dockerd exited with ${child.exitCode}; see /var/log/dockerd.log`);
-      if (await answers()) return;
-      await new Promise((r) => setTimeout(r, d));
-    }
-    throw new Error('dockerd did not start within 120 s; see /var/log/dockerd.log');
+    await pollUntil(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`dockerd exited with ${child.exitCode}; see /var/log/dockerd.log`);
+        return answers();
+      },
+      { deadline: Date.now() + 120_000, intervalMs: 50, maxIntervalMs: 500, what: 'dockerd listening' },
+    ).catch((e: Error) => {
+      throw e instanceof PollTimeout ? new Error('dockerd did not start within 120 s; see /var/log/dockerd.log') : e;
+    });
   })();
   starting.catch(() => {
     starting = null;

@@ -1,6 +1,7 @@
 // One exec in the guest: pipes (child_process) or a PTY (node-pty), as user vibe or root.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { statSync } from 'node:fs';
 import type { HostMessage } from '../protocol.js';
 
 type ExecMsg = Extract<HostMessage, { type: 'exec' }>;
@@ -9,6 +10,8 @@ interface PtyLike {
   pid: number;
   write(d: string | Buffer): void;
   resize(c: number, r: number): void;
+  pause(): void;
+  resume(): void;
   kill(sig?: string): void;
   onData(cb: (d: string | Buffer) => void): void;
   onExit(cb: (e: { exitCode: number; signal?: number }) => void): void;
@@ -29,7 +32,27 @@ export interface ExecSink {
   stdout(b: Buffer): void;
   stderr(b: Buffer): void;
   exit(code: number | null, signal: string | null): void;
-  error(message: string): void;
+  error(message: string, reason?: 'not_found' | 'not_executable'): void;
+}
+
+/**
+ * Find the command as execvp would, before spawning: a PTY child that fails to exec only exits 1
+ * with perror text, so "not found" (127) and "not executable" (126) are decided here.
+ */
+export function resolveCommand(file: string, path: string, cwd: string): { path: string } | { reason: 'not_found' | 'not_executable' } {
+  const candidates = file.includes('/') ? [file.startsWith('/') ? file : `${cwd}/${file}`] : path.split(':').filter(Boolean).map((d) => `${d}/${file}`);
+  let sawNonExec = false;
+  for (const c of candidates) {
+    let st;
+    try {
+      st = statSync(c);
+    } catch {
+      continue;
+    }
+    if (st.isFile() && (st.mode & 0o111) !== 0) return { path: c };
+    sawNonExec = true;
+  }
+  return { reason: sawNonExec ? 'not_executable' : 'not_found' };
 }
 
 export interface Identity {
@@ -59,6 +82,12 @@ export class Exec {
     // groups but costs a whole extra exec, ~30 ms under emulation, on every command.)
     const [file, ...args] = msg.argv as [string, ...string[]];
     const ids = who.uid === 0 ? {} : { uid: who.uid, gid: who.gid };
+    const found = resolveCommand(file, env['PATH'] ?? '', msg.cwd);
+    if ('reason' in found) {
+      // Reported after the constructor returns, as a spawn error would be.
+      queueMicrotask(() => sink.error(`${file}: ${found.reason === 'not_found' ? 'command not found' : 'permission denied'}`, found.reason));
+      return;
+    }
     try {
       if (msg.pty) {
         env['TERM'] = msg.pty.term;
@@ -86,6 +115,24 @@ export class Exec {
     } catch (e) {
       sink.error(`${file}: ${(e as Error).message}`);
     }
+  }
+
+  /** Stop reading the command's output while the channel to the host is full (backpressure). */
+  pause(): void {
+    this.pty?.pause();
+    this.child?.stdout?.pause();
+    this.child?.stderr?.pause();
+  }
+
+  resume(): void {
+    this.pty?.resume();
+    this.child?.stdout?.resume();
+    this.child?.stderr?.resume();
+  }
+
+  /** The exec's root process (for attributing :commands to it). */
+  get pid(): number | null {
+    return this.pty?.pid ?? this.child?.pid ?? null;
   }
 
   stdin(b: Buffer): void {

@@ -10,6 +10,7 @@ import { AGENT_PORT_NAME, type MountSpec, AgentMessage, FrameDecoder, GUEST_COMM
 import { waitForPort } from './port.js';
 import { Exec, type Identity } from './exec.js';
 import { dockerdOnDemand } from './docker.js';
+import { execOf, peerPid } from './peer.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -35,8 +36,21 @@ let out: NodeJS.WritableStream;
 function send(msg: AgentMessage): void {
   out.write(controlFrame(msg));
 }
+// When the host stops reading (a client that does not read), the port's buffer fills: stop
+// reading the commands' output until it drains, so neither side buffers without bound.
+let blocked = false;
 function sendData(id: number, kind: typeof Kind.stdout | typeof Kind.stderr, b: Buffer): void {
-  out.write(encodeFrame(id, kind, b));
+  if (out.write(encodeFrame(id, kind, b))) return;
+  if (blocked) {
+    execs.get(id)?.pause();
+    return;
+  }
+  blocked = true;
+  for (const e of execs.values()) e.pause();
+  out.once('drain', () => {
+    blocked = false;
+    for (const e of execs.values()) e.resume();
+  });
 }
 
 // Requests from the :commands, waiting for the supervisor's reply.
@@ -69,9 +83,9 @@ function handle(msg: HostMessage): void {
           execs.delete(id);
           send({ type: 'exit', id, code, signal });
         },
-        error: (message) => {
+        error: (message, reason) => {
           execs.delete(id);
-          send({ type: 'exec_error', id, message });
+          send({ type: 'exec_error', id, message, ...(reason ? { reason } : {}) });
         },
       });
       execs.set(id, e);
@@ -117,6 +131,15 @@ function shutdown(): void {
   execFile('sh', ['-c', 'sync; mount -o remount,ro / 2>/dev/null; sync; echo o > /proc/sysrq-trigger'], () => undefined);
 }
 
+async function requesterExec(sock: Socket): Promise<number | null> {
+  // The accepted socket's descriptor (Node keeps it on the handle), matched in ss's listing.
+  const fd = (sock as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return null;
+  const roots = new Map<number, number>();
+  for (const [id, e] of execs) if (e.pid !== null) roots.set(id, e.pid);
+  return execOf(await peerPid(fd), roots);
+}
+
 /** The :commands talk to us on a unix socket: one line `<command> <execId> [args…]`, answer `<exit code>\n<output>`. */
 function serveCommands(): void {
   mkdirSync('/run/vibebox', { recursive: true });
@@ -141,13 +164,19 @@ function serveCommands(): void {
         );
         return;
       }
-      const parsed = AgentMessage.safeParse({ type: 'request', reqId: nextReq, command: cmd, execId: /^\d+$/.test(execId) ? Number(execId) : null, args });
-      if (!parsed.success) {
-        sock.end(`2\nunknown vibebox command :${cmd}\n`);
-        return;
-      }
-      pending.set(nextReq++, sock);
-      send(parsed.data);
+      void (async () => {
+        // The exec is the one the requesting process really runs in; the id it names is only a claim.
+        const claimed = /^\d+$/.test(execId) ? Number(execId) : null;
+        const real = claimed === null ? null : await requesterExec(sock);
+        if (claimed !== null && real !== claimed) log('warn', `a :${cmd.slice(0, 20)} request named exec ${claimed} but came from ${real ?? 'no exec'}`);
+        const parsed = AgentMessage.safeParse({ type: 'request', reqId: nextReq, command: cmd, execId: real, args });
+        if (!parsed.success) {
+          sock.end(`2\nunknown vibebox command :${cmd}\n`);
+          return;
+        }
+        pending.set(nextReq++, sock);
+        send(parsed.data);
+      })();
     });
   });
   srv.listen(GUEST_COMMAND_SOCKET, () => chmodSync(GUEST_COMMAND_SOCKET, 0o666));

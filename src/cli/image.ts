@@ -1,7 +1,12 @@
-import { buildImage, listImages, removeImage } from '../../images/build.js';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildImage, currentDigest, listImages, removeImage } from '../../images/build.js';
 import { readIndex } from '../session/index-store.js';
 import { readSessionFile } from '../session/state.js';
+import { homePaths, vibeboxHome } from '../paths.js';
 import { table } from './format.js';
+
+export const human = (n: number): string => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`);
 
 const progress = (l: string) => process.stderr.write(`${l}\n`);
 
@@ -31,4 +36,96 @@ export async function rm(nameOrDigest: string): Promise<void> {
   const used = await usedDigests();
   await removeImage(nameOrDigest, (d) => (used.get(d) ?? 0) > 0);
   process.stdout.write(`removed ${nameOrDigest}\n`);
+}
+
+/** Bytes a tree takes on disk (allocated blocks: qcow2 files are sparse). */
+export function diskUsage(path: string): number {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return 0;
+  }
+  let n = st.blocks * 512;
+  if (st.isDirectory()) for (const e of readdirSync(path)) n += diskUsage(join(path, e));
+  return n;
+}
+
+/**
+ * Superseded package archives in the apt cache: of each package and architecture keep the newest
+ * file (by modification time: the last build synced it out), older versions go.
+ */
+export function staleDebs(dir: string): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith('.deb'));
+  } catch {
+    return [];
+  }
+  const newest = new Map<string, { file: string; mtime: number }>();
+  const stale: string[] = [];
+  for (const f of files) {
+    const [pkg, , arch] = f.replace(/\.deb$/, '').split('_');
+    const key = `${pkg}_${arch}`;
+    const mtime = lstatSync(join(dir, f)).mtimeMs;
+    const cur = newest.get(key);
+    if (!cur) newest.set(key, { file: f, mtime });
+    else if (mtime > cur.mtime) {
+      stale.push(cur.file);
+      newest.set(key, { file: f, mtime });
+    } else stale.push(f);
+  }
+  return stale.map((f) => join(dir, f));
+}
+
+export interface PruneResult {
+  images: string[];
+  debs: number;
+  bytes: number;
+}
+
+/** Remove images no session uses (except the current recipe's, which the next session needs) and stale apt archives. */
+export async function pruneHome(home: string, inUse: (digest: string) => boolean, keepDigest: string | null): Promise<PruneResult> {
+  let bytes = 0;
+  const images: string[] = [];
+  for (const i of await listImages(home)) {
+    if (inUse(i.digest) || i.digest === keepDigest) continue;
+    const size = diskUsage(i.dir);
+    await removeImage(i.digest, inUse, home);
+    bytes += size;
+    images.push(`${i.name}/${i.digest}`);
+  }
+  const debs = staleDebs(join(home, 'cache', 'apt'));
+  for (const f of debs) {
+    bytes += diskUsage(f);
+    rmSync(f, { force: true });
+  }
+  // Leftovers of interrupted builds and removals (a day old: a younger one may be a build running now).
+  const imagesDir = homePaths(home).imagesDir;
+  try {
+    for (const e of readdirSync(imagesDir)) {
+      if (!e.startsWith('.tmp-') || Date.now() - lstatSync(join(imagesDir, e)).mtimeMs < 86_400_000) continue;
+      bytes += diskUsage(join(imagesDir, e));
+      rmSync(join(imagesDir, e), { recursive: true, force: true });
+    }
+  } catch {
+    /* no images yet */
+  }
+  return { images, debs: debs.length, bytes };
+}
+
+export async function prune(o: { json?: boolean }): Promise<void> {
+  const used = await usedDigests();
+  let keep: string | null = null;
+  try {
+    keep = await currentDigest();
+  } catch {
+    /* running without the guest bundle: keep nothing extra */
+  }
+  const r = await pruneHome(vibeboxHome(), (d) => (used.get(d) ?? 0) > 0, keep);
+  if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else {
+    for (const i of r.images) process.stdout.write(`removed ${i}\n`);
+    process.stdout.write(`freed ${human(r.bytes)} (${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.debs} cached package${r.debs === 1 ? '' : 's'})\n`);
+  }
 }

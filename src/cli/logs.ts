@@ -2,6 +2,8 @@ import { createReadStream, existsSync, statSync, watch } from 'node:fs';
 import { VibeboxError } from '../errors.js';
 import { projectPaths } from '../paths.js';
 import { resolveProject } from '../session/project.js';
+import { StringDecoder } from 'node:string_decoder';
+import { cleanText } from '../supervisor/guest-text.js';
 
 export async function logs(which: string, o: { project?: string; follow?: boolean }): Promise<void> {
   const pp = projectPaths(resolveProject(o.project));
@@ -12,6 +14,9 @@ export async function logs(which: string, o: { project?: string; follow?: boolea
     if (!o.follow) return;
   }
   let pos = 0;
+  // The guest writes into every one of these logs (its console, its log frames, requested hosts):
+  // escape sequences and control characters never reach the terminal.
+  const dec = new StringDecoder('utf8');
   const dump = () =>
     new Promise<void>((res) => {
       if (!existsSync(file)) return res();
@@ -19,7 +24,7 @@ export async function logs(which: string, o: { project?: string; follow?: boolea
       if (size < pos) pos = 0;
       if (size === pos) return res();
       const s = createReadStream(file, { start: pos, end: size - 1 });
-      s.on('data', (b) => process.stdout.write(b));
+      s.on('data', (b) => process.stdout.write(cleanText(dec.write(b as Buffer))));
       s.on('end', () => {
         pos = size;
         res();

@@ -91,6 +91,12 @@ export async function runCli(argv: string[]): Promise<void> {
     .argument('<name|digest>')
     .action(async (n: string) => (await import('./image.js')).rm(n));
 
+  image
+    .command('prune')
+    .description('remove images no session uses and superseded cached packages; says how much it freed')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }) => (await import('./image.js')).prune(o));
+
   program
     .command('allow')
     .description('allow a host through the egress proxy (edits vibebox.toml; applies without restart)')

@@ -105,6 +105,7 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
       }
     });
 
+    let paused = false;
     // Messages are handled strictly in order, even while the schemas are still loading.
     let chain: Promise<void> = Promise.resolve();
     ws.on('message', (data, isBinary) => {
@@ -112,8 +113,17 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     });
     const onMessage = async (buf: Buffer, isBinary: boolean): Promise<void> => {
       if (isBinary) {
-        if (buf[0] === DataKind.stdout) process.stdout.write(buf.subarray(1));
-        else if (buf[0] === DataKind.stderr) process.stderr.write(buf.subarray(1));
+        const out = buf[0] === DataKind.stdout ? process.stdout : buf[0] === DataKind.stderr ? process.stderr : null;
+        // A reader slower than the guest (a pipe, a terminal): stop reading the socket until it
+        // catches up, so the supervisor and then the guest wait instead of anyone buffering.
+        if (out && !out.write(buf.subarray(1)) && !paused) {
+          paused = true;
+          ws.pause();
+          out.once('drain', () => {
+            paused = false;
+            ws.resume();
+          });
+        }
         return;
       }
       const { SupervisorMessage } = await loadSchemas();

@@ -4,6 +4,8 @@ import { resolve } from 'node:path';
 import { projectPaths, runPaths } from '../paths.js';
 import { attach, type AttachResult } from './attach.js';
 import { VibeboxError } from '../errors.js';
+import { pollUntil } from '../../guest/poll.js';
+import { checkEnv } from '../supervisor/env.js';
 
 export interface RunOptions {
   project: string;
@@ -25,7 +27,8 @@ function quickSessionId(project: string): string | null {
 const isTTY = () => Boolean(process.stderr.isTTY);
 const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${line}\x1b[0m\n` : `${line}\n`);
 
-async function attachOnce(o: RunOptions): Promise<AttachResult> {
+/** `afterReset`: we are reattaching after a guest-requested :new, so never ask y/N here (see run). */
+async function attachOnce(o: RunOptions, afterReset = false): Promise<AttachResult> {
   const opts = { tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}) };
   const id = quickSessionId(o.project);
   if (id) {
@@ -33,16 +36,22 @@ async function attachOnce(o: RunOptions): Promise<AttachResult> {
     // ECONNREFUSED/ENOENT: no supervisor; anything else is a real answer.
     if (!(r.kind === 'error' && r.code === 'E_SUPERVISOR' && /ECONNREFUSED|ENOENT/.test(r.message))) return r;
   }
+  // A bad knob is bad input, found before anything starts.
+  checkEnv();
   const { ensureRunning } = await import('./start.js');
   const { resolveProject } = await import('../session/project.js');
   const project = resolveProject(o.project);
-  const s = await ensureRunning(project, { progress, interactive: Boolean(process.stdin.isTTY && process.stderr.isTTY) });
+  const s = await ensureRunning(project, { progress, interactive: !afterReset && Boolean(process.stdin.isTTY && process.stderr.isTTY) });
   return attach({ socket: runPaths(s.id).supervisorSock, ...opts });
 }
 
 export async function run(o: RunOptions): Promise<number> {
+  // After :new the terminal was the guest's a moment ago: what the user types next may be an
+  // answer to a fake prompt the guest printed, so a widened config is refused with "run
+  // `vibebox approve`" instead of a y/N question there.
+  let afterReset = false;
   for (let attempt = 0; ; attempt++) {
-    const r = await attachOnce(o);
+    const r = await attachOnce(o, afterReset);
     switch (r.kind) {
       case 'exit':
         return r.code;
@@ -61,11 +70,17 @@ export async function run(o: RunOptions): Promise<number> {
         }
         // Wait for the old supervisor to finish deleting, then start the fresh session.
         await waitForReset(o.project);
+        afterReset = true;
         continue;
       case 'lost':
         // Never re-run a command that may have started: report and let the user decide.
         throw new VibeboxError('E_SESSION_LOST', 'lost the connection to the session (its supervisor stopped)', 'run the command again: it restarts the session from its disk; see .vibebox/supervisor.log');
       case 'error':
+        // As ssh and docker exec: 127 when the command is not found, 126 when it cannot run.
+        if (r.code === 'E_EXEC_NOT_FOUND' || r.code === 'E_EXEC_NOT_EXECUTABLE') {
+          process.stderr.write(`vibebox: ${r.message}\n`);
+          return r.code === 'E_EXEC_NOT_FOUND' ? 127 : 126;
+        }
         if (r.code === 'E_STOPPING' && attempt < 3) {
           // The session is shutting down right now: wait for it to finish, then start it again.
           await waitForStop(o.project);
@@ -80,16 +95,16 @@ async function waitForStop(project: string): Promise<void> {
   const id = quickSessionId(project);
   if (!id) return;
   const { socketAnswers } = await import('../net/socket-answers.js');
-  const deadline = Date.now() + 60_000;
-  for (let d = 20; (await socketAnswers(runPaths(id).supervisorSock)) && Date.now() < deadline; d = Math.min(d * 2, 250)) await new Promise((r) => setTimeout(r, d));
+  const sock = runPaths(id).supervisorSock;
+  await pollUntil(async () => !(await socketAnswers(sock)), { deadline: Date.now() + 60_000, intervalMs: 20, what: 'the stopping session ending' }).catch((e: Error) => {
+    throw new VibeboxError('E_SUPERVISOR', `${e.message}`, 'see .vibebox/supervisor.log; `vibebox stop` it');
+  });
 }
 
 async function waitForReset(project: string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (let d = 20; quickSessionId(project) !== null; d = Math.min(d * 2, 250)) {
-    if (Date.now() > deadline) throw new VibeboxError('E_SUPERVISOR', 'the old session was not removed after :new', 'see .vibebox/supervisor.log; `vibebox delete` it by hand');
-    await new Promise((r) => setTimeout(r, d));
-  }
+  await pollUntil(() => quickSessionId(project) === null, { deadline: Date.now() + 120_000, intervalMs: 20, what: 'the old session being removed after :new' }).catch(() => {
+    throw new VibeboxError('E_SUPERVISOR', 'the old session was not removed after :new', 'see .vibebox/supervisor.log; `vibebox delete` it by hand');
+  });
 }
 
 /** Parse `vibebox [exec [-t] [-u root] [--] cmd…]` without the CLI framework; null = not ours. */

@@ -3,7 +3,7 @@
 // socket. A .vibebox/ the host's index does not know is refused before anything starts.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { socketAnswers } from '../net/socket-answers.js';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -16,6 +16,7 @@ import { updateIndex } from '../session/index-store.js';
 import { upsert } from '../session/index-file.js';
 import { ensureImage, findImage } from '../../images/build.js';
 import { checkApproval } from '../approval/check.js';
+import { waitForSupervisor } from '../supervisor/startup.js';
 
 export async function withProjectLock<T>(project: string, fn: () => Promise<T>): Promise<T> {
   const dir = homePaths().locksDir;
@@ -103,16 +104,5 @@ async function spawnSupervisor(project: string, id: string): Promise<void> {
   const child = spawn(process.execPath, [entry, '__supervise', project], { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
   closeSync(logFd);
   child.unref();
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
-    if (await socketAnswers(rp.supervisorSock)) return;
-    if (exited) {
-      const lines = readFileSync(pp.supervisorLog, 'utf8').trim().split('\n');
-      const last = lines.reverse().find((l) => l.includes('vibebox:')) ?? lines[0] ?? '';
-      const msg = last.replace(/^.*?vibebox: /, '');
-      throw new VibeboxError('E_SUPERVISOR', `the session's supervisor failed to start: ${msg}`, `see ${pp.supervisorLog}`);
-    }
-    await new Promise((r) => setTimeout(r, delay));
-  }
+  await waitForSupervisor(child, id, rp.supervisorSock, pp.supervisorLog);
 }

@@ -1,12 +1,14 @@
 // The supervisor's end of the virtio-serial channel: frames in, typed messages and stdio out.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { AgentMessage, FrameDecoder, Kind, controlFrame, encodeFrame, type HostMessage } from '../../guest/protocol.js';
+import { AgentMessage, FrameDecoder, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, type HostMessage } from '../../guest/protocol.js';
 
 export interface AgentChannelEvents {
   message: [AgentMessage];
   data: [number, 'stdout' | 'stderr', Buffer];
   invalid: [string];
+  /** The agent's hello names a protocol version other than ours (it may not parse as today's hello). */
+  mismatch: [number];
   close: [];
 }
 
@@ -34,6 +36,11 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
             this.emit('invalid', 'control frame is not JSON');
             continue;
           }
+          const theirs = helloProtocol(raw);
+          if (theirs !== null && theirs !== PROTOCOL_VERSION) {
+            this.emit('mismatch', theirs);
+            continue;
+          }
           const r = AgentMessage.safeParse(raw);
           if (r.success) this.emit('message', r.data);
           else this.emit('invalid', `invalid agent message: ${r.error.issues[0]?.message ?? ''}`);
@@ -52,7 +59,20 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
     if (!this.sock.destroyed) this.sock.write(encodeFrame(id, Kind.stdin, b));
   }
 
+  /** Stop (true) or resume (false) reading from the guest: backpressure from a slow client. */
+  pause(paused: boolean): void {
+    if (paused) this.sock.pause();
+    else this.sock.resume();
+  }
+
   close(): void {
     this.sock.destroy();
   }
+}
+
+/** The protocol number of anything that looks like a hello, whatever else it carries. */
+export function helloProtocol(raw: unknown): number | null {
+  if (typeof raw !== 'object' || raw === null) return null;
+  const r = raw as { type?: unknown; protocol?: unknown };
+  return r.type === 'hello' && typeof r.protocol === 'number' ? r.protocol : null;
 }

@@ -35,3 +35,37 @@ test('messages are validated strictly on both ends', () => {
   assert.equal(ClientMessage.safeParse({ type: 'exec', tty: false, argv: ['true'] }).success, true);
   assert.equal(ClientMessage.safeParse({ type: 'exec', tty: 'yes' }).success, false);
 });
+
+test('a hello of another protocol version is a mismatch, even when it does not parse as today\'s hello', async () => {
+  const { createServer, connect } = await import('node:net');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { AgentChannel } = await import('../../src/supervisor/agent-channel.js');
+  const dir = mkdtempSync(join(tmpdir(), 'vb-ch-'));
+  const path = join(dir, 'a.sock');
+  const seen: string[] = [];
+  const done = new Promise<void>((res) => {
+    const srv = createServer((sock) => {
+      const ch = new AgentChannel(sock);
+      ch.on('mismatch', (v) => {
+        seen.push(`mismatch ${v}`);
+        if (seen.length === 2) {
+          srv.close();
+          res();
+        }
+      });
+      ch.on('message', (m) => seen.push(m.type));
+    });
+    srv.listen(path);
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  const c = connect(path);
+  c.write(controlFrame({ type: 'log', level: 'info', message: 'before' }));
+  c.write(encodeFrame(0, Kind.control, JSON.stringify({ type: 'hello', protocol: 0, version: '0.0.1' })));
+  c.write(encodeFrame(0, Kind.control, JSON.stringify({ type: 'hello', protocol: 2, version: '9', kernel: 'k', uptimeMs: 1, agentStartMs: 1, node: 'v20', extra: true })));
+  await done;
+  c.destroy();
+  assert.deepEqual(seen, ['log', 'mismatch 0', 'mismatch 2']);
+  rmSync(dir, { recursive: true, force: true });
+});

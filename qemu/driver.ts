@@ -1,0 +1,67 @@
+// The VM driver interface (ARCHITECTURE §13): what the supervisor needs from a hypervisor.
+// qemu/qemu-driver.ts is one implementation; a Kata or Firecracker driver would implement the
+// same. A driver spawns and stops the VM and its file servers; it knows nothing of clients,
+// policy or the guest agent's protocol beyond the mounts it hands over.
+import type { MountSpec } from '../guest/protocol.js';
+
+export interface ShareRequest {
+  /** Absolute host path: a directory, or a single regular file. */
+  host: string;
+  guest: string;
+  readonly: boolean;
+  /** Session folders inside `host` the guest must never see. */
+  hide?: string[];
+  /** Let the guest write .git/config and .git/hooks (approved [workspace] writable_git_config). */
+  writableGitConfig?: boolean;
+}
+
+export interface VmRequest {
+  name: string;
+  cpus: number;
+  memoryBytes: number;
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  /** The session's overlay and the image's rootfs it is backed by (pinned, never from the header). */
+  disk: string;
+  backing: string;
+  /** The agent channel's unix socket: the supervisor listens, the VM connects. */
+  agentSocket: string;
+  agentPortName: string;
+  /** Where guest connections to the egress proxy go. */
+  egressSocket: string;
+  serialLog: string;
+  /** The guest's console output (untrusted text), instead of QEMU writing serialLog itself. */
+  console?: (chunk: Buffer) => void;
+}
+
+export type VmState = 'stopped' | 'starting' | 'running' | 'exited';
+
+export interface VmStatus {
+  state: VmState;
+  pid: number | null;
+  accel: string;
+}
+
+export interface StopOptions {
+  /** Ask the guest to power off by itself first (the agent's `shutdown`). */
+  askGuest: () => void;
+  /** How long each step (guest, then ACPI power-down) may take before the next, harder one. */
+  stepMs?: number;
+}
+
+export interface VmDriver {
+  /** Kill what an earlier, killed run of this session left behind. */
+  cleanup(): void;
+  /** Start the file servers; resolves with what the guest should mount (shares it could not set up are left out and logged). */
+  setupShares(shares: ShareRequest[]): Promise<MountSpec[]>;
+  /** Spawn the VM; resolves once the process runs (readiness is the agent's hello, not ours). */
+  start(req: VmRequest): Promise<void>;
+  /** Stop the VM: guest, then ACPI power-down, then kill. `clean` is false when it had to be killed. */
+  stop(o: StopOptions): Promise<{ clean: boolean }>;
+  status(): VmStatus;
+  /** Called once when the VM process exits, whoever caused it. */
+  onExit(cb: (why: string) => void): void;
+  /** Stop the helpers (file servers) after the VM is gone. */
+  close(): void;
+}

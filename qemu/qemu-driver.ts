@@ -1,0 +1,281 @@
+// The QEMU implementation of the VM driver: accelerator, virtiofsd per share, the QEMU process,
+// its QMP socket. Processes are tracked by pid files and by their command lines naming the run
+// directory, so a killed supervisor's leftovers are found by the next one.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { buildArgv, type Accel, type FsShare } from './argv.js';
+import { probeAccel, qemuBinary, type ProbeResult } from './accel.js';
+import { gitWallsIn, NO_GIT_WALLS, statefulDirsIn, virtiofsdArgv, type Virtiofsd } from './virtiofsd.js';
+import { QmpClient } from './qmp.js';
+import { aliveAs, cmdline, readPid } from './pidfile.js';
+import { pollUntil, PollTimeout } from '../guest/poll.js';
+import type { MountSpec } from '../guest/protocol.js';
+import type { ShareRequest, StopOptions, VmDriver, VmRequest, VmStatus } from './driver.js';
+
+export interface QemuDriverOptions {
+  /** The file server for shares (there is no 9p fallback) and the python3 of its seccomp launcher. */
+  virtiofsd: Virtiofsd;
+  python: string;
+  /** The session's run directory: sockets and pid files; every helper's command line names it. */
+  runDir: string;
+  /** Where the accelerator probe's answer is cached (per host and QEMU). */
+  accelCache: string;
+  /** One line about the driver's own doings. */
+  log: (line: string) => void;
+  /** Output of QEMU and virtiofsd (text the guest may influence: the caller sanitises it). */
+  output: (line: string) => void;
+  /** How long a file server may take to listen on its socket. */
+  shareTimeoutMs?: number;
+  /** The guest user the host user maps to on shares. */
+  guestUid: number;
+  guestGid: number;
+}
+
+export class DriverError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DriverError';
+  }
+}
+
+export const qemuRunPaths = (dir: string) => ({
+  qmpSock: join(dir, 'qmp.sock'),
+  qemuPid: join(dir, 'qemu.pid'),
+  fsSock: (n: number) => join(dir, `fs${n}.sock`),
+  fsPid: (n: number) => join(dir, `fs${n}.pid`),
+  serialSock: join(dir, 'serial.sock'),
+});
+
+/** What the guest mounts for one share; null (and why) when its host source is gone or unusable. */
+export function mountSpecFor(s: ShareRequest, tag: string, fs: 'virtiofs' | '9p'): { spec: MountSpec } | { skip: string } {
+  let isFile: boolean;
+  try {
+    const st = statSync(s.host);
+    if (!st.isFile() && !st.isDirectory()) return { skip: `${s.host} is neither a file nor a directory` };
+    isFile = st.isFile();
+  } catch (e) {
+    // The guest can delete an in-project mount source: that costs the mount, never the session.
+    return { skip: `${s.host}: ${(e as Error).message}` };
+  }
+  return { spec: { tag, guest: s.guest, ro: s.readonly, fs, ...(isFile ? { file: basename(s.host) } : {}) } };
+}
+
+export class QemuDriver implements VmDriver {
+  private qemu: ChildProcess | null = null;
+  private helpers: ChildProcess[] = [];
+  private fsShares: FsShare[] = [];
+  private exitCbs: ((why: string) => void)[] = [];
+  private state: VmStatus['state'] = 'stopped';
+  private accel: Accel | null = null;
+  private serialServer: NetServer | null = null;
+  private readonly paths: ReturnType<typeof qemuRunPaths>;
+  private readonly setpriv = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
+
+  constructor(private o: QemuDriverOptions) {
+    this.paths = qemuRunPaths(o.runDir);
+  }
+
+  cleanup(): void {
+    const pids = new Set<number>();
+    if (existsSync('/proc/self/cmdline')) {
+      for (const p of readdirSync('/proc')) {
+        const pid = Number(p);
+        if (!Number.isInteger(pid) || pid === process.pid) continue;
+        if ((cmdline(pid) ?? '').includes(`${this.o.runDir}/`)) pids.add(pid);
+      }
+    } else {
+      for (const f of [this.paths.qemuPid, ...Array.from({ length: 32 }, (_, i) => this.paths.fsPid(i))]) {
+        const pid = readPid(f);
+        if (aliveAs(pid, this.o.runDir)) pids.add(pid);
+      }
+    }
+    for (const pid of pids) {
+      this.o.log(`killing orphaned process ${pid}: ${(cmdline(pid) ?? '').slice(0, 80)}`);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* raced with its exit */
+      }
+    }
+    rmSync(this.paths.qmpSock, { force: true });
+  }
+
+  async setupShares(shares: ShareRequest[]): Promise<MountSpec[]> {
+    const mounts: MountSpec[] = [];
+    const waits: Promise<unknown>[] = [];
+    shares.forEach((s, i) => {
+      const tag = `vb${i}`;
+      const m = mountSpecFor(s, tag, 'virtiofs');
+      if ('skip' in m) {
+        this.o.log(`mount ${s.guest} left out: ${m.skip}`);
+        return;
+      }
+      mounts.push(m.spec);
+      const socket = this.paths.fsSock(i);
+      this.fsShares.push({ tag, socket, readonly: s.readonly, kind: 'virtiofs' });
+      const stage = m.spec.file ? join(this.o.runDir, `fs${i}.d`) : undefined;
+      if (stage) mkdirSync(stage, { recursive: true });
+      const git = stage || s.writableGitConfig ? NO_GIT_WALLS : gitWallsIn(s.host);
+      const argv = virtiofsdArgv({ virtiofsd: this.o.virtiofsd, python: this.o.python, socket, shared: s.host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : (s.hide ?? statefulDirsIn(s.host)), git, guestUid: this.o.guestUid, guestGid: this.o.guestGid });
+      const full = [...this.setpriv, ...argv];
+      // A socket file left by a killed supervisor would look ready before this virtiofsd listens.
+      rmSync(socket, { force: true });
+      const child = this.spawnHelper(full, { VIBEBOX_RUN: this.o.runDir });
+      if (child.pid) writeFileSync(this.paths.fsPid(i), `${child.pid}\n`);
+      this.helpers.push(child);
+      const deadline = Date.now() + (this.o.shareTimeoutMs ?? 30_000);
+      waits.push(
+        pollUntil(
+          () => {
+            if (existsSync(socket)) return true;
+            if (child.exitCode !== null) throw new DriverError(`virtiofsd exited with ${child.exitCode} before serving ${s.host}`);
+            return false;
+          },
+          { deadline, intervalMs: 2, maxIntervalMs: 50, what: `virtiofsd for ${s.host} listening` },
+        ).catch((e: Error) => {
+          throw e instanceof PollTimeout ? new DriverError(e.message) : e;
+        }),
+      );
+    });
+    await Promise.all(waits);
+    return mounts;
+  }
+
+  /** Pick the accelerator (cached; may boot a kernel once per host). */
+  async probe(kernel: string): Promise<ProbeResult> {
+    const r = await probeAccel(kernel, this.o.accelCache);
+    this.accel = r.accel;
+    return r;
+  }
+
+  async start(req: VmRequest): Promise<void> {
+    const accel = this.accel ?? (await this.probe(req.kernel)).accel;
+    // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
+    if (!req.console && existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
+    const argv = buildArgv({
+      name: req.name,
+      accel,
+      cpus: req.cpus,
+      memoryBytes: req.memoryBytes,
+      kernel: req.kernel,
+      initrd: req.initrd,
+      cmdline: req.cmdline,
+      disk: req.disk,
+      backing: req.backing,
+      qmpSocket: this.paths.qmpSock,
+      agentSocket: req.agentSocket,
+      agentPortName: req.agentPortName,
+      serialLog: req.serialLog,
+      pidFile: this.paths.qemuPid,
+      egressCommand: `socat - UNIX-CONNECT:${req.egressSocket}`,
+      shares: this.fsShares,
+    });
+    if (req.console) {
+      // The console goes through us (size cap, control characters) rather than into a file QEMU
+      // grows without bound: QEMU connects to our socket as the serial port's backend.
+      const sink = req.console;
+      rmSync(this.paths.serialSock, { force: true });
+      const srv = createNetServer((s) => {
+        s.on('data', (d: Buffer) => sink(d));
+        s.on('error', () => undefined);
+      });
+      await new Promise<void>((res, rej) => {
+        srv.once('error', rej);
+        srv.listen(this.paths.serialSock, () => res());
+      });
+      this.serialServer = srv;
+      const i = argv.indexOf('-serial');
+      if (i >= 0) argv[i + 1] = `unix:${this.paths.serialSock}`;
+    }
+    const full = [...this.setpriv, qemuBinary(), ...argv];
+    this.o.log(`starting ${full.join(' ')}`);
+    const q = this.spawnHelper(full, {});
+    this.qemu = q;
+    this.state = 'starting';
+    q.on('exit', (code, sig) => {
+      this.state = 'exited';
+      const why = sig ?? `code ${code}`;
+      this.o.log(`qemu exited (${why})`);
+      for (const cb of this.exitCbs) cb(why);
+    });
+    await new Promise<void>((res, rej) => {
+      q.once('spawn', () => {
+        this.state = 'running';
+        res();
+      });
+      q.once('error', (e) => rej(new DriverError(`cannot start QEMU: ${e.message}`)));
+    });
+  }
+
+  private spawnHelper(full: string[], env: Record<string, string>): ChildProcess {
+    const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    for (const s of [child.stdout, child.stderr]) if (s) this.lines(s);
+    return child;
+  }
+
+  private lines(s: Readable): void {
+    let buf = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        this.o.output(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+      // A line without an end is cut rather than held forever.
+      if (buf.length > 4096) {
+        this.o.output(buf);
+        buf = '';
+      }
+    });
+    s.on('end', () => {
+      if (buf) this.o.output(buf);
+    });
+  }
+
+  async stop(o: StopOptions): Promise<{ clean: boolean }> {
+    const q = this.qemu;
+    if (!q || q.exitCode !== null || q.signalCode !== null) return { clean: true };
+    const stepMs = o.stepMs ?? 5000;
+    const exited = new Promise<void>((r) => q.once('exit', () => r()));
+    const within = (ms: number) =>
+      new Promise<boolean>((r) => {
+        const t = setTimeout(() => r(false), ms);
+        void exited.then(() => {
+          clearTimeout(t);
+          r(true);
+        });
+      });
+    o.askGuest();
+    if (await within(stepMs)) return { clean: true };
+    try {
+      const qmp = await QmpClient.connect(this.paths.qmpSock);
+      await qmp.execute('system_powerdown');
+      qmp.close();
+    } catch {
+      /* QMP gone or silent: go straight to the kill */
+    }
+    if (await within(stepMs)) return { clean: true };
+    this.o.log(`VM did not power off in ${(2 * stepMs) / 1000} s; killing it`);
+    q.kill('SIGKILL');
+    await exited;
+    return { clean: false };
+  }
+
+  status(): VmStatus {
+    return { state: this.state, pid: this.qemu?.pid ?? null, accel: this.accel ?? 'unknown' };
+  }
+
+  onExit(cb: (why: string) => void): void {
+    this.exitCbs.push(cb);
+  }
+
+  close(): void {
+    this.serialServer?.close();
+    for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGTERM');
+  }
+}

@@ -1,0 +1,21 @@
+// `vibebox logs` prints what the guest wrote without its escape sequences (the CLI as built).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI } from '../helpers/vm.js';
+
+test('vibebox logs strips escape sequences and control characters', () => {
+  const base = mkdtempSync(join(tmpdir(), 'vb-logs-'));
+  try {
+    const proj = join(base, 'p');
+    mkdirSync(join(proj, '.vibebox'), { recursive: true });
+    writeFileSync(join(proj, '.vibebox', 'serial.log'), 'boot ok\r\n\x1b]0;pwned\x07\x1b[2Jfake [y/N] \x1b[8mhidden\x1b[0m\x08\x08\r\ndone\n');
+    const out = execFileSync(process.execPath, [CLI, 'logs', 'serial', '-p', proj], { env: { ...process.env, VIBEBOX_HOME: join(base, 'home') } }).toString();
+    assert.equal(out, 'boot ok\nfake [y/N] hidden??\ndone\n');
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
