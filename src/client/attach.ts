@@ -22,6 +22,8 @@ export interface AttachOptions {
   tty: boolean;
   user?: 'vibe' | 'root';
   cwd?: string;
+  /** The project's real path: the supervisor refuses a client from another folder (a copy). */
+  project?: string;
   /** Print boot progress (stderr) while the VM starts. */
   progress?: (line: string) => void;
 }
@@ -66,6 +68,7 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
         ...(o.tty ? { term: process.env['TERM'] ?? 'xterm-256color' } : {}),
         ...(o.user ? { user: o.user } : {}),
         ...(o.cwd ? { cwd: o.cwd } : {}),
+        ...(o.project ? { project: o.project } : {}),
       });
       if (raw) {
         stdin.setRawMode(true);

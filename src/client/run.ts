@@ -1,5 +1,5 @@
 // `vibebox` (shell) and `vibebox exec`: attach to the running session, starting it if needed.
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { projectPaths, runPaths } from '../paths.js';
 import { attach, type AttachResult } from './attach.js';
@@ -24,6 +24,14 @@ function quickSessionId(project: string): string | null {
   }
 }
 
+function realpathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}
+
 const isTTY = () => Boolean(process.stderr.isTTY);
 const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${line}\x1b[0m\n` : `${line}\n`);
 
@@ -32,9 +40,13 @@ async function attachOnce(o: RunOptions, afterReset = false): Promise<AttachResu
   const opts = { tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}) };
   const id = quickSessionId(o.project);
   if (id) {
-    const r = await attach({ socket: runPaths(id).supervisorSock, ...opts });
-    // ECONNREFUSED/ENOENT: no supervisor; anything else is a real answer.
-    if (!(r.kind === 'error' && r.code === 'E_SUPERVISOR' && /ECONNREFUSED|ENOENT/.test(r.message))) return r;
+    // The id is read from a folder the index has not vouched for yet (a copy of a running
+    // project carries its id): the supervisor checks the folder is its own, else the slow path
+    // below does the full trust check.
+    const r = await attach({ socket: runPaths(id).supervisorSock, project: realpathOr(o.project), ...opts });
+    // ECONNREFUSED/ENOENT: no supervisor; E_SESSION_OTHER: another folder's; else a real answer.
+    const noSupervisor = r.kind === 'error' && r.code === 'E_SUPERVISOR' && /ECONNREFUSED|ENOENT/.test(r.message);
+    if (!noSupervisor && !(r.kind === 'error' && r.code === 'E_SESSION_OTHER')) return r;
   }
   // A bad knob is bad input, found before anything starts.
   checkEnv();

@@ -2,7 +2,7 @@
 // nothing of each other: the VM driver (qemu/), the clients hub (ws server, reference count, grace
 // timer) and guest requests (:commands); plus the egress proxy and the agent channel.
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { VibeboxError } from '../errors.js';
 import { homePaths, projectPaths, runPaths, shortId } from '../paths.js';
 import { readSessionFile } from '../session/state.js';
@@ -57,6 +57,7 @@ export async function supervise(project: string): Promise<void> {
 
 async function superviseSession(project: string, id: string, events: EventWriter): Promise<void> {
   const session = readSessionFile(project)!;
+  const projectReal = realpathSync(project);
   const home = homePaths();
   const pp = projectPaths(project);
   const rp = runPaths(id);
@@ -193,6 +194,12 @@ async function superviseSession(project: string, id: string, events: EventWriter
         return;
       case 'exec': {
         if (c.isRef) return;
+        if (m.project !== undefined && m.project !== projectReal) {
+          // A client in another folder that carries this session's id (a copy of the project).
+          c.send({ type: 'error', code: 'E_SESSION_OTHER', message: `this session belongs to ${project}, not ${cleanLine(m.project)}`, hint: 'run vibebox in that folder' });
+          c.close();
+          return;
+        }
         if (stopping) {
           c.send({ type: 'error', code: 'E_STOPPING', message: 'the session is shutting down', hint: 'run the command again in a moment' });
           c.close();

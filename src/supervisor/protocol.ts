@@ -16,6 +16,8 @@ export const ClientMessage = z.discriminatedUnion('type', [
     env: z.record(z.string(), z.string()).optional(),
     cwd: z.string().optional(),
     user: z.enum(['vibe', 'root']).optional(),
+    /** The project (real path) the client runs in: a supervisor refuses one that is not its own. */
+    project: z.string().optional(),
   }),
   z.strictObject({ type: z.literal('resize'), cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),

@@ -1,7 +1,7 @@
 // Sessions that run: real QEMU (TCG here), the real image, the built CLI.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn as ptySpawn } from 'node-pty';
 import { CLI, bootedSession, pidsMatching, testEnv, until, vb, within, type TestEnv } from '../helpers/vm.js';
@@ -102,6 +102,18 @@ describe('a running session', () => {
     assert.equal(rows[0]!.state, 'running');
     assert.ok(rows[0]!.refs >= 3, `refs ${rows[0]!.refs}`);
     for (const r of await Promise.all(clients)) assert.equal(r.stdout, 'done\n');
+  });
+
+  it('a copy of the running project is refused, never attached to the original VM', async () => {
+    // `cp -r` carries .vibebox/session.toml (the running session's id) into another folder.
+    const copy = `${proj}-copy`;
+    cpSync(proj, copy, { recursive: true });
+    writeFileSync(join(proj, 'only-in-original'), '');
+    const r = await vb(t, copy, ['exec', '--', 'ls', '/workspace']);
+    assert.equal(r.code, 2, `the copy attached: ${r.stdout}${r.stderr}`);
+    assert.doesNotMatch(r.stdout, /only-in-original/);
+    assert.match(r.stderr, /^vibebox: .*\.vibebox.*not made by vibebox for this folder/);
+    assert.equal(qemuPids(t).length, 1);
   });
 });
 
