@@ -198,7 +198,6 @@ const KEY_HINTS: Record<string, string> = {
   entrypoint: 'only command: can be set; it is passed to the image’s entrypoint',
   secrets: 'there are no secrets; use env: with values the user may see in the diff',
   configs: 'there are no configs; bake files into a local image instead',
-  x_default: '',
 };
 
 const TOP_KEY_HINTS: Record<string, string> = {
@@ -364,15 +363,15 @@ const commandSchema = z.unknown().transform((v, ctx): string[] | null => {
   if (v === undefined || v === null) return null;
   if (typeof v === 'string') {
     const words = splitWords(v);
-    if (words === null || words.length === 0) return fail(ctx, 'command_invalid', `command ${JSON.stringify(v)} is empty or has an unbalanced quote`, COMMAND_HINT);
+    if (words === null || words.length === 0 || v.includes('\0')) return fail(ctx, 'command_invalid', `command ${JSON.stringify(v)} is empty or has an unbalanced quote`, COMMAND_HINT);
     return words;
   }
   if (Array.isArray(v) && v.length > 0) {
     let ok = true;
     v.forEach((w, i) => {
-      if (typeof w !== 'string') {
+      if (typeof w !== 'string' || w.includes('\0')) {
         ok = false;
-        fail(ctx, 'command_invalid', `command[${i}] must be a string, got ${describe(w)}`, COMMAND_HINT, [i]);
+        fail(ctx, 'command_invalid', `command[${i}] must be a string without NUL bytes, got ${describe(w)}`, COMMAND_HINT, [i]);
       }
     });
     return ok ? (v as string[]) : z.NEVER;
@@ -457,7 +456,7 @@ const envSchema = (policy: StackPolicy) =>
         continue;
       }
       let s: string;
-      if (typeof val === 'string') s = val;
+      if (typeof val === 'string' && !val.includes('\0')) s = val;
       else if (typeof val === 'boolean' || (typeof val === 'number' && Number.isSafeInteger(val))) s = String(val);
       else {
         ok = false;
@@ -780,6 +779,10 @@ const manifestSchema = (policy: StackPolicy) =>
           ok = false;
           // Re-home the service's issues under services.<name> (validateManifest maps the codes).
           for (const issue of r.error.issues) forward(ctx, issue, [name]);
+          // The one rule across fields, checked here too so it comes in the same round.
+          const image = typeof raw['image'] === 'string' ? parseImageRef(raw['image'], policy) : null;
+          const hc = healthcheckSchema.optional().safeParse(raw['healthcheck']);
+          if (image?.ok && hc.success) resolveHealthcheck(name, image.image, hc.data, ctx);
           continue;
         }
         const spec = finishService(name, r.data, ctx, policy);
@@ -825,27 +828,32 @@ function forward(ctx: Ctx, issue: z.core.$ZodIssue, prefix: Path): void {
 
 type ParsedService = z.output<ReturnType<typeof serviceSchema>>;
 
-function finishService(name: string, s: ParsedService, ctx: Ctx, policy: StackPolicy): ServiceSpec | null {
-  let healthcheck: Healthcheck | null = null;
-  const hc = s.healthcheck;
-  const def = defaultHealthTest(s.image);
-  if (hc === undefined) {
-    if (def) healthcheck = { test: def, ...DEFAULT_HEALTH_TIMING, source: 'default' };
-  } else if (hc.disable !== true && hc.test !== null) {
-    const test = hc.test ?? def;
-    if (!test) {
-      fail(ctx, 'healthcheck_test_missing', `healthcheck of ${name} has no test and ${s.image.ref} has no default`, HEALTH_TEST_HINT, [name, 'healthcheck']);
-      return null;
-    }
-    healthcheck = {
-      test,
-      intervalMs: hc.interval ?? DEFAULT_HEALTH_TIMING.intervalMs,
-      timeoutMs: hc.timeout ?? DEFAULT_HEALTH_TIMING.timeoutMs,
-      retries: hc.retries ?? DEFAULT_HEALTH_TIMING.retries,
-      startPeriodMs: hc.start_period ?? DEFAULT_HEALTH_TIMING.startPeriodMs,
-      source: hc.test ? 'manifest' : 'default',
-    };
+type ParsedHealthcheck = z.output<typeof healthcheckSchema>;
+
+/** The manifest's healthcheck, else the image's default, else none; undefined (and an issue) when a
+ * healthcheck sets only timings for an image that has no default test. */
+function resolveHealthcheck(name: string, image: ImageRef, hc: ParsedHealthcheck | undefined, ctx: Ctx): Healthcheck | null | undefined {
+  const def = defaultHealthTest(image);
+  if (hc === undefined) return def ? { test: def, ...DEFAULT_HEALTH_TIMING, source: 'default' } : null;
+  if (hc.disable === true || hc.test === null) return null;
+  const test = hc.test ?? def;
+  if (!test) {
+    fail(ctx, 'healthcheck_test_missing', `healthcheck of ${name} has no test and ${image.ref} has no default`, HEALTH_TEST_HINT, [name, 'healthcheck']);
+    return undefined;
   }
+  return {
+    test,
+    intervalMs: hc.interval ?? DEFAULT_HEALTH_TIMING.intervalMs,
+    timeoutMs: hc.timeout ?? DEFAULT_HEALTH_TIMING.timeoutMs,
+    retries: hc.retries ?? DEFAULT_HEALTH_TIMING.retries,
+    startPeriodMs: hc.start_period ?? DEFAULT_HEALTH_TIMING.startPeriodMs,
+    source: hc.test ? 'manifest' : 'default',
+  };
+}
+
+function finishService(name: string, s: ParsedService, ctx: Ctx, policy: StackPolicy): ServiceSpec | null {
+  const healthcheck = resolveHealthcheck(name, s.image, s.healthcheck, ctx);
+  if (healthcheck === undefined) return null;
   return {
     name,
     image: s.image,

@@ -358,6 +358,22 @@ networks:
     assert.deepEqual(pairs(es2), [['image_tag_missing', 'services.svc.image'], ['cap_not_allowed', 'services.svc.cap_add[0]'], ['version_unsupported', 'version']]);
   });
 
+  it('a healthcheck without a test is reported even when the same service has other errors', () => {
+    const es = errors(one({ image: 'nginx:1.27', env: { A: '$HOME' }, healthcheck: { interval: '5s' } }));
+    assert.deepEqual(pairs(es), [['env_interpolation_invalid', 'services.svc.env.A'], ['healthcheck_test_missing', 'services.svc.healthcheck']]);
+  });
+
+  it('NUL bytes in env values and command words are refused (Docker would cut or reject them)', () => {
+    assert.deepEqual(pairs(errors(one({ env: { A: 'x\u0000y' }, command: ['a\u0000b'] }))), [['env_value_invalid', 'services.svc.env.A'], ['command_invalid', 'services.svc.command[0]']]);
+  });
+
+  it('__proto__ as a service name or key from YAML is a plain, rejected name', () => {
+    const r = validateManifestText('version: 1\nservices:\n  __proto__:\n    image: redis:7.4\n  redis:\n    image: redis:7.4\n    __proto__: {privileged: true}\n');
+    assert.ok(!r.ok);
+    assert.deepEqual(pairs(r.errors), [['service_name_invalid', 'services.__proto__'], ['unknown_key', 'services.redis.__proto__']]);
+    assert.equal(({} as Record<string, unknown>)['privileged'], undefined);
+  });
+
   it('a total that is too big is reported with the other errors, not after them', () => {
     const es = errors({ version: 1, services: { a: { image: 'redis', resources: { memory: '2g' } }, b: { image: 'redis:7.4', resources: { memory: '2g' } }, c: { image: 'redis:7.4' } } });
     assert.deepEqual(pairs(es), [['resources_total_exceeded', 'services'], ['image_tag_missing', 'services.a.image']]);
