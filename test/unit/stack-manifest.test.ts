@@ -403,6 +403,16 @@ describe('stack manifest text (YAML)', () => {
     assert.deepEqual(pairs(big.errors), [['manifest_too_large', '']]);
   });
 
+  it('deep nesting is refused before validation, with a few errors, not thousands', () => {
+    const deep = validateManifestText(`version: 1\nservices:\n  a:\n    image: redis:7.4\n    command: ${'['.repeat(40)}x${']'.repeat(40)}\n`);
+    assert.ok(!deep.ok);
+    assert.deepEqual(deep.errors.map((e) => e.code), ['yaml_invalid']);
+    assert.match(deep.errors[0]?.message ?? '', /deeper than 16/);
+    const bomb = validateManifestText('['.repeat(30000));
+    assert.ok(!bomb.ok);
+    assert.ok(bomb.errors.length <= 10, `${bomb.errors.length} errors`);
+  });
+
   it('a billion-laughs alias bomb is refused, not expanded', () => {
     const lines = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
     for (let i = 1; i < 9; i++) lines.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
