@@ -294,6 +294,40 @@ export function planRollback(completed: readonly Step[], failed?: Step): Step[] 
   return undo;
 }
 
+/** The agent's `reset <svc>`: the service's container and volumes go, then come back empty. Only a
+ * service of the applied manifest (the agent cannot add one); null for an unknown name. */
+export function planReset(live: LiveState, applied: Manifest, service: string, o: PlanOptions = {}): Step[] | null {
+  const s = applied.services.find((x) => x.name === service);
+  if (!s) return null;
+  const names = o.names ?? stackNames();
+  const spec = containerSpec(s, names, o.vars ?? {});
+  const steps: Step[] = [];
+  if (live.containers.some((c) => c.name === spec.name)) steps.push({ kind: 'remove_container', container: spec.name, service, restore: null, restoreRunning: false });
+  for (const v of s.volumes) {
+    const volume = names.volume(service, v.name);
+    if (live.volumes.includes(volume)) steps.push({ kind: 'remove_volume', volume });
+  }
+  for (const v of s.volumes) steps.push({ kind: 'create_volume', volume: names.volume(service, v.name), service, labels: { [LABEL_STACK]: names.network, [LABEL_SERVICE]: service } });
+  if (!live.images.includes(s.image.ref)) steps.push(s.image.local ? { kind: 'require_local_image', image: s.image.ref } : { kind: 'pull_image', image: s.image.ref });
+  steps.push({ kind: 'create_container', spec }, { kind: 'start_container', container: spec.name, service });
+  const timeoutMs = healthWaitMs(s, o.maxWaitMs);
+  steps.push(s.healthcheck ? { kind: 'wait_healthy', container: spec.name, service, timeoutMs } : { kind: 'wait_running', container: spec.name, service, timeoutMs });
+  return steps;
+}
+
+/** The agent's `start <svc>` is a reconcile of that one service; `stop <svc>` stops its container. */
+export function planStart(live: LiveState, applied: Manifest, service: string, o: PlanOptions = {}): PlanResult | null {
+  const s = applied.services.find((x) => x.name === service);
+  if (!s) return null;
+  return converge({ ...live, agent: null }, { version: 1, services: [s] }, { ...o, previous: applied, removeOrphans: false });
+}
+
+export function planStop(live: LiveState, applied: Manifest, service: string, o: { names?: StackNames } = {}): Step[] | null {
+  if (!applied.services.some((x) => x.name === service)) return null;
+  const container = (o.names ?? stackNames()).container(service);
+  return live.containers.some((c) => c.name === container && c.running) ? [{ kind: 'stop_container', container, service }] : [];
+}
+
 /** `down`: services and network go, volumes stay. destroy: volumes go too. */
 export function planDown(live: LiveState, o: { names?: StackNames; volumes?: boolean } = {}): Step[] {
   const names = o.names ?? stackNames();

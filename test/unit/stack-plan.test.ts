@@ -12,7 +12,10 @@ import {
   planDestroy,
   planDown,
   planReconcile,
+  planReset,
   planRollback,
+  planStart,
+  planStop,
   resolveEnv,
   stackNames,
   type LiveContainer,
@@ -299,5 +302,35 @@ describe('stack plan: down, destroy, names, env', () => {
 
   it('resolveEnv substitutes ${VAR} (unset → empty) and unescapes $$', () => {
     assert.deepEqual(resolveEnv({ A: '${TZ}/x', B: '$$5 ${NOPE}', C: 'plain $ sign' }, { TZ: 'UTC' }), { A: 'UTC/x', B: '$5 ', C: 'plain $ sign' });
+  });
+});
+
+describe('stack plan: the agent operates applied services only', () => {
+  it('reset wipes the service\'s volumes and recreates it empty', () => {
+    assert.deepEqual(brief(planReset(liveAfter(stack), stack, 'redis') ?? []), [
+      'remove vibebox-stack-redis',
+      'remove volume vibebox-stack-redis_data',
+      'create volume vibebox-stack-redis_data',
+      'create vibebox-stack-redis (redis:7.4, alias redis)',
+      'start vibebox-stack-redis',
+      'wait up to 212s for redis to be healthy',
+    ]);
+    assert.equal(planReset(liveAfter(stack), stack, 'mongo'), null, 'not in the applied manifest');
+  });
+
+  it('start recreates or starts one service; stop stops it; unknown names are refused', () => {
+    const live = liveAfter(stack);
+    live.containers = live.containers.filter((c) => c.name !== 'vibebox-stack-web');
+    live.agent = { name: 'vibebox-agent', attached: false };
+    assert.deepEqual(brief(steps(planStart(live, stack, 'web') ?? { ok: true, steps: [] })), [
+      'create vibebox-stack-web (nginx:1.27, alias web)',
+      'start vibebox-stack-web',
+      'wait up to 30s for web to run',
+    ]);
+    assert.deepEqual(steps(planStart(liveAfter(stack), stack, 'web') ?? { ok: true, steps: [] }), []);
+    assert.equal(planStart(live, stack, 'evil'), null);
+    assert.deepEqual(brief(planStop(liveAfter(stack), stack, 'redis') ?? []), ['stop vibebox-stack-redis']);
+    assert.deepEqual(planStop(liveAfter(stack, { running: false }), stack, 'redis'), []);
+    assert.equal(planStop(liveAfter(stack), stack, 'evil'), null);
   });
 });
