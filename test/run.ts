@@ -15,6 +15,8 @@ import { asUserArgv, plan, summaryLine, tapCounts, userEnv, type Counts, type St
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const uid = process.getuid?.() ?? 1000;
 const USER = process.env['VIBEBOX_CI_USER'] ?? 'vibebox-ci';
+// The runner builds first; suites then use that build (the unprivileged user cannot write dist/).
+process.env['VIBEBOX_TEST_BUILT'] = '1';
 
 const tests = (dir: string) =>
   readdirSync(join(ROOT, 'test', dir)).filter((f) => f.endsWith('.test.ts')).sort().map((f) => `test/${dir}/${f}`);
