@@ -8,8 +8,8 @@ import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import lockfile from 'proper-lockfile';
-import { VibeboxError, isErrno } from '../src/errors.js';
-import { homePaths, imagePaths, vibeboxHome } from '../src/paths.js';
+import { VibeboxError, isErrno } from '../guest/errors.js';
+import { imagePaths, imagesDir as imagesDirOf, vibeboxHome } from './paths.js';
 import { computeDigest, isDigest, type DigestInput } from './digest.js';
 import { buildInitrd } from './initrd.js';
 import { ImageManifestSchema, kernelCmdline, type ImageManifest } from './manifest.js';
@@ -166,7 +166,7 @@ function safeJson(raw: string): unknown {
 
 /** Every complete image under <home>/images, oldest first. */
 export async function listImages(home: string = vibeboxHome()): Promise<ImageInfo[]> {
-  const dir = homePaths(home).imagesDir;
+  const dir = imagesDirOf(home);
   const out: ImageInfo[] = [];
   let names: string[];
   try {
@@ -216,11 +216,11 @@ export async function removeImage(
   }
   for (const i of matched) {
     // Rename first: a half-removed image must not look complete.
-    const trash = join(homePaths(home).imagesDir, `.tmp-rm-${i.digest}-${process.pid}-${randomBytes(3).toString('hex')}`);
+    const trash = join(imagesDirOf(home), `.tmp-rm-${i.digest}-${process.pid}-${randomBytes(3).toString('hex')}`);
     await rename(i.dir, trash);
     await rm(trash, { recursive: true, force: true });
     try {
-      await rmdir(join(homePaths(home).imagesDir, i.name));
+      await rmdir(join(imagesDirOf(home), i.name));
     } catch {
       // other digests still there
     }
@@ -262,7 +262,7 @@ export async function buildImage(opts: BuildOptions = {}): Promise<ImageInfo> {
     }
   }
 
-  const imagesDir = homePaths(home).imagesDir;
+  const imagesDir = imagesDirOf(home);
   await mkdir(imagesDir, { recursive: true });
   await checkFreeSpace(imagesDir);
 

@@ -1,7 +1,9 @@
 // The one module that names every path vibebox uses (like Lima's instance-dir file): the global
 // home, a project's .vibebox/ state folder, the per-session run directory, image directories.
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { imagePaths, imagesDir, vibeboxHome, type ImagePaths } from '../images/paths.js';
+
+export { imagePaths, imagesDir, vibeboxHome, type ImagePaths };
 import { VibeboxError } from './errors.js';
 
 /** Session ids are UUIDv7 (the uuid package's v7, lower case). */
@@ -20,10 +22,6 @@ export function checkSessionId(id: string): string {
   return id;
 }
 
-export function vibeboxHome(env: NodeJS.ProcessEnv = process.env): string {
-  const h = env['VIBEBOX_HOME'];
-  return h && h.length > 0 ? h : join(homedir(), '.vibebox');
-}
 
 export interface HomePaths {
   home: string;
@@ -41,7 +39,7 @@ export function homePaths(home: string = vibeboxHome()): HomePaths {
   return {
     home,
     sessionsIndex: join(home, 'sessions.toml'),
-    imagesDir: join(home, 'images'),
+    imagesDir: imagesDir(home),
     runDir: join(home, 'run'),
     approvedDir: join(home, 'approved'),
     disksDir: join(home, 'disks'),
@@ -119,21 +117,3 @@ export function runPaths(id: string, home: string = vibeboxHome()): RunPaths {
   };
 }
 
-export interface ImagePaths {
-  dir: string;
-  kernel: string;
-  initrd: string;
-  rootfs: string;
-  manifest: string;
-}
-
-export function imagePaths(name: string, digest: string, home: string = vibeboxHome()): ImagePaths {
-  const dir = join(homePaths(home).imagesDir, name, digest);
-  return {
-    dir,
-    kernel: join(dir, 'vmlinuz'),
-    initrd: join(dir, 'initrd.img'),
-    rootfs: join(dir, 'rootfs.qcow2'),
-    manifest: join(dir, 'image.json'),
-  };
-}

@@ -10,8 +10,9 @@ export function reportAndExit(e: unknown): never {
   const err = e as Error & { code?: string; path?: string };
   if (err?.code === 'ENOSPC' || err?.code === 'EDQUOT') {
     // A full disk is the user's to fix, and nothing was half-written: every write is temp + rename.
+    // A failure of the machine, not bad input: exit 1 (like E_NO_SPACE).
     process.stderr.write(`vibebox: no space left on the disk${err.path ? ` writing ${err.path}` : ''} (free some space, then run the command again)\n`);
-    process.exit(2);
+    process.exit(1);
   }
   process.stderr.write(`vibebox: ${err?.message ?? String(e)} (set VIBEBOX_DEBUG=1 for details)\n`);
   if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${err?.stack}\n`);

@@ -14,7 +14,7 @@ export async function approve(o: { project?: string; yes?: boolean }): Promise<v
     // Approving before the first start (a script setting up a project with extra mounts): the
     // grant belongs to a session, so create it now, as the first `vibebox` would.
     loadConfig(project); // a broken vibebox.toml creates nothing
-    const { withProjectLock } = await import('../client/start.js');
+    const { withProjectLock } = await import('../session/lock.js');
     s = await withProjectLock(project, async () => readSessionFile(project) ?? createSessionDir(project));
   }
   await checkApproval(project, s.id, { interactive: true, ...(o.yes ? { yes: true } : {}) });

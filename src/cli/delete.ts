@@ -3,7 +3,7 @@ import { readIndex } from '../session/index-store.js';
 import { matchId } from '../session/index-file.js';
 import { removeSession } from '../session/remove.js';
 import { stopSession } from '../session/status.js';
-import { withProjectLock } from '../client/start.js';
+import { withProjectLock } from '../session/lock.js';
 import { confirm, isInteractive } from './io.js';
 
 export async function del(prefix: string, o: { yes?: boolean }): Promise<void> {

@@ -2,11 +2,8 @@
 // the image if missing, check the disk, and spawn the supervisor unless a live one answers on its
 // socket. A .vibebox/ the host's index does not know is refused before anything starts.
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import { socketAnswers } from '../net/socket-answers.js';
-import { join } from 'node:path';
-import lockfile from 'proper-lockfile';
 import { VibeboxError } from '../errors.js';
 import { homePaths, projectPaths, runPaths } from '../paths.js';
 import { loadConfig, writeDefaultConfig } from '../config/load.js';
@@ -17,30 +14,8 @@ import { upsert } from '../session/index-file.js';
 import { ensureImage, findImage } from '../../images/build.js';
 import { checkApproval } from '../approval/check.js';
 import { waitForSupervisor } from '../supervisor/startup.js';
+import { withProjectLock } from '../session/lock.js';
 
-export async function withProjectLock<T>(project: string, fn: () => Promise<T>): Promise<T> {
-  const dir = homePaths().locksDir;
-  mkdirSync(dir, { recursive: true });
-  const name = createHash('sha256').update(project).digest('hex').slice(0, 16);
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(dir, {
-      lockfilePath: join(dir, `${name}.lock`),
-      realpath: false,
-      stale: 15_000,
-      update: 5_000,
-      // Another vibebox may be building the image (minutes): wait for it rather than fail.
-      retries: { retries: 600, factor: 1.3, minTimeout: 5, maxTimeout: 1000 },
-    });
-  } catch (e) {
-    throw new VibeboxError('E_LOCKED', `another vibebox is starting this project and did not finish (${(e as Error).message})`, 'wait for it, or check `vibebox list`');
-  }
-  try {
-    return await fn();
-  } finally {
-    await release().catch(() => undefined);
-  }
-}
 
 export interface StartOptions {
   progress: (line: string) => void;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +27,11 @@ describe('command resolution (exit 127 / 126)', () => {
     assert.equal(new VibeboxError('E_SESSION_LOST', 'x').exitCode, 1);
     assert.equal(new VibeboxError('E_NO_SPACE', 'x').exitCode, 1);
     assert.equal(new VibeboxError('E_CONFIG_INVALID', 'x').exitCode, 2);
+    // A raw ENOSPC from any write reaches the user the same way: one line, exit 1.
+    const script = `import { reportAndExit } from ${JSON.stringify(join(process.cwd(), 'src', 'report.ts'))}; reportAndExit(Object.assign(new Error('write failed'), { code: 'ENOSPC', path: '/x/sessions.toml' }));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, 'vibebox: no space left on the disk writing /x/sessions.toml (free some space, then run the command again)\n');
   });
 });
 
