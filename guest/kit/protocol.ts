@@ -100,7 +100,7 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 export type PromptMsg = z.infer<typeof PromptMsg>;
 
 // ---- server → client
-export const DisplaySlot = z.object({ id: Id, renderer: z.string().max(128).optional(), data: z.unknown() }).loose();
+export const DisplaySlot = z.object({ id: Id, renderer: z.string().max(128).optional(), data: z.unknown().optional() }).loose();
 export type DisplaySlot = z.infer<typeof DisplaySlot>;
 export const EventMsg = z.object({ type: z.literal('event'), id: Id, event_type: z.string().min(1).max(128), data: z.unknown() });
 export const DisplayPushMsg = z.object({ type: z.literal('display_push'), id: Id, slot: DisplaySlot });
