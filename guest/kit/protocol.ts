@@ -51,7 +51,7 @@ export type FileRef = z.infer<typeof FileRef>;
 export type FileRefKind = FileRef['kind'];
 
 /** Human sizes as the policy DSL takes them: bytes as a number, or "512B", "256KB", "1MB", "2GB". */
-export const SizeSpec = z.union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*(B|KB|MB|GB)\s*$/i)]);
+export const SizeSpec = z.union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+(\.\d+)?\s*(B|KB|MB|GB)\s*$/i, 'bad size (use e.g. 512B, 256KB, 1MB, 2GB)')]);
 export type SizeSpec = z.infer<typeof SizeSpec>;
 
 const Bounds = {
@@ -61,7 +61,7 @@ const Bounds = {
   always: z.boolean().optional(),
 };
 /** Durations: seconds as a number, or "30s", "15m", "1h", "7d". */
-export const DurationSpec = z.union([z.number().positive(), z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/)]);
+export const DurationSpec = z.union([z.number().positive(), z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/, 'bad duration (use e.g. 30s, 15m, 1h, 7d)')]);
 
 export const StorageRule = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('inline'), ...Bounds }).strict(),
