@@ -275,12 +275,16 @@ export class KitBox {
         this.pending.delete(id);
         p?.fail(e instanceof KitClientError ? e : new KitClientError('E_CONNECT', e.message));
       });
+    // Marked handled: a caller may await only one of them, and the other must not crash the host.
     const outputs = done.then((d) => d.outputs);
+    const message = done.then((d) => d.message);
+    outputs.catch(() => undefined);
+    message.catch(() => undefined);
     return {
       id,
       events,
       display,
-      message: done.then((d) => d.message),
+      message,
       outputs,
       read: async (name, ro) => {
         const ref = (await outputs)[name];
