@@ -149,7 +149,8 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
     if (url.pathname === '/environment') return sendJson(res, 200, environment);
     const m = /^\/files\/([^/]+)$/.exec(url.pathname);
     if (!m) return sendJson(res, 404, { error: 'not found' });
-    const consume = url.searchParams.get('consume') === '1';
+    // HEAD only looks: it must never spend a one-shot download.
+    const consume = req.method === 'GET' && url.searchParams.get('consume') === '1';
     const opened = await files.open(decodeURIComponent(m[1]!), consume);
     if (opened.status === 'unknown') return sendJson(res, 404, { error: 'no such file' });
     if (opened.status === 'gone') return sendJson(res, 410, { error: `file is gone (${opened.reason})` });
@@ -321,8 +322,13 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
           throw new KitError('E_INPUT_REJECTED', `input ${name}: ${bytes.length} bytes is outside the inputs policy's bounds for ${ref.kind}`);
         total += bytes.length;
         const dest = join(opts.fs.input, name);
-        await mkdir(dirname(dest), { recursive: true });
-        await writeFile(dest, bytes, { flag: 'wx' });
+        try {
+          await mkdir(dirname(dest), { recursive: true });
+          await writeFile(dest, bytes, { flag: 'wx' });
+        } catch (e) {
+          // e.g. inputs "a" and "a/b" in one prompt: a client mistake, not a runnable failure.
+          throw new KitError('E_INPUT_REJECTED', `input ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        }
       }
       return entries.map(([n]) => n);
     }

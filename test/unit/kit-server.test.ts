@@ -218,6 +218,10 @@ describe('kit server + SDK on loopback', () => {
       const plain = await get(`/files/${ref.id}`, KEY);
       assert.equal(plain.status, 200);
       assert.equal(plain.body, 'a'.repeat(5000));
+      const head = await within(fetch(`${kit.httpUrl}/files/${ref.id}?consume=1`, { method: 'HEAD', headers: { authorization: `Bearer ${KEY}` } }));
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), '5000');
+      assert.equal(existsSync(join(dir, 'state', 'files', ref.id)), true, 'HEAD does not consume');
       assert.equal((await h.read('big.bin', { consume: true })).length, 5000);
       assert.equal(existsSync(join(dir, 'state', 'files', ref.id)), false);
       assert.equal((await get(`/files/${ref.id}`, KEY)).status, 410);
@@ -355,6 +359,7 @@ describe('kit server + SDK on loopback', () => {
       await rejectsWith(box.prompt('copy', { files: { a: { bytes: Buffer.alloc(1) }, b: { bytes: Buffer.alloc(1) }, c: { bytes: Buffer.alloc(1) }, d: { bytes: Buffer.alloc(1) } } }).message, 'E_INPUT_TOO_LARGE');
       await rejectsWith(box.prompt('copy', { files: { big: { kind: 'url', url: `${fileBase}/big` } } }).message, 'E_INPUT_TOO_LARGE');
       await rejectsWith(box.prompt('copy', { files: { s: { kind: 'server', id: 'abc', url: 'http://x/files/abc' } } }).message, 'E_INPUT_REJECTED');
+      await rejectsWith(box.prompt('copy', { files: { a: { bytes: Buffer.from('x') }, 'a/b': { bytes: Buffer.from('y') } } }).message, 'E_INPUT_REJECTED');
       assert.equal(await within(box.prompt('copy', { files: { a: { bytes: Buffer.alloc(4096) } } }).message), 'copied');
     });
 
@@ -401,6 +406,33 @@ describe('kit boot', () => {
         (e: unknown) => e instanceof KitError && e.code === 'E_KEY_INVALID',
       );
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a prompt over its time limit ends with E_TIMEOUT and the runnable sees the signal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kit-timeout-'));
+    const kit = await startKitServer({
+      runnable: testRunnable,
+      key: KEY,
+      manifest: { name: 't', version: '0' },
+      fs: { input: join(dir, 'i'), output: join(dir, 'o'), work: join(dir, 'w') },
+      stateDir: join(dir, 's'),
+      limits: { promptTimeoutMs: 100 },
+    });
+    const client = KitClient.make({ endpoints: { t: { url: kit.url, key: KEY } } });
+    try {
+      const h = client.box('t').prompt('slow');
+      await rejectsWith(h.message, 'E_TIMEOUT');
+      const deadline = Date.now() + 5000;
+      while (!seenAbort.has(h.id)) {
+        assert.ok(Date.now() < deadline, 'runnable never saw the timeout');
+        await sleep(10);
+      }
+      assert.equal(await within(client.box('t').prompt('echo ok').message), 'echo:echo ok');
+    } finally {
+      await client.close();
+      await kit.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
