@@ -151,7 +151,13 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
     if (!m) return sendJson(res, 404, { error: 'not found' });
     // HEAD only looks: it must never spend a one-shot download.
     const consume = req.method === 'GET' && url.searchParams.get('consume') === '1';
-    const opened = await files.open(decodeURIComponent(m[1]!), consume);
+    let id: string;
+    try {
+      id = decodeURIComponent(m[1]!);
+    } catch {
+      return sendJson(res, 404, { error: 'no such file' }); // bad percent-encoding names no file
+    }
+    const opened = await files.open(id, consume);
     if (opened.status === 'unknown') return sendJson(res, 404, { error: 'no such file' });
     if (opened.status === 'gone') return sendJson(res, 410, { error: `file is gone (${opened.reason})` });
     res.writeHead(200, {
