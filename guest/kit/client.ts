@@ -174,7 +174,15 @@ export class KitBox {
     ws.on('message', (data, isBinary) => {
       if (isBinary) return;
       const parsed = parseFrame(ServerMessage, data.toString());
-      if (!parsed.ok) return; // a server bug must not crash the host program
+      if (!parsed.ok) {
+        // A server bug must not crash the host program, nor leave a prompt waiting forever.
+        const p = parsed.id === null ? undefined : this.pending.get(parsed.id);
+        if (p && parsed.id !== null) {
+          this.pending.delete(parsed.id);
+          p.fail(new KitClientError('E_BAD_FRAME', `the server sent an invalid frame: ${parsed.message}`));
+        }
+        return;
+      }
       this.dispatch(parsed.value);
     });
     ws.on('close', () => {

@@ -13,6 +13,7 @@ import { KitError } from './errors.js';
 import { emptyDir, listRegularFiles } from './fs-util.js';
 import {
   ClientMessage,
+  FileName,
   KIT_PROTOCOL_VERSION,
   parseFrame,
   type EnvironmentInfo,
@@ -219,7 +220,11 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
           if (this.pending.has(msg.id)) return this.error(msg.id, 'E_DUPLICATE_ID', `prompt ${msg.id} is already queued or running`);
           const ctrl = new AbortController();
           this.pending.set(msg.id, ctrl);
-          this.chain = this.chain.then(() => this.runPrompt(msg, ctrl)).finally(() => this.pending.delete(msg.id));
+          // The catch keeps the chain alive: one prompt's failure must never stall the ones after it.
+          this.chain = this.chain
+            .then(() => this.runPrompt(msg, ctrl))
+            .catch(() => undefined)
+            .finally(() => this.pending.delete(msg.id));
           return;
         }
         case 'abort':
@@ -345,6 +350,8 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
         throw new KitError('E_OUTPUT_FAILED', e.message);
       });
       for (const f of list) {
+        // A name the client's schema would refuse would leave the client waiting forever.
+        if (!FileName.safeParse(f.name).success) throw new KitError('E_OUTPUT_FAILED', `output name ${JSON.stringify(f.name)} is not a valid file name`);
         const rule = pickRule(policy, f.size);
         const adapter = rule ? registry[rule.kind] : undefined;
         if (!rule || !adapter?.put) throw new KitError('E_OUTPUT_FAILED', `no storage rule takes ${f.name} (${f.size} bytes)`);

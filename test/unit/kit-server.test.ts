@@ -66,7 +66,7 @@ async function* testRunnable(p: KitPrompt, ctx: RunContext): AsyncGenerator<KitE
       }
     case 'stubborn':
       yield { event_type: 'tick', data: 0 };
-      await sleep(60_000); // ignores the signal entirely
+      await sleep(3000); // ignores the signal entirely (longer than the 200 ms grace)
       return 'never';
     case 'fail':
       throw new Error('boom from the runnable');
@@ -79,6 +79,9 @@ async function* testRunnable(p: KitPrompt, ctx: RunContext): AsyncGenerator<KitE
       symlinkSync(join(ctx.workDir, 'secret'), join(ctx.outputDir, 'leak'));
       await writeFile(join(ctx.outputDir, 'ok.txt'), 'fine');
       return 'linked';
+    case 'badname':
+      await writeFile(join(ctx.outputDir, 'back\\slash'), 'x');
+      return 'x';
     case 'badevent':
       yield { event_type: '' };
       return 'x';
@@ -245,6 +248,10 @@ describe('kit server + SDK on loopback', () => {
 
     it('a prompt outputs policy with url as an output is refused', async () => {
       await rejectsWith(box.prompt('echo x', { outputsPolicy: composite([rule.url()]) }).message, 'E_POLICY_INVALID');
+    });
+
+    it('an output whose name the protocol refuses fails the prompt instead of hanging the client', async () => {
+      await rejectsWith(box.prompt('badname').message, 'E_OUTPUT_FAILED');
     });
 
     it('symlinks in the output dir are not shipped', async () => {
