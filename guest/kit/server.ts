@@ -173,9 +173,11 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://kit').pathname;
     // Refuse before any frame: a wrong or missing key never reaches the WebSocket layer.
+    socket.on('error', () => socket.destroy()); // a client resetting mid-handshake must not crash the kit
     const refuse = (status: string): void => {
+      // Destroy once the reply is flushed; destroying right after end() could drop the 401.
+      socket.once('finish', () => socket.destroy());
       socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n${status.startsWith('401') ? 'WWW-Authenticate: Bearer\r\n' : ''}\r\n`);
-      socket.destroy();
     };
     if (path !== '/') return refuse('404 Not Found');
     if (!verifyBearer(req.headers.authorization, opts.key)) return refuse('401 Unauthorized');

@@ -32,7 +32,7 @@ describe('kit SDK connection and server edges', () => {
     for (const k of kits) await k.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const start = async (port: number, sub: string): Promise<RunningKit> => {
+  const start = async (port: number, sub: string, maxFrameBytes?: number): Promise<RunningKit> => {
     const k = await startKitServer({
       runnable: async function* (): AsyncGenerator<KitEvent, string> {
         yield { event_type: 'x' };
@@ -43,6 +43,7 @@ describe('kit SDK connection and server edges', () => {
       manifest: { name: 'c', version: '0' },
       fs: { input: join(dir, sub, 'i'), output: join(dir, sub, 'o'), work: join(dir, sub, 'w') },
       stateDir: join(dir, sub, 's'),
+      ...(maxFrameBytes ? { limits: { maxFrameBytes } } : {}),
     });
     kits.push(k);
     return k;
@@ -93,5 +94,13 @@ describe('kit SDK connection and server edges', () => {
     }
     const post = await within(fetch(`${k.httpUrl}/health`, { method: 'POST' }));
     assert.equal(post.status, 405);
+  });
+
+  it('a frame over the size limit closes that socket only; the kit keeps serving', async () => {
+    const k = await start(0, 'frame', 4096);
+    const client = KitClient.make({ endpoints: { a: { url: k.url, key: KEY } } });
+    await assert.rejects(within(client.box('a').prompt('go', { files: { big: { bytes: Buffer.alloc(8192) } } }).message), (e: KitClientError) => e.code === 'E_DISCONNECTED');
+    assert.equal(await within(client.box('a').prompt('go').message), 'up');
+    await client.close();
   });
 });
