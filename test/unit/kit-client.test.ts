@@ -2,6 +2,7 @@
 // up yet, refusal of unknown upgrade paths and odd /files ids.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -102,5 +103,27 @@ describe('kit SDK connection and server edges', () => {
     await assert.rejects(within(client.box('a').prompt('go', { files: { big: { bytes: Buffer.alloc(8192) } } }).message), (e: KitClientError) => e.code === 'E_DISCONNECTED');
     assert.equal(await within(client.box('a').prompt('go').message), 'up');
     await client.close();
+  });
+
+  it('server refs are read from the endpoint itself: the key never goes where a ref points', async () => {
+    const k = await start(0, 'leak');
+    const seen: Array<string | undefined> = [];
+    const evil = http.createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.end('evil');
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    const client = KitClient.make({ endpoints: { a: { url: k.url, key: KEY } } });
+    try {
+      await assert.rejects(
+        within(client.box('a').readRef({ kind: 'server', id: '00000000-0000-0000-0000-000000000000', url: `${evilUrl}/files/x` })),
+        (e: KitClientError) => e.code === 'E_NOT_FOUND',
+      );
+      assert.deepEqual(seen, []);
+    } finally {
+      await client.close();
+      evil.close();
+    }
   });
 });
