@@ -1,0 +1,94 @@
+// Launcher for the kit server, configured by environment and a kit.json manifest, as a container
+// entry point would run it. Prints one line with the listening URL (never the key) and stops on
+// SIGTERM/SIGINT.
+import { readFileSync } from 'node:fs';
+import * as z from 'zod';
+import { keyFingerprint } from './auth.js';
+import { KitError } from './errors.js';
+import { StoragePolicy } from './protocol.js';
+import { loadRunnable } from './runnable.js';
+import { startKitServer } from './server.js';
+
+export const KitManifestFile = z
+  .object({
+    name: z.string().min(1),
+    version: z.string().min(1),
+    base: z.string().optional(),
+    packages: z.record(z.string(), z.array(z.string())).optional(),
+    /** sha256:<hex> of the key; when present the kit refuses to boot with any other key. */
+    key_fingerprint: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
+    storage: z.object({ inputs: StoragePolicy.optional(), outputs: StoragePolicy.optional() }).strict().optional(),
+    limits: z
+      .object({
+        maxInputBytes: z.number().int().positive(),
+        maxTotalInputBytes: z.number().int().positive(),
+        maxInputFiles: z.number().int().positive(),
+        maxOutputFiles: z.number().int().positive(),
+        maxFrameBytes: z.number().int().positive(),
+        promptTimeoutMs: z.number().int().nonnegative(),
+      })
+      .partial()
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const Env = z.object({
+  VIBEBOX_KIT_KEY: z.string().min(16, 'VIBEBOX_KIT_KEY must be set (at least 16 characters)'),
+  VIBEBOX_KIT_MANIFEST: z.string().min(1, 'VIBEBOX_KIT_MANIFEST must name the kit.json file'),
+  VIBEBOX_KIT_RUNNABLE: z.string().min(1, 'VIBEBOX_KIT_RUNNABLE must name the runnable module'),
+  VIBEBOX_KIT_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  VIBEBOX_KIT_HOST: z.string().default('0.0.0.0'),
+  VIBEBOX_KIT_STATE: z.string().default('/var/lib/vibebox-kit'),
+  VIBEBOX_KIT_INPUT: z.string().default('/input'),
+  VIBEBOX_KIT_OUTPUT: z.string().default('/output'),
+  VIBEBOX_KIT_WORK: z.string().default('/work'),
+  VIBEBOX_KIT_PUBLIC_URL: z.string().optional(),
+});
+
+async function main(): Promise<void> {
+  const env = Env.safeParse(process.env);
+  if (!env.success) throw new KitError('E_CONFIG_INVALID', env.error.issues.map((i) => i.message).join('; '));
+  const e = env.data;
+  let manifestJson: unknown;
+  try {
+    manifestJson = JSON.parse(readFileSync(e.VIBEBOX_KIT_MANIFEST, 'utf8'));
+  } catch (err) {
+    throw new KitError('E_CONFIG_INVALID', `cannot read ${e.VIBEBOX_KIT_MANIFEST}: ${(err as Error).message}`);
+  }
+  const m = KitManifestFile.safeParse(manifestJson);
+  if (!m.success) {
+    const i = m.error.issues[0];
+    throw new KitError('E_CONFIG_INVALID', `${e.VIBEBOX_KIT_MANIFEST}: ${i ? `${i.path.join('.')}: ${i.message}` : 'invalid'}`);
+  }
+  const manifest = m.data;
+  if (manifest.key_fingerprint && manifest.key_fingerprint !== keyFingerprint(e.VIBEBOX_KIT_KEY))
+    throw new KitError('E_KEY_INVALID', 'VIBEBOX_KIT_KEY does not match key_fingerprint in the manifest');
+  const kit = await startKitServer({
+    runnable: await loadRunnable(e.VIBEBOX_KIT_RUNNABLE),
+    key: e.VIBEBOX_KIT_KEY,
+    manifest: { name: manifest.name, version: manifest.version, ...(manifest.base ? { base: manifest.base } : {}), ...(manifest.packages ? { packages: manifest.packages } : {}) },
+    fs: { input: e.VIBEBOX_KIT_INPUT, output: e.VIBEBOX_KIT_OUTPUT, work: e.VIBEBOX_KIT_WORK },
+    stateDir: e.VIBEBOX_KIT_STATE,
+    host: e.VIBEBOX_KIT_HOST,
+    port: e.VIBEBOX_KIT_PORT,
+    ...(e.VIBEBOX_KIT_PUBLIC_URL ? { publicBaseUrl: e.VIBEBOX_KIT_PUBLIC_URL } : {}),
+    ...(manifest.storage ? { storage: manifest.storage } : {}),
+    ...(manifest.limits ? { limits: manifest.limits } : {}),
+  });
+  process.stdout.write(`kit ${manifest.name} ${manifest.version} listening on ${kit.httpUrl}\n`);
+  const stop = (): void => {
+    kit.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  const code = err instanceof KitError ? err.code : 'E_KIT';
+  process.stderr.write(`vibebox-kit: ${code}: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+});
