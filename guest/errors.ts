@@ -49,10 +49,10 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_NOT_CONFIRMED',
   'E_NOT_APPROVED',
   'E_TOOL_MISSING',
-  'E_VIRTIOFSD_MISSING',
   'E_IMAGE_MISSING',
   'E_IMAGE_IN_USE',
-  // Not here: E_SESSION_LOST and E_NO_SPACE are failures of the machine (exit 1), not bad input.
+  // Not here: E_SESSION_LOST, E_NO_SPACE and E_VIRTIOFSD_MISSING are failures of the machine
+  // (exit 1), not bad input.
 ]);
 
 export class VibeboxError extends Error {

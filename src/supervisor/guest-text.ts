@@ -19,6 +19,34 @@ export function cleanText(s: string): string {
   return s.replace(ESCAPES, '').replace(/\r/g, '').replace(CONTROLS_KEEP_NL, '?');
 }
 
+/**
+ * Guest text arriving in chunks (the serial console): cleaned a whole line at a time, so an
+ * escape sequence split across two chunks cannot leave its parameters behind as text. A line
+ * longer than `maxLine` is cleaned and passed on in pieces.
+ */
+export class CleanLines {
+  private rest = '';
+  constructor(private maxLine = 8192) {}
+  push(chunk: string): string {
+    const text = this.rest + chunk;
+    const nl = text.lastIndexOf('\n');
+    if (nl < 0) {
+      this.rest = text;
+      if (this.rest.length <= this.maxLine) return '';
+      this.rest = '';
+      return cleanText(text);
+    }
+    this.rest = text.slice(nl + 1);
+    return cleanText(text.slice(0, nl + 1));
+  }
+  /** What is left at the end (a last line without a newline). */
+  flush(): string {
+    const r = this.rest;
+    this.rest = '';
+    return cleanText(r);
+  }
+}
+
 /** Token bucket: `burst` lines at once, then `perSecond`; counts what it dropped. */
 export class RateLimit {
   private tokens: number;

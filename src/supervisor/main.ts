@@ -28,7 +28,7 @@ import { RefCount } from './refcount.js';
 import { ClientsHub, type Client } from './clients-hub.js';
 import { handleGuestRequest } from './guest-requests.js';
 import { RotatingLog } from './rotating-log.js';
-import { cleanLine, cleanText, GuestLog } from './guest-text.js';
+import { cleanLine, CleanLines, GuestLog } from './guest-text.js';
 import { StringDecoder } from 'node:string_decoder';
 import { EventWriter, eventsFile } from './events.js';
 import { bootTimeoutMs } from './env.js';
@@ -383,6 +383,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
 
     // The console log: the guest writes it, so it is capped (one old file) and cleaned like any guest text.
     const serialDecoder = new StringDecoder('utf8');
+    const serialLines = new CleanLines();
     // A new boot, a new file; the previous boot's console stays as serial.log.1 for post-mortems.
     const serialLog = new RotatingLog(pp.serialLog, 8 * 1024 * 1024, { fresh: true });
     driver.onExit((why) => {
@@ -404,7 +405,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
       agentPortName: AGENT_PORT_NAME,
       egressSocket: rp.egressSock,
       serialLog: pp.serialLog,
-      console: (chunk) => serialLog.append(cleanText(serialDecoder.write(chunk))),
+      console: (chunk) => serialLog.append(serialLines.push(serialDecoder.write(chunk))),
     });
   } catch (e) {
     // Clients waiting for the boot get the reason; nothing is left running.

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanLine, cleanText, GuestLog, RateLimit } from '../../src/supervisor/guest-text.js';
+import { cleanLine, CleanLines, cleanText, GuestLog, RateLimit } from '../../src/supervisor/guest-text.js';
 import { RotatingLog } from '../../src/supervisor/rotating-log.js';
 import { mountSpecFor } from '../../qemu/qemu-driver.js';
 
@@ -26,6 +26,23 @@ describe('guest text', () => {
     for (let i = 0; i < 100; i++) if (r.take()) ok++;
     assert.equal(ok, 10, "refilled up to the burst");
     assert.equal(r.takeDropped(), 190);
+  });
+});
+
+describe('console text in chunks', () => {
+  it('an escape sequence split across chunks leaves nothing behind, wherever the split falls', () => {
+    const text = 'console-mark \x1b]0;pwned\x07\x1b[2J end\nnext \x1b[31mred\x1b[0m\n';
+    for (let i = 0; i <= text.length; i++) {
+      const c = new CleanLines();
+      const out = c.push(text.slice(0, i)) + c.push(text.slice(i)) + c.flush();
+      assert.equal(out, 'console-mark  end\nnext red\n', `split at ${i}`);
+    }
+  });
+  it('a line without a newline is held, then passed on when it grows too long or at the end', () => {
+    const c = new CleanLines(16);
+    assert.equal(c.push('abc'), '');
+    assert.equal(c.flush(), 'abc');
+    assert.equal(c.push('x'.repeat(20)), 'x'.repeat(20));
   });
 });
 
