@@ -5,10 +5,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Bump when the builder changes the output in a way the recipe fields below do not capture. */
-export const RECIPE_VERSION = 1;
+export const RECIPE_VERSION = 2;
 
 export const DEFAULT_IMAGE_NAME = 'default';
-export const SUITE = 'bookworm';
+/** Debian 13: Node.js 20 in the archive (bookworm's 18 is too old for several agent CLIs). */
+export const SUITE = 'trixie';
 /** Full sources.list lines, handed to mmdebstrap as mirrors. */
 export const MIRRORS: readonly string[] = [
   `deb http://deb.debian.org/debian ${SUITE} main`,
