@@ -20,6 +20,8 @@ export const MIRRORS: readonly string[] = [
 export const PACKAGES: readonly string[] = [
   'linux-image-amd64',
   'nodejs',
+  // Agent CLIs install with npm (issue 11); Debian's npm, so its CA trust is the system's plus NODE_EXTRA_CA_CERTS.
+  'npm',
   'docker.io',
   'iproute2',
   'ca-certificates',

@@ -28,6 +28,7 @@ import { carryGrant } from '../approval/store.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { EgressProxy } from '../../proxy/server.js';
 import { removeSession } from '../session/remove.js';
+import { setupCas } from './host-cas.js';
 
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 
@@ -298,7 +299,7 @@ export async function supervise(project: string): Promise<void> {
           const isFile = statSync(host).isFile();
           return { tag: s.tag, guest: cfg.mounts[i]!.guest, ro: s.readonly, fs: s.kind, ...(isFile ? { file: basename(host) } : {}) };
         });
-        agent!.send({ type: 'setup', mounts, env: proxyEnv() });
+        agent!.send({ type: 'setup', mounts, env: proxyEnv(), ...setupCas() });
         return;
       }
       case 'setup_done':
