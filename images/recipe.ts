@@ -23,6 +23,8 @@ export const PACKAGES: readonly string[] = [
   // Agent CLIs install with npm (issue 11); Debian's npm, so its CA trust is the system's plus NODE_EXTRA_CA_CERTS.
   'npm',
   'docker.io',
+  // Since trixie the docker CLI is its own package (docker.io only recommends it).
+  'docker-cli',
   'iproute2',
   'ca-certificates',
   'sudo',

@@ -49,7 +49,13 @@ describe('the guest trusts what the host trusts', () => {
   });
 
   it('npm view works as vibe (Node trusts the host CAs through NODE_EXTRA_CA_CERTS)', { timeout: 300_000 }, async () => {
-    const r = await sh(t, proj, 'whoami; echo "$NODE_EXTRA_CA_CERTS"; npm view typescript version');
+    // The packument is ~10 MB and npm parses it for ~30 s under TCG; on a loaded machine the
+    // outside connection was seen reset mid-body once: one retry for a network error only (a
+    // certificate error is never retried).
+    let r = await sh(t, proj, 'whoami; echo "$NODE_EXTRA_CA_CERTS"; npm view typescript version');
+    if (r.code !== 0 && /ECONNRESET|ETIMEDOUT/.test(r.stderr) && !/CERT|certificate/i.test(r.stderr)) {
+      r = await sh(t, proj, 'whoami; echo "$NODE_EXTRA_CA_CERTS"; npm view typescript version');
+    }
     assert.equal(r.code, 0, r.stderr);
     const [who, file, version] = r.stdout.trim().split('\n');
     assert.equal(who, 'vibe');
@@ -71,8 +77,9 @@ describe('the guest trusts what the host trusts', () => {
 
   it('applied again at the next boot (curl and npm still work after a stop)', { timeout: 600_000 }, async () => {
     assert.equal((await vb(t, proj, ['stop'])).code, 0);
-    const r = await sh(t, proj, 'curl -sS -o /dev/null -w "%{http_code}" https://registry.npmjs.org/typescript && echo && npm view typescript name');
+    // npm ping: the same TLS path as npm view, without the 10 MB packument.
+    const r = await sh(t, proj, 'curl -sS -o /dev/null -w "%{http_code}" https://registry.npmjs.org/typescript && echo && npm ping 2>&1 | grep -c PONG');
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout.trim(), '200\ntypescript');
+    assert.equal(r.stdout.trim(), '200\n1');
   });
 });
