@@ -3,6 +3,7 @@
 // Kind CONTROL carries one JSON message (validated with zod on receipt); the data kinds carry raw
 // bytes of one exec's stdio. Both ends import this module.
 import * as z from 'zod';
+import { MAX_CA_PEM_BYTES } from './ca-certs.js';
 
 export const PROTOCOL_VERSION = 1;
 export const AGENT_PORT_NAME = 'org.vibebox.agent.0';
@@ -75,7 +76,8 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('stdin_end'), id }),
   z.strictObject({ type: z.literal('resize'), id, cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), id, signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
-  z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env }),
+  /** cas: the host's CA certificates, PEM (guest/ca-certs.ts; checked again on receipt). */
+  z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env, cas: z.string().max(MAX_CA_PEM_BYTES).optional() }),
   z.strictObject({ type: z.literal('reply'), reqId: id, ok: z.boolean(), output: z.string(), exitCode: z.number().int() }),
   z.strictObject({ type: z.literal('shutdown') }),
 ]);

@@ -46,12 +46,18 @@ http_proxy=http://10.0.2.100:3128
 https_proxy=http://10.0.2.100:3128
 NO_PROXY=localhost,127.0.0.1,::1
 no_proxy=localhost,127.0.0.1,::1
+NODE_EXTRA_CA_CERTS=/etc/vibebox/host-cas.pem
 ENVIRON
+# The host's extra CAs: the agent fills these at every boot (guest/agent/host-cas.ts). Empty
+# until then, so Node (NODE_EXTRA_CA_CERTS) never warns about a missing file.
+mkdir -p "$ROOT/etc/vibebox" "$ROOT/usr/local/share/ca-certificates/vibebox-host"
+: > "$ROOT/etc/vibebox/host-cas.pem"
+chmod 0644 "$ROOT/etc/vibebox/host-cas.pem"
 
 step "installing the guest agent"
 mkdir -p "$ROOT/opt/vibebox/node_modules"
 cp "$PAYLOAD/guest-agent.js" "$ROOT/opt/vibebox/guest-agent.js"
-# The bundle is ESM; Node 18 needs the package scope to say so.
+# The agent bundle is CommonJS (build.mjs); the package scope says so.
 printf '{"name":"vibebox-guest","private":true,"type":"commonjs"}\n' > "$ROOT/opt/vibebox/package.json"
 if [ -d "$PAYLOAD/node-pty" ]; then cp -R "$PAYLOAD/node-pty" "$ROOT/opt/vibebox/node_modules/node-pty"; fi
 cp "$PAYLOAD/init" "$ROOT/opt/vibebox/init"
@@ -76,11 +82,20 @@ printf '%s\n' "$KV" > "$STAGE/kernel-version"
 cp "$ROOT/bin/busybox" "$STAGE/busybox"
 MD="$ROOT/lib/modules/$KV"
 : > "$STAGE/modules/load-order"
+# Trixie's kernel ships its modules xz-compressed (.ko.xz): the initrd gets them decompressed
+# (busybox insmod takes plain ELF, and under TCG decompressing at boot costs more than the bytes).
 add() {
   b=$(basename "$1")
-  if ! grep -qxF "$b" "$STAGE/modules/load-order"; then
-    cp "$MD/$1" "$STAGE/modules/$b"
-    printf '%s\n' "$b" >> "$STAGE/modules/load-order"
+  case "$b" in
+    *.ko.xz) u=${b%.xz} ;;
+    *) u=$b ;;
+  esac
+  if ! grep -qxF "$u" "$STAGE/modules/load-order"; then
+    case "$b" in
+      *.ko.xz) "$STAGE/busybox" unxz -c "$MD/$1" > "$STAGE/modules/$u" ;;
+      *) cp "$MD/$1" "$STAGE/modules/$u" ;;
+    esac
+    printf '%s\n' "$u" >> "$STAGE/modules/load-order"
   fi
 }
 for m in $MODULES; do

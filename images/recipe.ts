@@ -5,10 +5,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Bump when the builder changes the output in a way the recipe fields below do not capture. */
-export const RECIPE_VERSION = 1;
+export const RECIPE_VERSION = 2;
 
 export const DEFAULT_IMAGE_NAME = 'default';
-export const SUITE = 'bookworm';
+/** Debian 13: Node.js 20 in the archive (bookworm's 18 is too old for several agent CLIs). */
+export const SUITE = 'trixie';
 /** Full sources.list lines, handed to mmdebstrap as mirrors. */
 export const MIRRORS: readonly string[] = [
   `deb http://deb.debian.org/debian ${SUITE} main`,
@@ -19,7 +20,11 @@ export const MIRRORS: readonly string[] = [
 export const PACKAGES: readonly string[] = [
   'linux-image-amd64',
   'nodejs',
+  // Agent CLIs install with npm (issue 11); Debian's npm, so its CA trust is the system's plus NODE_EXTRA_CA_CERTS.
+  'npm',
   'docker.io',
+  // Since trixie the docker CLI is its own package (docker.io only recommends it).
+  'docker-cli',
   'iproute2',
   'ca-certificates',
   'sudo',

@@ -11,6 +11,7 @@ import { waitForPort } from './port.js';
 import { Exec, type Identity } from './exec.js';
 import { dockerdOnDemand } from './docker.js';
 import { execOf, peerPid } from './peer.js';
+import { installHostCas } from './host-cas.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -103,9 +104,9 @@ function handle(msg: HostMessage): void {
     case 'setup': {
       try {
         for (const m of msg.mounts) mount(m);
-        setupEnv = msg.env;
+        setupEnv = { ...msg.env, ...installHostCas(msg.cas) };
         // Login shells and sudo see the proxy settings too.
-        writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(msg.env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
+        writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(setupEnv).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
         send({ type: 'setup_done', ok: true });
       } catch (e) {
         const err = e as { stderr?: Buffer; message: string };

@@ -32,6 +32,7 @@ import { cleanLine, CleanLines, GuestLog } from './guest-text.js';
 import { StringDecoder } from 'node:string_decoder';
 import { EventWriter, eventsFile } from './events.js';
 import { bootTimeoutMs } from './env.js';
+import { setupCas } from './host-cas.js';
 
 export function protocolMismatch(theirs: number, id: string): VibeboxError {
   return new VibeboxError(
@@ -117,6 +118,8 @@ async function superviseSession(project: string, id: string, events: EventWriter
   let agentServer: Server | null = null;
   let proxy: EgressProxy | null = null;
   let mounts: MountSpec[] = [];
+  // The CA certificates the host trusts, for the guest's setup: read while the VM boots.
+  let hostCas: { cas?: string } = {};
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
   const ready = new Promise<void>((res, rej) => {
@@ -244,7 +247,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
       case 'hello': {
         bootMs = Date.now() - t0;
         log(cleanLine(`agent hello after ${bootMs} ms (guest uptime ${m.uptimeMs} ms, agent process started at ${m.agentStartMs} ms, kernel ${m.kernel}, node ${m.node})`));
-        agent!.send({ type: 'setup', mounts, env: proxyEnv() });
+        agent!.send({ type: 'setup', mounts, env: proxyEnv(), ...hostCas });
         return;
       }
       case 'setup_done':
@@ -407,6 +410,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
       serialLog: pp.serialLog,
       console: (chunk) => serialLog.append(serialLines.push(serialDecoder.write(chunk))),
     });
+    hostCas = setupCas();
   } catch (e) {
     // Clients waiting for the boot get the reason; nothing is left running.
     const err = e instanceof VibeboxError ? e : new VibeboxError('E_VM_START', (e as Error).message, `see ${pp.supervisorLog}`);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canonicalJson, computeDigest, isDigest } from '../../images/digest.js';
-import { PACKAGES, packageRoot, recipeData } from '../../images/recipe.js';
+import { PACKAGES, SUITE, packageRoot, recipeData } from '../../images/recipe.js';
 
 const files = () => [
   { name: 'images/guest-init.sh', data: Buffer.from('#!/bin/sh\nexec node /opt/vibebox/guest-agent.js\n') },
@@ -21,7 +21,7 @@ test('digest changes when the recipe changes', () => {
   assert.notEqual(computeDigest({ ...base, packages: [...PACKAGES, 'vim'] }, files()), d0, 'package list');
   assert.notEqual(computeDigest(recipeData({ uid: 1001, gid: 1000 }), files()), d0, 'vibe uid');
   assert.notEqual(computeDigest(recipeData({ uid: 1000, gid: 1001 }), files()), d0, 'vibe gid');
-  assert.notEqual(computeDigest({ ...base, suite: 'trixie' }, files()), d0, 'suite');
+  assert.notEqual(computeDigest({ ...base, suite: SUITE === 'trixie' ? 'forky' : 'trixie' }, files()), d0, 'suite');
 });
 
 test('digest changes when the guest bundle or a script changes', () => {
