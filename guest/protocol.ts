@@ -75,7 +75,7 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('stdin_end'), id }),
   z.strictObject({ type: z.literal('resize'), id, cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), id, signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
-  z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env }),
+  z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env, local: z.array(z.string()).optional() }),
   z.strictObject({ type: z.literal('reply'), reqId: id, ok: z.boolean(), output: z.string(), exitCode: z.number().int() }),
   z.strictObject({ type: z.literal('shutdown') }),
 ]);

@@ -11,6 +11,7 @@ import { waitForPort } from './port.js';
 import { Exec, type Identity } from './exec.js';
 import { dockerdOnDemand } from './docker.js';
 import { execOf, peerPid } from './peer.js';
+import { mountLocalDirs } from './local-dirs.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -103,6 +104,7 @@ function handle(msg: HostMessage): void {
     case 'setup': {
       try {
         for (const m of msg.mounts) mount(m);
+        if (msg.local) mountLocalDirs('/workspace', msg.local, identity('vibe'));
         setupEnv = msg.env;
         // Login shells and sudo see the proxy settings too.
         writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(msg.env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');

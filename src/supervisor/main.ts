@@ -244,7 +244,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
       case 'hello': {
         bootMs = Date.now() - t0;
         log(cleanLine(`agent hello after ${bootMs} ms (guest uptime ${m.uptimeMs} ms, agent process started at ${m.agentStartMs} ms, kernel ${m.kernel}, node ${m.node})`));
-        agent!.send({ type: 'setup', mounts, env: proxyEnv() });
+        agent!.send({ type: 'setup', mounts, env: proxyEnv(), local: cfg.workspace?.local ?? [] });
         return;
       }
       case 'setup_done':
