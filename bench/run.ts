@@ -114,7 +114,9 @@ async function main(): Promise<void> {
 
     // ---- the floor: same QEMU, accelerator, kernel and initrd, init powers off at once
     timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, proj); // creates the session + disk
-    const accel = (JSON.parse(readFileSync(join(home, 'accel.json'), 'utf8')) as { accel: 'kvm' | 'tcg' | 'hvf' }).accel;
+    // VIBEBOX_ACCEL skips the probe (and its cache file).
+    const forced = process.env['VIBEBOX_ACCEL'];
+    const accel = forced === 'kvm' || forced === 'tcg' || forced === 'hvf' ? forced : (JSON.parse(readFileSync(join(home, 'accel.json'), 'utf8')) as { accel: 'kvm' | 'tcg' | 'hvf' }).accel;
     const session = readFileSync(join(proj, '.vibebox', 'session.toml'), 'utf8');
     const digest = /digest = "(.+)"/.exec(session)![1]!;
     const image = (await findImage('default', digest, home))!;
