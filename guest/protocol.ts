@@ -76,8 +76,8 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('stdin_end'), id }),
   z.strictObject({ type: z.literal('resize'), id, cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), id, signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
-  /** cas: the host's CA certificates, PEM (guest/ca-certs.ts; checked again on receipt). */
-  z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env, cas: z.string().max(MAX_CA_PEM_BYTES).optional() }),
+  /** cas: the host's CA certificates, PEM (guest/ca-certs.ts; checked again on receipt). local: [workspace] local dirs. */
+  z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env, cas: z.string().max(MAX_CA_PEM_BYTES).optional(), local: z.array(z.string()).optional() }),
   z.strictObject({ type: z.literal('reply'), reqId: id, ok: z.boolean(), output: z.string(), exitCode: z.number().int() }),
   z.strictObject({ type: z.literal('shutdown') }),
 ]);

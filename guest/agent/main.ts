@@ -12,6 +12,7 @@ import { Exec, type Identity } from './exec.js';
 import { dockerdOnDemand } from './docker.js';
 import { execOf, peerPid } from './peer.js';
 import { installHostCas } from './host-cas.js';
+import { mountLocalDirs } from './local-dirs.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -104,6 +105,7 @@ function handle(msg: HostMessage): void {
     case 'setup': {
       try {
         for (const m of msg.mounts) mount(m);
+        if (msg.local) mountLocalDirs('/workspace', msg.local, identity('vibe'));
         setupEnv = { ...msg.env, ...installHostCas(msg.cas) };
         // Login shells and sudo see the proxy settings too.
         writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(setupEnv).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');

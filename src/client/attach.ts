@@ -41,8 +41,16 @@ export function connect(socket: string): WebSocket {
   return new WebSocket(`ws+unix://${socket}:/`, { perMessageDeflate: false });
 }
 
+/** `VIBEBOX_TIMING=1`: epoch marks (ms) of one exec, printed to stderr for `npm run bench -- --explain`. */
+const TIMING = process.env['VIBEBOX_TIMING'] === '1';
+const now = () => performance.timeOrigin + performance.now();
+
 export function attach(o: AttachOptions): Promise<AttachResult> {
   return new Promise((resolve) => {
+    const marks: Record<string, number> = TIMING ? { start: performance.timeOrigin, attach: now() } : {};
+    const mark = (k: string) => {
+      if (TIMING && marks[k] === undefined) marks[k] = now();
+    };
     const ws = connect(o.socket);
     const stdin = process.stdin;
     const raw = o.tty && stdin.isTTY;
@@ -51,6 +59,10 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     const finish = (r: AttachResult) => {
       if (settled) return;
       settled = true;
+      if (TIMING) {
+        mark('exit');
+        process.stderr.write(`vibebox-timing client ${JSON.stringify(marks)}\n`);
+      }
       for (const c of cleanups) c();
       resolve(r);
     };
@@ -59,6 +71,7 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     };
 
     ws.on('open', () => {
+      mark('open');
       const size = o.tty && process.stdout.isTTY ? { cols: process.stdout.columns, rows: process.stdout.rows } : {};
       send({
         type: 'exec',
@@ -112,6 +125,7 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     // Messages are handled strictly in order, even while the schemas are still loading.
     let chain: Promise<void> = Promise.resolve();
     ws.on('message', (data, isBinary) => {
+      mark('first');
       chain = chain.then(() => onMessage(data as Buffer, isBinary));
     });
     const onMessage = async (buf: Buffer, isBinary: boolean): Promise<void> => {

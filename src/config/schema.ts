@@ -1,6 +1,7 @@
 // vibebox.toml (ARCHITECTURE §5), strict: an unknown key is an error, not a silent no-op.
 import * as z from 'zod';
 import { parseSize } from './size.js';
+import { localDirProblem } from '../../guest/local-dirs.js';
 
 const size = (what: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -55,6 +56,16 @@ export const ConfigSchema = z.strictObject({
       // true lets the guest write .git/config and .git/hooks (host code execution on the next
       // host `git status`): a widening, subject to approval.
       writable_git_config: z.boolean().default(false),
+      // Directories under /workspace kept on the VM disk (per session), shadowing the host's: a
+      // narrowing (the host sees less), so no approval. Dependency installs run at disk speed.
+      local: z
+        .array(
+          z.string().superRefine((v, ctx) => {
+            const p = localDirProblem(v);
+            if (p) ctx.addIssue({ code: 'custom', message: p });
+          }),
+        )
+        .optional(),
     })
     .optional(),
 });

@@ -64,6 +64,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
   const rp = runPaths(id);
   mkdirSync(rp.dir, { recursive: true, mode: 0o700 });
   const logFile = new RotatingLog(pp.supervisorLog);
+  // VIBEBOX_TIMING=1: each exec's epoch marks in the log, for `npm run bench -- --explain`.
+  const TIMING = process.env['VIBEBOX_TIMING'] === '1';
+  const epochMs = () => performance.timeOrigin + performance.now();
+  const execTimes = new Map<number, { recv: number; sent: number; started: number }>();
   const log = (msg: string) => logFile.write(`${new Date().toISOString()} ${msg}`);
   const bootTimeout = bootTimeoutMs(process.env);
 
@@ -197,6 +201,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
         return;
       case 'exec': {
         if (c.isRef) return;
+        const recv = epochMs();
         if (m.project !== undefined && m.project !== projectReal) {
           // A client in another folder that carries this session's id (a copy of the project).
           c.send({ type: 'error', code: 'E_SESSION_OTHER', message: `this session belongs to ${project}, not ${cleanLine(m.project)}`, hint: 'run vibebox in that folder' });
@@ -225,6 +230,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
         if (!c.open || !agent) return;
         const execId = nextExec++;
         hub.own(execId, c);
+        if (TIMING) execTimes.set(execId, { recv, sent: 0, started: 0 });
         agent.send({
           type: 'exec',
           id: execId,
@@ -234,6 +240,8 @@ async function superviseSession(project: string, id: string, events: EventWriter
           user: m.user ?? 'vibe',
           ...(m.tty ? { pty: { cols: m.cols ?? 80, rows: m.rows ?? 24, term: m.term ?? 'xterm-256color' } } : {}),
         });
+        const x = execTimes.get(execId);
+        if (x) x.sent = epochMs();
         if (!m.argv) log(`shell ${execId} opened`);
         return;
       }
@@ -247,7 +255,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
       case 'hello': {
         bootMs = Date.now() - t0;
         log(cleanLine(`agent hello after ${bootMs} ms (guest uptime ${m.uptimeMs} ms, agent process started at ${m.agentStartMs} ms, kernel ${m.kernel}, node ${m.node})`));
-        agent!.send({ type: 'setup', mounts, env: proxyEnv(), ...hostCas });
+        agent!.send({ type: 'setup', mounts, env: proxyEnv(), ...hostCas, local: cfg.workspace?.local ?? [] });
         return;
       }
       case 'setup_done':
@@ -261,10 +269,18 @@ async function superviseSession(project: string, id: string, events: EventWriter
           void stop('setup failed');
         }
         return;
-      case 'started':
+      case 'started': {
+        const x = execTimes.get(m.id);
+        if (x) x.started = epochMs();
         return;
+      }
       case 'exit':
       case 'exec_error': {
+        const x = execTimes.get(m.id);
+        if (x) {
+          execTimes.delete(m.id);
+          log(`timing exec ${m.id} ${JSON.stringify({ ...x, exit: epochMs() })}`);
+        }
         const c = hub.disown(m.id);
         if (!c) return;
         if (m.type === 'exit') c.send({ type: 'exit', code: m.code, signal: m.signal === null ? null : cleanLine(m.signal, 16) });
