@@ -382,7 +382,7 @@ describe('vibebox doctor', () => {
     assert.ok(r.status === 0 || r.status === 1, `doctor exits 0 (all ok) or 1 (something missing): ${r.status} ${r.stderr}`);
     const lines = r.stdout.trimEnd().split('\n');
     assert.match(lines[0]!, /^CHECK\s+STATUS\s+FOUND\s+FIX/);
-    for (const name of ['node', 'qemu-system', 'qemu-img', 'accelerator', 'virtiofsd', 'socat', 'mmdebstrap', 'disk space']) {
+    for (const name of ['node', 'qemu-system', 'qemu-img', 'accelerator', 'virtiofsd', 'python3', 'socat', 'mmdebstrap', 'disk space']) {
       const row = lines.find((l) => l.startsWith(`${name} `));
       assert.ok(row, `a row for ${name}:\n${r.stdout}`);
       assert.match(row, /\s(ok|MISSING)\s/);
@@ -401,7 +401,7 @@ describe('vibebox doctor', () => {
   it('--json lists the same checks', () => {
     const r = vb(['doctor', '--json']);
     const checks = JSON.parse(r.stdout) as { name: string; ok: boolean }[];
-    assert.deepEqual(checks.map((c) => c.name), ['node', 'qemu-system', 'qemu-img', 'kvm', 'accelerator', 'virtiofsd', 'socat', 'mmdebstrap', 'user namespaces', 'subuid', 'subgid', 'uidmap', 'image build', 'disk space']);
+    assert.deepEqual(checks.map((c) => c.name), ['node', 'qemu-system', 'qemu-img', 'kvm', 'accelerator', 'virtiofsd', 'python3', 'socat', 'mmdebstrap', 'user namespaces', 'subuid', 'subgid', 'uidmap', 'image build', 'disk space']);
     assert.equal(r.status, checks.every((c) => c.ok) ? 0 : 1);
   });
 });
