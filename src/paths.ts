@@ -1,6 +1,7 @@
 // The one module that names every path vibebox uses (like Lima's instance-dir file): the global
 // home, a project's .vibebox/ state folder, the per-session run directory, image directories.
-import { join } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { imagePaths, imagesDir, vibeboxHome, type ImagePaths } from '../images/paths.js';
 
 export { imagePaths, imagesDir, vibeboxHome, type ImagePaths };
@@ -117,3 +118,12 @@ export function runPaths(id: string, home: string = vibeboxHome()): RunPaths {
   };
 }
 
+/** The real path when it exists, else the absolute one (folders compare by real path: a project
+ *  or VIBEBOX_HOME reached through a symlink is the same one). */
+export function realpathOr(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
+}

@@ -5,12 +5,13 @@
 // status is non-zero if any step failed. Arguments name integration/e2e files to run instead of
 // all of them (e.g. `npm test -- test/integration/image-boot.test.ts`).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freeSubidRange, parseSubids } from '../src/cli/doctor-verdicts.js';
 import { asUserArgv, plan, summaryLine, tapCounts, userEnv, type Counts, type Step } from './run-plan.js';
+import { account, type Account } from './helpers/account.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const uid = process.getuid?.() ?? 1000;
@@ -31,19 +32,6 @@ function must(argv: string[], what: string): string {
   return r.stdout;
 }
 
-interface Account {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-}
-
-function account(name: string): Account | null {
-  const r = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
-  if (r.status !== 0) return null;
-  const f = r.stdout.trim().split(':');
-  return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
-}
 
 /** The unprivileged user, created as `useradd -m` makes one (in the kvm group, as README says). */
 function ensureUser(): Account {

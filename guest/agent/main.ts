@@ -6,7 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { release } from 'node:os';
 import { dirname } from 'node:path';
 import { existsSync } from 'node:fs';
-import { AGENT_PORT_NAME, type MountSpec, AgentMessage, FrameDecoder, GUEST_COMMAND_SOCKET, HostMessage, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, type GuestCommand } from '../protocol.js';
+import { AGENT_PORT_NAME, type MountSpec, AgentMessage, FrameDecoder, GUEST_COMMAND_SOCKET, HostMessage, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame } from '../protocol.js';
 import { waitForPort } from './port.js';
 import { Exec, type Identity } from './exec.js';
 import { dockerdOnDemand } from './docker.js';

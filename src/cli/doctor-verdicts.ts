@@ -177,8 +177,9 @@ export function kvmVerdict(f: KvmFacts): Check {
 export interface ReachFacts {
   uid: number;
   /** Where images are built (<VIBEBOX_HOME>/images). */
-  imagesDir: string;
-  /** Each existing directory from / down to imagesDir (or its deepest existing ancestor). */
+  /** Where the build's namespace root must get to (its work dir under /var/tmp). */
+  buildDir: string;
+  /** Each existing directory from / down to buildDir (or its deepest existing ancestor). */
   chain: { path: string; mode: number }[];
   /** Whether directories still to be made get o+x (the umask lets "others" search them). */
   newDirsSearchable: boolean;
@@ -201,12 +202,12 @@ export function reachVerdict(f: ReachFacts): Check {
   const alt = 'or set VIBEBOX_BUILD_TMPDIR to a directory they can pass through';
   if (f.probe?.ok === false || (f.probe === null && blocked.length)) {
     if (blocked.length) {
-      return check(name, 'missing', `${who} cannot reach ${f.imagesDir}: ${blocked.join(', ')} not searchable by others`, `chmod o+x ${blocked.join(' ')} (others may pass through, not list), ${alt}`);
+      return check(name, 'missing', `${who} cannot reach ${f.buildDir}: ${blocked.join(', ')} not searchable by others`, `chmod o+x ${blocked.join(' ')} (others may pass through, not list), ${alt}`);
     }
-    return check(name, 'missing', `${who} cannot enter ${deepest}: ${f.probe!.detail}`, `let others search every directory down to ${f.imagesDir} (chmod o+x), ${alt}`);
+    return check(name, 'missing', `${who} cannot enter ${deepest}: ${f.probe!.detail}`, `let others search every directory down to ${f.buildDir} (chmod o+x), ${alt}`);
   }
-  if (!f.newDirsSearchable && deepest !== f.imagesDir) {
-    return check(name, 'missing', `the umask makes new directories unsearchable by others, so ${who} will not reach ${f.imagesDir}`, `mkdir -p -m 0755 ${f.imagesDir}, ${alt}`);
+  if (!f.newDirsSearchable && deepest !== f.buildDir) {
+    return check(name, 'missing', `the umask makes new directories unsearchable by others, so ${who} will not reach ${f.buildDir}`, `mkdir -p -m 0755 ${f.buildDir}, ${alt}`);
   }
-  return check(name, 'ok', `${who} can reach ${f.imagesDir}`);
+  return check(name, 'ok', `${who} can reach ${f.buildDir}`);
 }

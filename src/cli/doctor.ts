@@ -118,13 +118,13 @@ async function userChecks(mmdebstrap: boolean): Promise<Check[]> {
   return [userns, subuid, subgid, uidmap, await reach(uid, mmdebstrap && uidmap.ok && probe !== null)];
 }
 
-/** Can mmdebstrap's namespace root reach <home>/images? Modes name the culprits; a real try decides. */
+/** Can mmdebstrap's namespace root reach the build's work dir? Modes name the culprits; a real try decides. */
 async function reach(uid: number, canProbe: boolean): Promise<Check> {
   // The build's work dir (not <home>/images, which may sit in a 0700 home) is what it must reach.
-  const imagesDir = resolve(buildWorkRoot());
+  const buildDir = resolve(buildWorkRoot());
   const chain: { path: string; mode: number }[] = [];
   let path = '/';
-  for (const part of ['', ...imagesDir.split('/').filter(Boolean)]) {
+  for (const part of ['', ...buildDir.split('/').filter(Boolean)]) {
     path = part ? join(path, part) : '/';
     try {
       chain.push({ path, mode: statSync(path).mode });
@@ -137,8 +137,7 @@ async function reach(uid: number, canProbe: boolean): Promise<Check> {
   const mask = process.umask(0o022);
   process.umask(mask);
   const probe = uid !== 0 && canProbe ? await tries('mmdebstrap', ['--unshare-helper', 'sh', '-c', 'cd "$1"', 'sh', deepest]) : null;
-  // The build makes its own dirs with explicit modes: the umask does not matter below this root.
-  return reachVerdict({ uid, imagesDir, chain, newDirsSearchable: (mask & 0o001) === 0 || chain[chain.length - 1]?.path === imagesDir, probe });
+  return reachVerdict({ uid, buildDir, chain, newDirsSearchable: (mask & 0o001) === 0, probe });
 }
 
 async function groupName(gid: number): Promise<string | null> {

@@ -1,7 +1,7 @@
 // `vibebox` (shell) and `vibebox exec`: attach to the running session, starting it if needed.
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { projectPaths, runPaths } from '../paths.js';
+import { projectPaths, realpathOr, runPaths } from '../paths.js';
 import { attach, type AttachResult } from './attach.js';
 import { VibeboxError } from '../errors.js';
 import { pollUntil } from '../../guest/poll.js';
@@ -21,14 +21,6 @@ function quickSessionId(project: string): string | null {
     return m?.[1] ?? null;
   } catch {
     return null;
-  }
-}
-
-function realpathOr(p: string): string {
-  try {
-    return realpathSync(p);
-  } catch {
-    return resolve(p);
   }
 }
 

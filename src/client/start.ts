@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { socketAnswers } from '../net/socket-answers.js';
 import { VibeboxError } from '../errors.js';
-import { homePaths, projectPaths, runPaths } from '../paths.js';
+import { projectPaths, runPaths } from '../paths.js';
 import { loadConfig, writeDefaultConfig } from '../config/load.js';
 import { createSessionDir, readSessionFile, writeSessionFile, type SessionFile } from '../session/state.js';
 import { verifySessionDisk } from '../session/disk.js';

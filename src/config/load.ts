@@ -6,7 +6,7 @@ import TOML from '@iarna/toml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
 import { VibeboxError, isErrno } from '../errors.js';
-import { projectPaths, vibeboxHome } from '../paths.js';
+import { projectPaths, realpathOr, vibeboxHome } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
 
 export interface ResolvedMount {
@@ -98,15 +98,6 @@ export function checkMounts(mounts: ResolvedMount[], project: string, vbHome: st
     if (m.declared !== '.' && (within(m.host, stateDir) || within(stateDir, m.host))) {
       throw new VibeboxError('E_MOUNT_FORBIDDEN', `vibebox.toml: mount ${m.declared} would expose the session state ${stateDir}`, 'remove this mount; .vibebox/ is never visible in the guest');
     }
-  }
-}
-
-/** The real path when it exists (mount hosts are realpaths; a symlinked VIBEBOX_HOME must match). */
-function realpathOr(p: string): string {
-  try {
-    return realpathSync(p);
-  } catch {
-    return resolve(p);
   }
 }
 

@@ -1,8 +1,7 @@
 // The built CLI (dist/vibebox.js) as a user runs it. No VM: only commands that never boot one.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import { writeSessionFile } from '../../src/session/state.js';
 import { readIndex, updateIndex } from '../../src/session/index-store.js';
 import { parseIndex, upsert } from '../../src/session/index-file.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
+import { snapshot } from '../helpers/snapshot.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(root, 'dist', 'vibebox.js');
@@ -44,24 +44,6 @@ function assertBadInput(r: Result, ...patterns: RegExp[]): void {
   assert.match(lines[0]!, /^vibebox: /);
   assert.doesNotMatch(r.stderr, /\n\s+at |Error:|node:internal/);
   for (const p of patterns) assert.match(lines[0]!, p);
-}
-
-/** Every path under dir with its type and content hash: to prove bad input changed nothing. */
-function snapshot(...dirs: string[]): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    if (!existsSync(d)) return out.push(`${d} (missing)`);
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      if (st.isDirectory()) {
-        out.push(`${p}/`);
-        walk(p);
-      } else out.push(`${p} ${st.size} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-    }
-  };
-  for (const d of dirs) walk(d);
-  return out;
 }
 
 /** Run a bad input and check that nothing on disk changed. */

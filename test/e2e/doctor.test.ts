@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CLI, ROOT } from '../helpers/vm.js';
+import { account, type Account } from '../helpers/account.js';
+import { asUserArgv } from '../run-plan.js';
 
 interface Row {
   name: string;
@@ -18,19 +20,6 @@ interface Row {
   fix: string;
 }
 
-interface Account {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-}
-
-function account(name: string): Account | null {
-  const r = spawnSync('getent', ['passwd', name], { encoding: 'utf8' });
-  if (r.status !== 0) return null;
-  const f = r.stdout.trim().split(':');
-  return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
-}
 
 const isRoot = process.getuid?.() === 0;
 const me = account(spawnSync('id', ['-un'], { encoding: 'utf8' }).stdout.trim());
@@ -42,7 +31,7 @@ const target: Account | null = isRoot
 function asTarget(cmd: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
   const a = target!;
   const base = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: a.home, USER: a.name, LOGNAME: a.name, TMPDIR: process.env['TMPDIR'] ?? '/tmp', ...env };
-  const argv = isRoot ? ['runuser', '-u', a.name, '--', 'env', '-i', ...Object.entries(base).map(([k, v]) => `${k}=${v}`), ...cmd] : cmd;
+  const argv = isRoot ? asUserArgv(a.name, base, cmd) : cmd;
   return spawnSync(argv[0]!, argv.slice(1), { cwd: ROOT, encoding: 'utf8', timeout: 60_000, env: isRoot ? { PATH: base.PATH } : { ...process.env, ...base } });
 }
 

@@ -5,8 +5,7 @@
 // changed nothing.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -17,6 +16,7 @@ import { writeSessionFile } from '../../src/session/state.js';
 import { updateIndex } from '../../src/session/index-store.js';
 import { upsert } from '../../src/session/index-file.js';
 import { PROTOCOL_VERSION } from '../../guest/protocol.js';
+import { snapshot } from '../helpers/snapshot.js';
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 
@@ -47,24 +47,6 @@ function assertOneLine(r: Result, ...patterns: RegExp[]): void {
   assert.equal(lines.length, 1, `one stderr line, got:\n${r.stderr}`);
   assert.match(lines[0]!, /^vibebox: /);
   for (const p of patterns) assert.match(lines[0]!, p);
-}
-
-/** Every path under the dirs, with type and content hash. */
-function snapshot(...dirs: string[]): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      if (st.isDirectory()) {
-        out.push(`${p}/`);
-        walk(p);
-      } else if (st.isSymbolicLink()) out.push(`${p} -> link`);
-      else out.push(`${p} ${st.size} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
-    }
-  };
-  for (const d of dirs) walk(d);
-  return out;
 }
 
 /** Nothing was started: no process names the test's directory, no run directory exists. */

@@ -121,6 +121,18 @@ export function spawnVb(t: TestEnv, cwd: string, args: string[], env: NodeJS.Pro
   return spawn(process.execPath, [CLI, ...args], { cwd, env: { ...t.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+/** Run a shell snippet in the guest as vibe (or root). */
+export function sh(t: TestEnv, proj: string, script: string, o: { user?: 'root'; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  const { user, ...rest } = o;
+  return vb(t, proj, ['exec', ...(user ? ['--user', user] : []), '--', 'sh', '-c', script], rest);
+}
+
+/** The session's egress decisions, one parsed JSON line each. */
+export interface EgressLine { host: string; port: number; decision: string; reason: string; status?: number; method: string }
+export function egressLog(proj: string): EgressLine[] {
+  return readFileSync(join(proj, '.vibebox', 'egress.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EgressLine);
+}
+
 /** A promise that rejects after `ms`: every wait in a test has a deadline. */
 export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

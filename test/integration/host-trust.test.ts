@@ -9,18 +9,11 @@
 // the real registry, the control is skipped and what remains proves the plumbing.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { type TestEnv, bootedSession, vb } from '../helpers/vm.js';
+import { type TestEnv, bootedSession, egressLog, sh as shIn, vb } from '../helpers/vm.js';
 
-/** Run a shell snippet in the guest (as vibe unless user is given). */
-async function sh(t: TestEnv, proj: string, script: string, user?: 'root') {
-  return vb(t, proj, ['exec', ...(user ? ['--user', user] : []), '--', 'sh', '-c', script], { timeoutMs: 300_000 });
-}
+/** A shell snippet in the guest (as vibe unless user is given); npm downloads take a while. */
+const sh = (t: TestEnv, proj: string, script: string, user?: 'root') => shIn(t, proj, script, { ...(user ? { user } : {}), timeoutMs: 300_000 });
 
-interface EgressLine { host: string; port: number; decision: string }
-const egressLog = (proj: string): EgressLine[] =>
-  readFileSync(join(proj, '.vibebox', 'egress.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EgressLine);
 
 describe('the guest trusts what the host trusts', () => {
   let t: TestEnv;

@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pidsMatching, testEnv, vb, type TestEnv } from '../helpers/vm.js';
+import { pidsMatching, sh, testEnv, vb, type TestEnv } from '../helpers/vm.js';
 
 /** Run a shell snippet in the guest (as vibe). */
-const sh = (t: TestEnv, proj: string, script: string) => vb(t, proj, ['exec', '--', 'sh', '-c', script]);
 
 const git = (cwd: string, ...args: string[]) =>
   execFileSync('git', ['-c', 'user.email=host@example.com', '-c', 'user.name=host', '-c', 'init.defaultBranch=main', ...args], { cwd, encoding: 'utf8' });

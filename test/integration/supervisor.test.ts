@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn as ptySpawn } from 'node-pty';
 import WebSocket from 'ws';
-import { bootedSession, CLI, pidsMatching, spawnVb, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
+import { bootedSession, CLI, pidsMatching, sh, spawnVb, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
 import { readPid } from '../../qemu/pidfile.js';
 import { runPaths } from '../../src/paths.js';
 
@@ -44,7 +44,6 @@ describe('supervisor start-up', () => {
 
 const sessionId = (proj: string) => /^id = "(.+)"$/m.exec(readFileSync(join(proj, '.vibebox', 'session.toml'), 'utf8'))![1]!;
 const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-const sh = (t: TestEnv, proj: string, script: string) => vb(t, proj, ['exec', '--', 'sh', '-c', script]);
 
 describe('a session under guest input', () => {
   let t: TestEnv;

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn as ptySpawn } from 'node-pty';
-import { CLI, pidsMatching, spawnVb, testEnv, until, vb, type TestEnv, bootedSession } from '../helpers/vm.js';
+import { CLI, egressLog, pidsMatching, sh, spawnVb, testEnv, until, vb, type TestEnv, bootedSession } from '../helpers/vm.js';
 
 const qemuPids = (t: TestEnv) => pidsMatching(t.home, 'qemu-system');
 const sessionId = (proj: string) => /^id = "(.+)"$/m.exec(readFileSync(join(proj, '.vibebox', 'session.toml'), 'utf8'))![1]!;
@@ -24,13 +24,6 @@ async function loopbackListener(): Promise<{ port: number; hits: () => number; c
 }
 
 /** Run a shell snippet in the guest (as vibe). */
-async function sh(t: TestEnv, proj: string, script: string, input?: string) {
-  return vb(t, proj, ['exec', '--', 'sh', '-c', script], input === undefined ? {} : { input });
-}
-
-interface EgressLine { host: string; port: number; decision: string; reason: string; status?: number; method: string }
-const egressLog = (proj: string): EgressLine[] =>
-  readFileSync(join(proj, '.vibebox', 'egress.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EgressLine);
 
 describe('a session with extra mounts', () => {
   let t: TestEnv;

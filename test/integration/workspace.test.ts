@@ -5,9 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { testEnv, vb, type TestEnv } from '../helpers/vm.js';
+import { sh, testEnv, vb, type TestEnv } from '../helpers/vm.js';
 
-const sh = (t: TestEnv, proj: string, script: string) => vb(t, proj, ['exec', '--', 'sh', '-c', script]);
 
 describe('workspace', () => {
   let t: TestEnv;

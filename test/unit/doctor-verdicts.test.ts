@@ -145,7 +145,7 @@ test('kvmVerdict: no /dev/kvm is a warning naming the modules', () => {
 
 const reach = (o: Partial<ReachFacts>): ReachFacts => ({
   uid: 1001,
-  imagesDir: '/home/u/.vibebox/images',
+  buildDir: '/home/u/.vibebox/images',
   chain: [{ path: '/', mode: 0o40755 }, { path: '/home', mode: 0o40755 }, { path: '/home/u', mode: 0o40755 }],
   newDirsSearchable: true,
   probe: { ok: true, detail: '' },

@@ -10,6 +10,7 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { defaultNetworkPolicy, type NetworkPolicy } from '../../proxy/policy.js';
 import { EgressProxy, parseAuthority, type EgressProxyOptions, type EgressRecord } from '../../proxy/server.js';
+import { closeServer, listen } from '../helpers/net.js';
 
 type Via = { socketPath: string } | { host: string; port: number };
 
@@ -50,22 +51,6 @@ function readAll(socket: Duplex, initial: Buffer = Buffer.alloc(0)): Promise<str
     socket.on('data', (c: Buffer) => chunks.push(c));
     socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
-  });
-}
-
-function listen(server: net.Server): Promise<number> {
-  return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve(typeof a === 'object' && a !== null ? a.port : 0);
-    });
-  });
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => {
-    if ('closeAllConnections' in server) (server as http.Server).closeAllConnections();
-    server.close(() => resolve());
   });
 }
 

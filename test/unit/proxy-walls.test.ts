@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { EgressLog } from '../../proxy/log.js';
 import { type NetworkPolicy } from '../../proxy/policy.js';
 import { EgressProxy, type EgressProxyOptions, type EgressRecord } from '../../proxy/server.js';
+import { closeServer, listen } from '../helpers/net.js';
 
 type Tcp = { host: string; port: number };
 
@@ -61,22 +62,6 @@ function raw(via: Tcp, bytes: string, deadlineMs = 5_000): Promise<{ text: strin
       resolve({ text, closed: true });
     });
     s.write(bytes);
-  });
-}
-
-function listen(server: net.Server, host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve) => {
-    server.listen(0, host, () => {
-      const a = server.address();
-      resolve(typeof a === 'object' && a !== null ? a.port : 0);
-    });
-  });
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => {
-    if ('closeAllConnections' in server) (server as http.Server).closeAllConnections();
-    server.close(() => resolve());
   });
 }
 
