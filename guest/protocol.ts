@@ -51,6 +51,44 @@ export class FrameDecoder {
 
 const id = z.number().int().min(1).max(0xffffffff);
 const env = z.record(z.string(), z.string());
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/);
+
+/** vibebox.toml [image]: the project layer built FROM vibebox/agent:base (issue 11). No FROM/ADD. */
+export const ImageLayerSpec = z.strictObject({
+  apt: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$/)).default([]),
+  npm: z.array(z.string().regex(/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+(@[A-Za-z0-9.^~<>=*|+ -]+)?$/)).default([]),
+  run: z.array(z.string().min(1)).default([]),
+});
+export type ImageLayerSpec = z.output<typeof ImageLayerSpec>;
+
+/** What the project's agent container is made from: the approved vibebox.toml, sent by the supervisor. */
+export const ContainerSpec = z.strictObject({
+  image: ImageLayerSpec,
+  /** [container] cpus (fractions allowed) and memory (bytes); absent = Docker's defaults inside the VM. */
+  cpus: z.number().positive().max(64).optional(),
+  memoryBytes: z.number().int().positive().optional(),
+});
+export type ContainerSpec = z.infer<typeof ContainerSpec>;
+
+/**
+ * An exec whose target is the project's agent container rather than the VM (issue 11). The exec's
+ * stdio, exit status, resize and signals work as for a VM exec; progress goes to its stderr.
+ *   run      argv in the container (a login shell when argv is empty; `agent` runs that agent with argv as its flags)
+ *   agents   list the known agents with installed versions (stdout; JSON with --json in argv)
+ *   update   reinstall `agent` at its latest version
+ *   changes  print the container's uncommitted changes (summary)
+ *   commit   bake the container into the project image; reset: discard it; rebuild: rebuild layers, recreate
+ */
+export const ContainerOp = z.strictObject({
+  op: z.enum(['run', 'agents', 'update', 'changes', 'commit', 'reset', 'rebuild']),
+  agent: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(),
+  /** Run as root in the container (still cap_drop ALL, no-new-privileges): for apt installs. */
+  root: z.boolean().optional(),
+  /** Names of exec env entries that go into the container process (keys from ~/.vibebox/.env); never stored in the container's config. */
+  pass: z.array(envName).max(256).optional(),
+  spec: ContainerSpec,
+});
+export type ContainerOp = z.infer<typeof ContainerOp>;
 
 export const MountSpec = z.strictObject({
   tag: z.string().regex(/^[a-z0-9_-]{1,36}$/),
@@ -67,12 +105,14 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('exec'),
     id,
-    argv: z.array(z.string()).min(1),
+    argv: z.array(z.string()),
     env,
     cwd: z.string(),
     user: z.enum(['vibe', 'root']),
     pty: z.strictObject({ cols: z.number().int().min(1), rows: z.number().int().min(1), term: z.string() }).optional(),
-  }),
+    /** Present: the exec runs in the agent container (argv may then be empty). */
+    container: ContainerOp.optional(),
+  }).refine((m) => m.argv.length > 0 || m.container !== undefined, 'an exec in the VM needs a command'),
   z.strictObject({ type: z.literal('stdin_end'), id }),
   z.strictObject({ type: z.literal('resize'), id, cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), id, signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),

@@ -77,6 +77,10 @@ function handle(msg: HostMessage): void {
   switch (msg.type) {
     case 'exec': {
       const id = msg.id;
+      if (msg.argv.length === 0 && !msg.container) {
+        send({ type: 'exec_error', id, message: 'no command given' });
+        return;
+      }
       const e = new Exec({ ...msg, env: { ...setupEnv, ...msg.env } }, identity(msg.user), {
         started: (pid) => send({ type: 'started', id, pid }),
         stdout: (b) => sendData(id, Kind.stdout, b),

@@ -1,6 +1,7 @@
 // Client ↔ supervisor protocol over ws on run/<id12>/supervisor.sock. Text frames carry JSON
 // control messages (validated on receipt); binary frames carry stdio: one kind byte, then bytes.
 import * as z from 'zod';
+import { ContainerOp } from '../../guest/protocol.js';
 
 export { DataKind } from './data-kind.js';
 
@@ -18,6 +19,8 @@ export const ClientMessage = z.discriminatedUnion('type', [
     user: z.enum(['vibe', 'root']).optional(),
     /** The project (real path) the client runs in: a supervisor refuses one that is not its own. */
     project: z.string().optional(),
+    /** Run in the agent container (issue 11); the supervisor adds the spec from the approved vibebox.toml. */
+    container: ContainerOp.omit({ spec: true }).optional(),
   }),
   z.strictObject({ type: z.literal('resize'), cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),

@@ -69,3 +69,13 @@ test('a hello of another protocol version is a mismatch, even when it does not p
   assert.deepEqual(seen, ['log', 'mismatch 0', 'mismatch 2']);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('a container exec carries its op and spec; argv may be empty only there', () => {
+  const spec = { image: { apt: ['jq'], npm: [], run: [] } };
+  assert.equal(HostMessage.safeParse({ type: 'exec', id: 1, argv: [], env: {}, cwd: '/', user: 'vibe', container: { op: 'run', spec } }).success, true);
+  assert.equal(HostMessage.safeParse({ type: 'exec', id: 1, argv: [], env: {}, cwd: '/', user: 'vibe', container: { op: 'launch', spec } }).success, false);
+  assert.equal(HostMessage.safeParse({ type: 'exec', id: 1, argv: [], env: {}, cwd: '/', user: 'vibe', container: { op: 'run', spec: { image: { apt: ['jq; rm -rf /'] } } } }).success, false);
+  assert.equal(HostMessage.safeParse({ type: 'exec', id: 1, argv: [], env: {}, cwd: '/', user: 'vibe', container: { op: 'run', pass: ['A=B'], spec } }).success, false);
+  assert.equal(ClientMessage.safeParse({ type: 'exec', tty: false, container: { op: 'run', agent: 'claude', pass: ['ANTHROPIC_API_KEY'] } }).success, true);
+  assert.equal(ClientMessage.safeParse({ type: 'exec', tty: false, container: { op: 'run', spec } }).success, false);
+});
