@@ -192,12 +192,16 @@ export class QemuDriver implements VmDriver {
     }
     const full = [...this.setpriv, qemuBinary(), ...argv];
     this.o.log(`starting ${full.join(' ')}`);
-    const q = this.spawnHelper(full, {});
+    // QEMU's last own word ("terminating on signal 15 from pid …") goes with its exit status.
+    let lastWord = '';
+    const q = this.spawnHelper(full, {}, (l) => {
+      if (l.trim()) lastWord = l.trim().slice(0, 200);
+    });
     this.qemu = q;
     this.state = 'starting';
     q.on('exit', (code, sig) => {
       this.state = 'exited';
-      const why = sig ?? `code ${code}`;
+      const why = `${sig ?? `code ${code}`}${lastWord ? `: ${lastWord}` : ''}`;
       this.o.log(`qemu exited (${why})`);
       for (const cb of this.exitCbs) cb(why);
     });
@@ -210,19 +214,20 @@ export class QemuDriver implements VmDriver {
     });
   }
 
-  private spawnHelper(full: string[], env: Record<string, string>): ChildProcess {
+  private spawnHelper(full: string[], env: Record<string, string>, onLine?: (l: string) => void): ChildProcess {
     const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    for (const s of [child.stdout, child.stderr]) if (s) this.lines(s);
+    for (const s of [child.stdout, child.stderr]) if (s) this.lines(s, onLine);
     return child;
   }
 
-  private lines(s: Readable): void {
+  private lines(s: Readable, onLine?: (l: string) => void): void {
     let buf = '';
     s.setEncoding('utf8');
     s.on('data', (d: string) => {
       buf += d;
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
+        onLine?.(buf.slice(0, nl));
         this.o.output(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
       }

@@ -405,9 +405,19 @@ async function superviseSession(project: string, id: string, events: EventWriter
     const serialLines = new CleanLines();
     // A new boot, a new file; the previous boot's console stays as serial.log.1 for post-mortems.
     const serialLog = new RotatingLog(pp.serialLog, 8 * 1024 * 1024, { fresh: true });
+    // The console's last lines name why a boot died (a kernel panic, the initrd's "cannot mount"):
+    // they go into the error, so a failure in CI explains itself after its logs are gone.
+    let consoleTail: string[] = [];
+    const keepTail = (text: string) => {
+      if (!text) return text;
+      consoleTail = [...consoleTail, ...text.split('\n').filter((l) => l.trim())].slice(-3);
+      return text;
+    };
     driver.onExit((why) => {
       if (!stopping) {
-        readyReject(new Error(`the VM exited during boot (${why})`));
+        keepTail(serialLines.flush());
+        const last = consoleTail.length ? `; console: ${cleanLine(consoleTail.join(' | '), 400)}` : '';
+        readyReject(new Error(`the VM exited during boot (${why}${last})`));
         void stop('the VM exited').then(() => process.exit(1));
       }
     });
@@ -424,7 +434,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
       agentPortName: AGENT_PORT_NAME,
       egressSocket: rp.egressSock,
       serialLog: pp.serialLog,
-      console: (chunk) => serialLog.append(serialLines.push(serialDecoder.write(chunk))),
+      console: (chunk) => serialLog.append(keepTail(serialLines.push(serialDecoder.write(chunk)))),
     });
     hostCas = setupCas();
   } catch (e) {

@@ -40,6 +40,23 @@ describe('supervisor start-up', () => {
     assert.match(r.stderr, /protocol 0, this vibebox speaks 1/);
     assert.match(r.stderr, /vibebox image build/);
   });
+
+  it('a VM that dies during boot says why in the error (QEMU\'s last line or the console\'s), not only an exit code', async () => {
+    // A CI run once saw "the VM exited during boot (code 0)" and nothing else once its logs were gone.
+    const proj = t.project('dies');
+    const c = spawnVb(t, proj, ['exec', '--', 'true']);
+    let stderr = '';
+    c.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = new Promise<number | null>((r) => c.on('close', r));
+    let qemu: number[] = [];
+    // Once QEMU catches SIGTERM (its handlers installed), a SIGTERM is an orderly exit 0 with a last word.
+    const catchesTerm = (pid: number) => (BigInt(`0x${/SigCgt:\s+([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0'}`) & (1n << 14n)) !== 0n;
+    await until(() => (qemu = pidsMatching(t.home, 'qemu-system')).length === 1 && catchesTerm(qemu[0]!), 60_000, 'QEMU to start');
+    process.kill(qemu[0]!, 'SIGTERM');
+    assert.equal(await code, 1, stderr);
+    assert.match(stderr, /the VM exited during boot \(code 0: .*terminating on signal 15/, stderr);
+    assert.equal(stderr.split('\n').filter((l) => l.startsWith('vibebox:')).length, 1, stderr);
+  });
 });
 
 const sessionId = (proj: string) => /^id = "(.+)"$/m.exec(readFileSync(join(proj, '.vibebox', 'session.toml'), 'utf8'))![1]!;
