@@ -28,6 +28,10 @@ export type ErrorCode =
   | 'E_SUPERVISOR'
   | 'E_SESSION_LOST'
   | 'E_PROTOCOL'
+  | 'E_KEYS_INVALID'
+  | 'E_KEYS_UNSAFE'
+  | 'E_AGENT_UNKNOWN'
+  | 'E_CONTAINER'
   | 'E_INTERNAL';
 
 /** Exit code 2 is bad input (the user can fix it); 1 is a failure of the machine or of vibebox. */
@@ -51,6 +55,9 @@ const BAD_INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'E_TOOL_MISSING',
   'E_IMAGE_MISSING',
   'E_IMAGE_IN_USE',
+  'E_KEYS_INVALID',
+  'E_KEYS_UNSAFE',
+  'E_AGENT_UNKNOWN',
   // Not here: E_SESSION_LOST, E_NO_SPACE and E_VIRTIOFSD_MISSING are failures of the machine
   // (exit 1), not bad input.
 ]);

@@ -3,6 +3,8 @@ import { relative } from 'node:path';
 import { WORKSPACE, type ResolvedConfig } from './config/load.js';
 import { localDirOrder } from '../guest/local-dirs.js';
 import { projectPaths } from './paths.js';
+import { readKeys } from './keys/env-file.js';
+import { formatSize } from './config/size.js';
 
 export interface Explanation {
   project: string;
@@ -12,6 +14,23 @@ export interface Explanation {
   local: string[];
   network: { mode: 'allowlist' | 'blocklist'; entries: string[]; proxy: string };
   storage: { config: string; state: string };
+  /** The agent container: its project layer and caps, and the key names (never values) a `vibebox run` receives. */
+  container: {
+    image: { apt: string[]; npm: string[]; run: string[] };
+    cpus: number | null;
+    memory: string | null;
+    keys: string[];
+    /** Why no keys are passed, when ~/.vibebox/.env is refused. */
+    keysProblem?: string;
+  };
+}
+
+function keyNames(): { keys: string[]; keysProblem?: string } {
+  try {
+    return { keys: [...readKeys().keys()].sort() };
+  } catch (e) {
+    return { keys: [], keysProblem: (e as Error).message };
+  }
 }
 
 export function explain(project: string, sessionId: string | null, cfg: ResolvedConfig): Explanation {
@@ -24,6 +43,12 @@ export function explain(project: string, sessionId: string | null, cfg: Resolved
     local: localDirOrder(cfg.workspace?.local ?? []).map((n) => `${WORKSPACE}/${n}`),
     network: { mode: cfg.network.mode, entries: cfg.network.entries, proxy: 'http://10.0.2.100:3128' },
     storage: { config: rel(p.config), state: `${rel(p.stateDir)}/` },
+    container: {
+      image: { apt: [...cfg.image.apt], npm: [...cfg.image.npm], run: [...cfg.image.run] },
+      cpus: cfg.container.cpus ?? null,
+      memory: cfg.container.memory !== undefined ? formatSize(cfg.container.memory) : null,
+      ...keyNames(),
+    },
   };
 }
 
@@ -37,6 +62,12 @@ export function explainText(e: Explanation): string {
   lines.push('', `network: ${e.network.mode} (every connection goes through the proxy ${e.network.proxy})`);
   if (e.network.entries.length === 0) lines.push(e.network.mode === 'allowlist' ? '  (no hosts allowed)' : '  (no hosts blocked)');
   for (const h of e.network.entries) lines.push(`  ${h}`);
+  const c = e.container;
+  lines.push('', 'agent container (vibebox run): cap_drop ALL, no-new-privileges, on an internal network whose only way out is the proxy');
+  const layer = [...c.image.apt.map((x) => `apt ${x}`), ...c.image.npm.map((x) => `npm ${x}`), ...c.image.run.map((x) => `run ${x}`)];
+  lines.push(`  image: vibebox/agent:base${layer.length ? ` + ${layer.join(', ')}` : ''}`);
+  if (c.cpus !== null || c.memory !== null) lines.push(`  caps: ${c.cpus ?? 'no'} cpus, ${c.memory ?? 'no'} memory limit`);
+  lines.push(`  keys from ~/.vibebox/.env passed to each run: ${c.keysProblem ? `none (${c.keysProblem})` : c.keys.length ? c.keys.join(', ') : 'none'}`);
   lines.push('', 'storage:', `  config: ${e.storage.config}`, `  state:  ${e.storage.state}`);
   return lines.join('\n') + '\n';
 }

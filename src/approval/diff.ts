@@ -4,6 +4,7 @@ import type { NetworkPolicy } from '../../proxy/policy.js';
 import { ConfigSchema } from '../config/schema.js';
 import { formatSize } from '../config/size.js';
 import { networkWidenings } from './network-diff.js';
+import type { ImageLayerSpec } from '../../guest/protocol.js';
 
 /** The host resources a session may take; raising any of them is a widening. */
 export interface Resources {
@@ -23,6 +24,24 @@ export interface Grant {
   resources?: Resources;
   /** [workspace] writable_git_config: the guest may write .git/config and .git/hooks (absent: no) */
   writable_git_config?: boolean;
+  /** [image]: what the project layer installs and runs (absent in older grants: nothing) */
+  image?: ImageLayerSpec;
+}
+
+const EMPTY_IMAGE: ImageLayerSpec = { apt: [], npm: [], run: [] };
+
+/**
+ * What an [image] adds beyond the approved one: a package not approved, or a `run` line not
+ * approved (code that runs as root at build time with the proxy's reach). Removing is free.
+ */
+export function imageWidenings(approved: ImageLayerSpec | undefined, wanted: ImageLayerSpec | undefined): string[] {
+  const a = approved ?? EMPTY_IMAGE;
+  const w = wanted ?? EMPTY_IMAGE;
+  return [
+    ...w.apt.filter((p) => !a.apt.includes(p)).map((p) => `+ image.apt: ${p}`),
+    ...w.npm.filter((p) => !a.npm.includes(p)).map((p) => `+ image.npm: ${p}`),
+    ...w.run.filter((l) => !a.run.includes(l)).map((l) => `+ image.run: ${l}`),
+  ];
 }
 
 const d = ConfigSchema.parse({});
@@ -75,5 +94,6 @@ export function widenings(approved: Grant, wanted: Grant): string[] {
     ...networkWidenings(approved.network, wanted.network),
     ...resourceWidenings(approved.resources ?? DEFAULT_RESOURCES, wanted.resources ?? DEFAULT_RESOURCES),
     ...(wanted.writable_git_config && !approved.writable_git_config ? ['workspace.writable_git_config = true (the guest may write .git/config and .git/hooks, which git on the host runs)'] : []),
+    ...imageWidenings(approved.image, wanted.image),
   ];
 }

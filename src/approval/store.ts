@@ -21,6 +21,7 @@ const GrantSchema = z.strictObject({
     })
     .optional(),
   writable_git_config: z.boolean().optional(),
+  image: z.strictObject({ apt: z.array(z.string()), npm: z.array(z.string()), run: z.array(z.string()) }).optional(),
 });
 
 const file = (id: string) => approvedFile(id); // throws for an id that is not a UUID
@@ -32,6 +33,7 @@ export function grantOf(cfg: ResolvedConfig): Grant {
     mounts: cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode })),
     resources: { cpus: cfg.vm.cpus, memory: cfg.vm.memory, disk: cfg.vm.disk, auto_shutdown_ms: cfg.session.auto_shutdown_ms },
     writable_git_config: cfg.workspace?.writable_git_config === true,
+    image: { apt: [...cfg.image.apt], npm: [...cfg.image.npm], run: [...cfg.image.run] },
   };
 }
 
@@ -47,7 +49,7 @@ export function defaultGrant(project: string): Grant {
 function parseGrant(text: string): Grant {
   const g = GrantSchema.parse(JSON.parse(text));
   // a grant from before resources were approved: the defaults were what it allowed
-  return { network: g.network, mounts: g.mounts, resources: g.resources ?? { ...DEFAULT_RESOURCES }, writable_git_config: g.writable_git_config === true };
+  return { network: g.network, mounts: g.mounts, resources: g.resources ?? { ...DEFAULT_RESOURCES }, writable_git_config: g.writable_git_config === true, ...(g.image ? { image: g.image } : {}) };
 }
 
 export function readGrant(id: string): Grant | null {

@@ -12,6 +12,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .description('A persistent VM per project for running AI coding agents.\nRun `vibebox` in a project to open a shell in its VM.')
     .version(typeof VIBEBOX_VERSION === 'string' ? VIBEBOX_VERSION : '0.0.0-dev', '-V, --version')
     .showSuggestionAfterError()
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'vibebox: ')) });
 
@@ -38,6 +39,62 @@ export async function runCli(argv: string[]): Promise<void> {
       const { resolveProject } = await import('../session/project.js');
       process.exitCode = await run({ project: resolveProject(o.project), argv: cmd, tty: Boolean(o.tty), ...(o.user ? { user: o.user as 'vibe' | 'root' } : {}) });
     });
+
+  program
+    .command('run')
+    .description('run an agent, a shell or a command in the project\'s agent container (inside the VM)')
+    .usage('[options] [agent [agent flags…]] | [options] -- <command…>')
+    .addOption(projectOpt())
+    .option('-t, --tty', 'allocate a terminal for a command given after --')
+    .option('--root', 'run as root in the container (still without capabilities): for apt-get install')
+    .argument('[operands...]', 'an agent (claude, codex, gemini, …) and its flags, or after --, a command')
+    .passThroughOptions()
+    .action(async (operands: string[], o: { project?: string; tty?: boolean; root?: boolean }) => {
+      // `run -- cmd`: a command, never an agent name, even when it is called like one.
+      const after = process.argv.slice(process.argv.indexOf('run') + 1);
+      const dd = after.indexOf('--');
+      const command = dd >= 0 && (operands.length === 0 || after.indexOf(operands[0]!) > dd);
+      await (await import('./container.js')).runInContainer(operands, { ...o, command });
+    });
+
+  program
+    .command('agents')
+    .description('list the agents vibebox run knows, with the versions installed in this project')
+    .addOption(projectOpt())
+    .option('--json', 'machine-readable output')
+    .action(async (o: { project?: string; json?: boolean }) => (await import('./container.js')).agents(o));
+
+  program
+    .command('update')
+    .description('reinstall an agent at its latest version (in the project\'s agent state)')
+    .argument('<agent>')
+    .addOption(projectOpt())
+    .action(async (agent: string, o: { project?: string }) => (await import('./container.js')).update(agent, o));
+
+  program
+    .command('changes')
+    .description('show the agent container\'s uncommitted changes outside /workspace')
+    .addOption(projectOpt())
+    .action(async (o: { project?: string }) => (await import('./container.js')).changes(o));
+
+  program
+    .command('commit')
+    .description('bake the agent container\'s changes into the project image (the next run starts from it)')
+    .addOption(projectOpt())
+    .action(async (o: { project?: string }) => (await import('./container.js')).commit(o));
+
+  program
+    .command('reset')
+    .description('discard the agent container\'s changes (agent state and /workspace are kept)')
+    .addOption(projectOpt())
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (o: { project?: string; yes?: boolean }) => (await import('./container.js')).reset(o));
+
+  program
+    .command('rebuild')
+    .description('rebuild changed image layers and recreate the agent container (agent state is kept)')
+    .addOption(projectOpt())
+    .action(async (o: { project?: string }) => (await import('./container.js')).rebuild(o));
 
   program
     .command('list')

@@ -1,5 +1,6 @@
 // A client's one channel to the supervisor: run a command (or the login shell) and stream its
 // stdio. Kept light: it is the warm path of every `vibebox exec`.
+import type { ContainerOp } from '../../guest/protocol.js';
 import WebSocket from 'ws';
 import { DataKind } from '../supervisor/data-kind.js';
 import type { ClientMessage, SupervisorMessage } from '../supervisor/protocol.js';
@@ -26,7 +27,13 @@ export interface AttachOptions {
   project?: string;
   /** Print boot progress (stderr) while the VM starts. */
   progress?: (line: string) => void;
+  /** Extra environment for the command (API keys for a container run). */
+  env?: Record<string, string>;
+  /** Run in the project's agent container (issue 11). */
+  container?: ContainerRequest;
 }
+
+export type ContainerRequest = Omit<ContainerOp, 'spec'>;
 
 export type AttachResult =
   | { kind: 'exit'; code: number }
@@ -82,6 +89,8 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
         ...(o.user ? { user: o.user } : {}),
         ...(o.cwd ? { cwd: o.cwd } : {}),
         ...(o.project ? { project: o.project } : {}),
+        ...(o.env ? { env: o.env } : {}),
+        ...(o.container ? { container: o.container } : {}),
       });
       if (raw) {
         stdin.setRawMode(true);

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { projectPaths, realpathOr, runPaths } from '../paths.js';
-import { attach, type AttachResult } from './attach.js';
+import { attach, type AttachResult, type ContainerRequest } from './attach.js';
 import { VibeboxError } from '../errors.js';
 import { pollUntil } from '../../guest/poll.js';
 import { checkEnv } from '../supervisor/env.js';
@@ -12,6 +12,8 @@ export interface RunOptions {
   argv?: string[];
   tty: boolean;
   user?: 'vibe' | 'root';
+  env?: Record<string, string>;
+  container?: ContainerRequest;
 }
 
 /** The session id from .vibebox/session.toml without a TOML parser (our own one-line format). */
@@ -29,7 +31,7 @@ const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${line
 
 /** `afterReset`: we are reattaching after a guest-requested :new, so never ask y/N here (see run). */
 async function attachOnce(o: RunOptions, afterReset = false): Promise<AttachResult> {
-  const opts = { tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}) };
+  const opts = { tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}), ...(o.env ? { env: o.env } : {}), ...(o.container ? { container: o.container } : {}) };
   const id = quickSessionId(o.project);
   if (id) {
     // The id is read from a folder the index has not vouched for yet (a copy of a running

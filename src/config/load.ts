@@ -24,6 +24,8 @@ export interface ResolvedConfig {
   /** The project mount first, then [[mounts]] in order. */
   mounts: ResolvedMount[];
   workspace?: Config['workspace'];
+  image: Config['image'];
+  container: Config['container'];
 }
 
 export const WORKSPACE = '/workspace';
@@ -121,7 +123,7 @@ export function resolveConfig(cfg: Config, project: string, opts: { vbHome?: str
   }
   checkMounts(mounts, project, realpathOr(opts.vbHome ?? vibeboxHome()));
   const entries = cfg.network.entries ?? (cfg.network.mode === 'allowlist' ? [...DEFAULT_ALLOWLIST] : []);
-  return { vm: cfg.vm, session: cfg.session, network: { mode: cfg.network.mode, entries }, mounts, ...(cfg.workspace ? { workspace: cfg.workspace } : {}) };
+  return { vm: cfg.vm, session: cfg.session, network: { mode: cfg.network.mode, entries }, mounts, ...(cfg.workspace ? { workspace: cfg.workspace } : {}), image: cfg.image, container: cfg.container };
 }
 
 /** Read the project's vibebox.toml; a missing file means the defaults. */

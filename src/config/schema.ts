@@ -2,6 +2,7 @@
 import * as z from 'zod';
 import { parseSize } from './size.js';
 import { localDirProblem } from '../../guest/local-dirs.js';
+import { ImageLayerSpec } from '../../guest/protocol.js';
 
 const size = (what: string) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -68,6 +69,16 @@ export const ConfigSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  // The project layer of the agent container (issue 11): built FROM vibebox/agent:base through the
+  // egress proxy. `run` lines run as root at build time: new ones are a widening (approval).
+  image: ImageLayerSpec.prefault({}),
+  // Caps of the agent container inside the VM (the VM's own [vm] caps bound it anyway).
+  container: z
+    .strictObject({
+      cpus: z.number().positive().max(64).optional(),
+      memory: size('container.memory').optional(),
+    })
+    .prefault({}),
 });
 
 export type RawConfig = z.input<typeof ConfigSchema>;

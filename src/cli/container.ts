@@ -1,0 +1,66 @@
+// The agent container commands (issue 11): `vibebox run`, `agents`, `update`, `commit`, `reset`,
+// `rebuild`. Each is an exec whose target is the project's container; the guest does the work.
+import { VibeboxError } from '../errors.js';
+import { readKeys } from '../keys/env-file.js';
+import type { ContainerRequest } from '../client/attach.js';
+import { confirm, isInteractive } from './io.js';
+
+interface ProjectOpt {
+  project?: string;
+}
+
+async function containerExec(o: ProjectOpt & { container: ContainerRequest; argv?: string[]; tty?: boolean; env?: Record<string, string> }): Promise<number> {
+  const { run } = await import('../client/run.js');
+  const { resolveProject } = await import('../session/project.js');
+  return run({ project: resolveProject(o.project), tty: o.tty ?? false, container: o.container, argv: o.argv ?? [], ...(o.env ? { env: o.env } : {}) });
+}
+
+/**
+ * `vibebox run [agent] [args…]` and `vibebox run [-t] -- cmd…`. `command` says the operands came
+ * after `--` (a command), not an agent name. Keys from ~/.vibebox/.env go with every run.
+ */
+export async function runInContainer(operands: string[], o: ProjectOpt & { tty?: boolean; root?: boolean; command: boolean }): Promise<void> {
+  const keys = readKeys();
+  const env = Object.fromEntries(keys);
+  const pass = [...keys.keys()];
+  const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  const [first, ...rest] = operands;
+  const container: ContainerRequest = { op: 'run', ...(o.root ? { root: true } : {}), ...(pass.length ? { pass } : {}) };
+  if (!o.command && first !== undefined) {
+    // An agent: interactive when the terminal is; its own flags pass through.
+    process.exitCode = await containerExec({ ...o, container: { ...container, agent: first }, argv: rest, tty: o.tty ?? interactive, env });
+    return;
+  }
+  // No operands: a login shell (a terminal when there is one); after --: that command, pipes unless -t.
+  process.exitCode = await containerExec({ ...o, container, argv: operands, tty: operands.length ? Boolean(o.tty) : (o.tty ?? interactive), env });
+}
+
+export async function agents(o: ProjectOpt & { json?: boolean }): Promise<void> {
+  process.exitCode = await containerExec({ ...o, container: { op: 'agents' }, argv: o.json ? ['--json'] : [] });
+}
+
+export async function update(agent: string, o: ProjectOpt): Promise<void> {
+  process.exitCode = await containerExec({ ...o, container: { op: 'update', agent } });
+}
+
+export async function changes(o: ProjectOpt): Promise<void> {
+  process.exitCode = await containerExec({ ...o, container: { op: 'changes' } });
+}
+
+export async function commit(o: ProjectOpt): Promise<void> {
+  process.exitCode = await containerExec({ ...o, container: { op: 'commit' } });
+}
+
+export async function reset(o: ProjectOpt & { yes?: boolean }): Promise<void> {
+  if (!o.yes) {
+    if (!isInteractive()) throw new VibeboxError('E_NOT_CONFIRMED', "discarding the container's uncommitted changes needs confirmation", 'run on a terminal, or pass -y');
+    if (!(await confirm("Discard the agent container's changes outside /workspace (agent state and /workspace are kept)?"))) {
+      throw new VibeboxError('E_NOT_CONFIRMED', 'nothing discarded', 'answer y to reset');
+    }
+  }
+  process.exitCode = await containerExec({ ...o, container: { op: 'reset' } });
+}
+
+export async function rebuild(o: ProjectOpt): Promise<void> {
+  process.exitCode = await containerExec({ ...o, container: { op: 'rebuild' } });
+}
