@@ -5,7 +5,7 @@ import { reportAndExit } from './report.js';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === 'exec' || args.length === 0) {
+  if (args[0] === 'exec' || args.length === 0 || (args[0] === 'run' && args.includes('--'))) {
     const { fastPath } = await import('./client/run.js');
     const handled = await fastPath(args);
     if (handled !== null) return process.exit(handled);

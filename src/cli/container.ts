@@ -1,7 +1,7 @@
 // The agent container commands (issue 11): `vibebox run`, `agents`, `update`, `commit`, `reset`,
 // `rebuild`. Each is an exec whose target is the project's container; the guest does the work.
 import { VibeboxError } from '../errors.js';
-import { readKeys } from '../keys/env-file.js';
+import { runKeys } from '../keys/env-file.js';
 import type { ContainerRequest } from '../client/attach.js';
 import { confirm, isInteractive } from './io.js';
 
@@ -20,9 +20,7 @@ async function containerExec(o: ProjectOpt & { container: ContainerRequest; argv
  * after `--` (a command), not an agent name. Keys from ~/.vibebox/.env go with every run.
  */
 export async function runInContainer(operands: string[], o: ProjectOpt & { tty?: boolean; root?: boolean; command: boolean }): Promise<void> {
-  const keys = readKeys();
-  const env = Object.fromEntries(keys);
-  const pass = [...keys.keys()];
+  const { env, pass } = runKeys();
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const [first, ...rest] = operands;
   const container: ContainerRequest = { op: 'run', ...(o.root ? { root: true } : {}), ...(pass.length ? { pass } : {}) };

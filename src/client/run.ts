@@ -113,12 +113,17 @@ async function waitForReset(project: string): Promise<void> {
   });
 }
 
-/** Parse `vibebox [exec [-t] [-u root] [--] cmd…]` without the CLI framework; null = not ours. */
+/**
+ * Parse `vibebox [exec [-t] [-u root] [--] cmd…]` and `vibebox run [-t] [--root] -- cmd…` without
+ * the CLI framework; null = not ours (the full CLI answers).
+ */
 export async function fastPath(args: string[]): Promise<number | null> {
   let project = process.cwd();
   if (args.length === 0) return run({ project: resolve(project), tty: Boolean(process.stdin.isTTY) });
+  const inContainer = args[0] === 'run';
   let i = 1;
   let tty = false;
+  let root = false;
   let user: 'vibe' | 'root' | undefined;
   for (; i < args.length; i++) {
     const a = args[i]!;
@@ -127,12 +132,19 @@ export async function fastPath(args: string[]): Promise<number | null> {
       break;
     }
     if (a === '-t' || a === '--tty') tty = true;
-    else if ((a === '-u' || a === '--user') && (args[i + 1] === 'root' || args[i + 1] === 'vibe')) user = args[++i] as 'vibe' | 'root';
+    else if (!inContainer && (a === '-u' || a === '--user') && (args[i + 1] === 'root' || args[i + 1] === 'vibe')) user = args[++i] as 'vibe' | 'root';
+    else if (inContainer && a === '--root') root = true;
     else if ((a === '--project' || a === '-p') && args[i + 1]) project = args[++i]!;
     else if (a.startsWith('-')) return null; // --help and friends: the full CLI answers
+    else if (inContainer) return null; // `run <agent>`: the full CLI
     else break;
   }
   const argv = args.slice(i);
   if (argv.length === 0) return null;
+  if (inContainer) {
+    // Keys from ~/.vibebox/.env go with every container run, by name (see cli/container.ts).
+    const { env, pass } = (await import('../keys/env-file.js')).runKeys();
+    return run({ project: resolve(project), argv, tty, env, container: { op: 'run', ...(root ? { root } : {}), ...(pass.length ? { pass } : {}) } });
+  }
   return run({ project: resolve(project), argv, tty, ...(user ? { user } : {}) });
 }

@@ -53,3 +53,9 @@ export function readKeys(file: string = keysFile()): Map<string, string> {
   }
   return parseEnvFile(readFileSync(file, 'utf8'), file);
 }
+
+/** What one `vibebox run` hands over: the values in the exec's env, the names to pass into the container. */
+export function runKeys(file: string = keysFile()): { env: Record<string, string>; pass: string[] } {
+  const keys = readKeys(file);
+  return { env: Object.fromEntries(keys), pass: [...keys.keys()] };
+}
