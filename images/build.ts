@@ -12,6 +12,7 @@ import { VibeboxError, isErrno } from '../guest/errors.js';
 import { imagePaths, imagesDir as imagesDirOf, vibeboxHome } from './paths.js';
 import { computeDigest, isDigest, type DigestInput } from './digest.js';
 import { buildInitrd } from './initrd.js';
+import { ensureAgentBase } from './agent-base.js';
 import { ImageManifestSchema, kernelCmdline, type ImageManifest } from './manifest.js';
 import {
   AGENT_PORT,
@@ -98,11 +99,14 @@ async function digestInputs(root: string): Promise<DigestInput[]> {
   await add('images/guest-init.sh', f.guestInit, true);
   await add('images/initrd-init.sh', f.initrdInit, true);
   await add('images/customize.sh', f.customize, true);
-  try {
-    await add('dist/guest-agent.js', f.guestAgent, true);
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) throw missingAgent(f.guestAgent);
-    throw e;
+  await add('images/agent-base.sh', f.agentBaseHook, true);
+  for (const [name, path] of [['dist/guest-agent.js', f.guestAgent], ['dist/guest-containers.js', f.guestContainers]] as const) {
+    try {
+      await add(name, path, true);
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw missingAgent(path);
+      throw e;
+    }
   }
   await add('node-pty/package.json', join(f.nodePty, 'package.json'), false);
   await add('node-pty/pty.node', join(f.nodePty, 'build', 'Release', 'pty.node'), false);
@@ -111,7 +115,7 @@ async function digestInputs(root: string): Promise<DigestInput[]> {
 }
 
 function missingAgent(path: string): VibeboxError {
-  return new VibeboxError('E_IMAGE_BUILD', `the guest agent bundle ${path} is missing`, 'run npm run build');
+  return new VibeboxError('E_IMAGE_BUILD', `the guest bundle ${path} is missing`, 'run npm run build');
 }
 
 async function listCommands(dir: string): Promise<string[]> {
@@ -408,6 +412,12 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
       if (isErrno(e, 'ENOENT')) throw missingAgent(files.guestAgent);
       throw e;
     }
+    try {
+      await copyFile(files.guestContainers, join(payload, 'guest-containers.js'));
+    } catch (e) {
+      if (isErrno(e, 'ENOENT')) throw missingAgent(files.guestContainers);
+      throw e;
+    }
     await copyFile(files.guestInit, join(payload, 'init'));
     if (await exists(join(files.nodePty, 'build', 'Release', 'pty.node'))) {
       const dst = join(payload, 'node-pty');
@@ -431,6 +441,22 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
       await chmod(work, 0o777);
       await chmod(stage, 0o777);
     }
+    const agentBase = await ensureAgentBase({
+      home: b.home,
+      hook: files.agentBaseHook,
+      ids: b.ids,
+      mode,
+      work,
+      // Its own .deb cache: syncing the guest's (a kernel, docker) into this chroot would only cost time.
+      aptCache: join(b.home, 'cache', 'apt-agent-base'),
+      force: b.force,
+      progress: b.progress,
+      run,
+      env: { TMPDIR: chrootTmp },
+    });
+    b.progress('staging the agent base tarball');
+    await copyFile(agentBase.tar, join(payload, 'agent-base.tar'));
+    await writeFile(join(payload, 'agent-base.tar.sha256'), `${agentBase.sha256}\n`);
     const divert =
       'chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs && ' +
       'printf "#!/bin/sh\\nexit 0\\n" > "$1/usr/sbin/update-initramfs" && chmod 0755 "$1/usr/sbin/update-initramfs"';

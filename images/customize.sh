@@ -57,6 +57,10 @@ chmod 0644 "$ROOT/etc/vibebox/host-cas.pem"
 step "installing the guest agent"
 mkdir -p "$ROOT/opt/vibebox/node_modules"
 cp "$PAYLOAD/guest-agent.js" "$ROOT/opt/vibebox/guest-agent.js"
+cp "$PAYLOAD/guest-containers.js" "$ROOT/opt/vibebox/guest-containers.js"
+# The agent base rootfs, imported by Docker in the guest on first use (guest/containers/base-image.ts).
+cp "$PAYLOAD/agent-base.tar" "$ROOT/opt/vibebox/agent-base.tar"
+cp "$PAYLOAD/agent-base.tar.sha256" "$ROOT/opt/vibebox/agent-base.tar.sha256"
 # The agent bundle is CommonJS (build.mjs); the package scope says so.
 printf '{"name":"vibebox-guest","private":true,"type":"commonjs"}\n' > "$ROOT/opt/vibebox/package.json"
 if [ -d "$PAYLOAD/node-pty" ]; then cp -R "$PAYLOAD/node-pty" "$ROOT/opt/vibebox/node_modules/node-pty"; fi

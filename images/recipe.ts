@@ -42,6 +42,34 @@ export const PACKAGES: readonly string[] = [
   'busybox-static',
 ];
 
+/**
+ * The agent base rootfs (issue 11): a second mmdebstrap run whose tarball goes into the guest image
+ * and is `docker import`ed there as vibebox/agent:base. Bump the version when images/agent-base.sh
+ * or the way it is built changes the output in a way the fields here do not capture.
+ */
+export const AGENT_BASE = {
+  version: 1,
+  /** mmdebstrap's essential + apt: apt stays, so a root shell in a container can install more. */
+  variant: 'apt',
+  packages: [
+    'bash',
+    'git',
+    'curl',
+    'ca-certificates',
+    'nodejs',
+    'npm',
+    'python3',
+    'ripgrep',
+    'jq',
+    // The relay container (the agent network's only way out) is socat on this image.
+    'socat',
+    'procps',
+    'less',
+    // useradd/groupadd: not essential since trixie.
+    'passwd',
+  ],
+} as const;
+
 /** Modules the initrd loads to mount the root disk (names as in modules.dep, dependencies resolved at build time). */
 export const INITRD_MODULES: readonly string[] = [
   'virtio_pci',
@@ -113,7 +141,13 @@ export function recipeData(ids: { uid: number; gid: number } = vibeIds()): Recor
     uid: ids.uid,
     gid: ids.gid,
     cmdline: KERNEL_CMDLINE,
+    agentBase: AGENT_BASE,
   };
+}
+
+/** What the agent base tarball is made from (its own cache key; also part of the image recipe above). */
+export function agentBaseRecipe(ids: { uid: number; gid: number } = vibeIds()): Record<string, unknown> {
+  return { ...AGENT_BASE, suite: SUITE, mirrors: MIRRORS, user: GUEST_USER, uid: ids.uid, gid: ids.gid };
 }
 
 let cachedRoot: string | undefined;
@@ -150,6 +184,8 @@ export function recipeFiles(root: string = packageRoot()) {
     guestInit: join(root, 'images', 'guest-init.sh'),
     initrdInit: join(root, 'images', 'initrd-init.sh'),
     customize: join(root, 'images', 'customize.sh'),
+    agentBaseHook: join(root, 'images', 'agent-base.sh'),
+    guestContainers: join(root, 'dist', 'guest-containers.js'),
     guestAgent: join(root, 'dist', 'guest-agent.js'),
     nodePty: join(root, 'node_modules', 'node-pty'),
     commandsDir: join(root, 'guest', 'commands'),

@@ -1,0 +1,42 @@
+#!/bin/sh
+# mmdebstrap customize hook for the agent base rootfs (the tarball `docker import`ed in the guest
+# as vibebox/agent:base). Runs outside the chroot as root (or root of mmdebstrap's user namespace).
+#   $1 chroot dir   $2 vibe uid   $3 vibe gid
+set -eu
+ROOT=$1 VUID=$2 VGID=$3
+echo "vibebox-step: agent base: configuring the container rootfs" >&2
+# User vibe with the guest's (= the host user's) uid/gid, so files in /workspace agree on owners.
+if ! chroot "$ROOT" getent group vibe >/dev/null; then chroot "$ROOT" groupadd -o -g "$VGID" vibe; fi
+chroot "$ROOT" useradd -o -u "$VUID" -g "$VGID" -m -d /home/vibe -s /bin/bash vibe
+mkdir -p "$ROOT/workspace"
+chown "$VUID:$VGID" "$ROOT/workspace"
+# Agent containers run with --cap-drop ALL and no-new-privileges: apt cannot switch to _apt
+# (setuid) for downloads, so its sandbox user is root.
+printf 'APT::Sandbox::User "root";\n' > "$ROOT/etc/apt/apt.conf.d/00vibebox-sandbox"
+# Without CAP_DAC_OVERRIDE root cannot enter _apt's 0700 partial dirs, nor chown them back: root's.
+mkdir -p "$ROOT/var/cache/apt/archives/partial" "$ROOT/var/lib/apt/lists/partial"
+chown 0:0 "$ROOT/var/cache/apt/archives/partial" "$ROOT/var/lib/apt/lists/partial"
+chmod 0700 "$ROOT/var/cache/apt/archives/partial" "$ROOT/var/lib/apt/lists/partial"
+# Downloaded .debs and lists would only bloat a committed container.
+cat > "$ROOT/etc/apt/apt.conf.d/00vibebox-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+# The host's extra CAs are bind-mounted here (read-only) by whoever runs a container; an empty
+# file until then, so NODE_EXTRA_CA_CERTS never points at a missing file.
+mkdir -p "$ROOT/etc/vibebox"
+: > "$ROOT/etc/vibebox/host-cas.pem"
+chmod 0644 "$ROOT/etc/vibebox/host-cas.pem"
+# Only the build's settings (retries, no docs): later installs in a container are plain Debian.
+rm -f "$ROOT/etc/apt/apt.conf.d/99mmdebstrap" "$ROOT/etc/dpkg/dpkg.cfg.d/99mmdebstrap"
+# Caches and lists (mmdebstrap keeps what sync-in brought): every image made from this pays for them.
+rm -rf "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* "$ROOT"/usr/share/locale/* \
+  "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/lib/apt/lists/* \
+  "$ROOT"/var/log/apt/* "$ROOT"/var/log/dpkg.log "$ROOT"/var/log/alternatives.log "$ROOT"/tmp/*
+mkdir -p -m 0700 "$ROOT/var/lib/apt/lists/partial"
+# apt chowns its terminal log to root:adm at every run: a no-op without CAP_CHOWN only when it already is.
+: > "$ROOT/var/log/apt/term.log"
+chroot "$ROOT" chown root:adm /var/log/apt/term.log
+chmod 0640 "$ROOT/var/log/apt/term.log"

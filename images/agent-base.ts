@@ -1,0 +1,117 @@
+// The agent base rootfs (issue 11): a Debian tree for containers, made by a second mmdebstrap run
+// during the image build and shipped inside the guest image as a tarball that the guest
+// `docker import`s (no registry). Cached under <home>/cache/agent-base by its own recipe digest, so
+// a guest-only change (a new guest agent bundle) rebuilds the VM image without rebuilding it.
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { isErrno } from '../guest/errors.js';
+import { computeDigest } from './digest.js';
+import { AGENT_BASE, MIRRORS, SUITE, agentBaseRecipe } from './recipe.js';
+
+export interface AgentBase {
+  /** The cached tarball. */
+  tar: string;
+  sha256: string;
+  bytes: number;
+  reused: boolean;
+}
+
+export type RunTool = (cmd: string, args: string[], env: Record<string, string>, onLine: (line: string) => void) => Promise<void>;
+
+/** The cache key of the tarball: its recipe (packages, suite, uid/gid, version) and its hook script. */
+export function agentBaseKey(ids: { uid: number; gid: number }, hook: Uint8Array): string {
+  return computeDigest(agentBaseRecipe(ids), [{ name: 'images/agent-base.sh', data: hook }]);
+}
+
+/** mmdebstrap's arguments for the agent base tarball (pure). */
+export function agentBaseArgs(o: { mode: 'root' | 'unshare'; hook: string; ids: { uid: number; gid: number }; aptCache: string; out: string }): string[] {
+  const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return [
+    `--variant=${AGENT_BASE.variant}`,
+    `--mode=${o.mode}`,
+    '--format=tar',
+    `--include=${AGENT_BASE.packages.join(',')}`,
+    '--aptopt=Acquire::Retries "3"',
+    // Only while building (mmdebstrap removes its dpkg config): later apt installs keep their docs.
+    '--dpkgopt=path-exclude=/usr/share/man/*',
+    '--dpkgopt=path-exclude=/usr/share/info/*',
+    '--dpkgopt=path-exclude=/usr/share/doc/*',
+    '--dpkgopt=path-include=/usr/share/doc/*/copyright',
+    '--dpkgopt=path-exclude=/usr/share/locale/*',
+    '--skip=download/empty',
+    '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+    `--setup-hook=sync-in ${o.aptCache} /var/cache/apt/archives/`,
+    `--customize-hook=sync-out /var/cache/apt/archives ${o.aptCache}`,
+    `--customize-hook=sh ${sq(o.hook)} "$1" ${o.ids.uid} ${o.ids.gid}`,
+    SUITE,
+    o.out,
+    ...MIRRORS,
+  ];
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+export interface AgentBaseBuild {
+  home: string;
+  hook: string;
+  ids: { uid: number; gid: number };
+  mode: 'root' | 'unshare';
+  /** A dir mmdebstrap (and, in unshare mode, its namespace root) may write. */
+  work: string;
+  aptCache: string;
+  force: boolean;
+  progress: (line: string) => void;
+  run: RunTool;
+  env: Record<string, string>;
+}
+
+/** The tarball for the current recipe: from the cache, or built (with progress) and cached. */
+export async function ensureAgentBase(b: AgentBaseBuild): Promise<AgentBase> {
+  const key = agentBaseKey(b.ids, await readFile(b.hook));
+  const dir = join(b.home, 'cache', 'agent-base');
+  const tar = join(dir, `${key}.tar`);
+  const shaFile = `${tar}.sha256`;
+  if (!b.force) {
+    try {
+      const [sha, st] = await Promise.all([readFile(shaFile, 'utf8'), stat(tar)]);
+      if (/^[0-9a-f]{64}$/.test(sha.trim())) {
+        b.progress(`agent base: reusing ${key} (${(st.size / 1024 ** 2).toFixed(0)} MiB)`);
+        return { tar, sha256: sha.trim(), bytes: st.size, reused: true };
+      }
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e;
+    }
+  }
+  const t0 = Date.now();
+  const out = join(b.work, 'agent-base.tar');
+  await mkdir(b.aptCache, { recursive: true });
+  b.progress(`agent base: mmdebstrap: building the container rootfs (${AGENT_BASE.packages.length} packages, ${b.mode} mode)`);
+  await b.run('mmdebstrap', agentBaseArgs({ mode: b.mode, hook: b.hook, ids: b.ids, aptCache: b.aptCache, out }), b.env, (line) => {
+    const step = /^vibebox-step: (.*)$/.exec(line);
+    if (step?.[1]) b.progress(step[1]);
+    else if (/^[EW]: /.test(line) || /^I: (downloading|extracting|installing)/.test(line)) b.progress(`agent base: mmdebstrap: ${line.slice(3)}`);
+  });
+  const sha256 = await sha256File(out);
+  const bytes = (await stat(out)).size;
+  // Into the cache atomically; older tarballs go (one recipe at a time per home).
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.tmp-${randomBytes(4).toString('hex')}`);
+  await copyFile(out, tmp);
+  await rm(out, { force: true });
+  await writeFile(`${tmp}.sha256`, `${sha256}\n`);
+  // The tarball first: a tarball without its sha256 beside it is rebuilt, never trusted.
+  await rm(shaFile, { force: true });
+  await rename(tmp, tar);
+  await rename(`${tmp}.sha256`, shaFile);
+  for (const f of await readdir(dir)) {
+    if (!f.startsWith(key) && !f.startsWith('.tmp-')) await rm(join(dir, f), { force: true });
+  }
+  b.progress(`agent base: ${(bytes / 1024 ** 2).toFixed(0)} MiB in ${((Date.now() - t0) / 1000).toFixed(1)}s, sha256 ${sha256.slice(0, 12)}`);
+  return { tar, sha256, bytes, reused: false };
+}
