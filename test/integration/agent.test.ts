@@ -1,0 +1,98 @@
+// Agents in the VM (issue 11), end to end from the host: `vibebox run` into the project's
+// persistent agent container — real QEMU (TCG here), real Docker inside it, the real egress proxy
+// and the real npm registry. One booted session for the file.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bootedSession, egressLog, vb, type RunResult, type TestEnv } from '../helpers/vm.js';
+
+const LONG = { timeoutMs: 600_000 };
+/** The guest's vibe uid, which the container runs as: the host user's (1000 when that is root). */
+const VIBE_UID = process.getuid?.() === 0 ? 1000 : (process.getuid?.() ?? 1000);
+const SECRET = 'sk-test-vibebox-0123456789';
+
+describe('the agent container', () => {
+  let t: TestEnv;
+  let proj: string;
+  const run = (args: string[], o: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> => vb(t, proj, ['run', ...args], { ...LONG, ...o });
+  before(async () => {
+    ({ t, proj } = await bootedSession('agent'));
+    writeFileSync(join(t.home, '.env'), `# keys for agents\nVIBEBOX_TEST_KEY=${SECRET}\n`, { mode: 0o600 });
+  });
+  after(() => t?.cleanup());
+
+  it('the first run creates it; it runs as the host user\'s uid, with no capabilities and no Docker socket', { timeout: 900_000 }, async () => {
+    const r = await run(['--', 'sh', '-c', 'id -u; grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; find / -xdev -name docker.sock 2>/dev/null | wc -l; ls /run/docker.sock /var/run/docker.sock 2>&1 | grep -c "No such file"']);
+    assert.equal(r.code, 0, r.stderr);
+    const [uid, capEff, nnp, socks, missing] = r.stdout.trim().split('\n');
+    assert.equal(uid, String(VIBE_UID));
+    assert.match(capEff ?? '', /^CapEff:\s+0000000000000000$/);
+    assert.match(nnp ?? '', /^NoNewPrivs:\s+1$/);
+    assert.equal(socks, '0');
+    assert.equal(missing, '2');
+    // Root in the container has no capabilities either.
+    const root = await run(['--root', '--', 'sh', '-c', 'id -u; grep CapEff /proc/self/status']);
+    assert.equal(root.code, 0, root.stderr);
+    assert.match(root.stdout, /^0\nCapEff:\s+0000000000000000\n$/);
+  });
+
+  it('/workspace is the project, both ways, owned by the host user', { timeout: 300_000 }, async () => {
+    writeFileSync(join(proj, 'from-host.txt'), 'host\n');
+    const r = await run(['--', 'sh', '-c', 'cat /workspace/from-host.txt; pwd; echo container > /workspace/from-container.txt']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'host\n/workspace\n');
+    assert.equal(readFileSync(join(proj, 'from-container.txt'), 'utf8'), 'container\n');
+    assert.equal(statSync(join(proj, 'from-container.txt')).uid, process.getuid?.());
+  });
+
+  it('the proxy is its only way out: an allowed host answers over verified TLS, direct connections fail', { timeout: 300_000 }, async () => {
+    const ok = await run(['--', 'curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', 'https://deb.debian.org/debian/']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, '200');
+    assert.ok(egressLog(proj).some((l) => l.host === 'deb.debian.org' && l.decision === 'allow'));
+    // Without the proxy: the host's guestfwd address, the VM's gateway, a public address.
+    for (const target of ['10.0.2.100/3128', '10.0.2.2/22', '151.101.2.132/443']) {
+      const d = await run(['--', 'bash', '-c', `timeout 5 bash -c 'echo > /dev/tcp/${target}' && echo connected || echo refused`]);
+      assert.equal(d.stdout.trim().split('\n').pop(), 'refused', `direct ${target}: ${d.stdout}${d.stderr}`);
+    }
+    const noProxy = await run(['--', 'curl', '-sS', '--noproxy', '*', '--max-time', '10', 'https://deb.debian.org/']);
+    assert.notEqual(noProxy.code, 0, 'curl without the proxy reached the internet');
+  });
+
+  it('keys from ~/.vibebox/.env reach the process by name, never the container\'s stored config', { timeout: 300_000 }, async () => {
+    const r = await run(['--', 'printenv', 'VIBEBOX_TEST_KEY']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${SECRET}\n`);
+    const inspect = await vb(t, proj, ['exec', '--user', 'root', '--', 'sh', '-c', 'docker inspect vibebox-agent; grep -rl "' + SECRET + '" /var/lib/docker/containers 2>/dev/null | wc -l'], LONG);
+    assert.equal(inspect.code, 0, inspect.stderr);
+    assert.ok(!inspect.stdout.includes(SECRET), 'the key is in docker inspect or on the VM disk');
+    assert.match(inspect.stdout.trim(), /\n0$/);
+    // explain names the key, never its value.
+    const ex = await vb(t, proj, ['explain', '--json']);
+    assert.ok(ex.stdout.includes('VIBEBOX_TEST_KEY') && !ex.stdout.includes(SECRET), ex.stdout);
+    // A .env others can read is refused, in one line, before anything runs.
+    chmodSync(join(t.home, '.env'), 0o644);
+    try {
+      const bad = await run(['--', 'true']);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.match(bad.stderr, /^vibebox: .*\.env is readable by others.*chmod 600/m);
+    } finally {
+      chmodSync(join(t.home, '.env'), 0o600);
+    }
+  });
+
+  it('a command that is not found exits 127; a status passes through; stdin reaches it', { timeout: 300_000 }, async () => {
+    assert.equal((await run(['--', 'no-such-command-xyz'])).code, 127);
+    assert.equal((await run(['--', 'sh', '-c', 'exit 7'])).code, 7);
+    const r = await run(['--', 'sh', '-c', 'tr a-z A-Z'], { input: 'piped\n' });
+    assert.equal(r.stdout, 'PIPED\n');
+  });
+
+  it('an unknown agent is one line listing the known ones', { timeout: 300_000 }, async () => {
+    const r = await run(['no-such-agent']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('vibebox:')).length, 1, r.stderr);
+    assert.match(r.stderr, /claude.*codex.*gemini/);
+  });
+});
