@@ -36,4 +36,7 @@ rm -f "$ROOT/etc/apt/apt.conf.d/99mmdebstrap" "$ROOT/etc/dpkg/dpkg.cfg.d/99mmdeb
 rm -rf "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* "$ROOT"/usr/share/locale/* \
   "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/lib/apt/lists/* \
   "$ROOT"/var/log/apt/* "$ROOT"/var/log/dpkg.log "$ROOT"/var/log/alternatives.log "$ROOT"/tmp/*
+# In unshare mode sync-in brings the host cache's lock, owned by the host user: root without
+# CAP_DAC_OVERRIDE could not open it. apt makes a fresh one.
+rm -f "$ROOT/var/cache/apt/archives/lock"
 mkdir -p -m 0700 "$ROOT/var/lib/apt/lists/partial"
