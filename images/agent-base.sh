@@ -12,7 +12,8 @@ mkdir -p "$ROOT/workspace"
 chown "$VUID:$VGID" "$ROOT/workspace"
 # Agent containers run with --cap-drop ALL and no-new-privileges: apt cannot switch to _apt
 # (setuid) for downloads, so its sandbox user is root.
-printf 'APT::Sandbox::User "root";\n' > "$ROOT/etc/apt/apt.conf.d/00vibebox-sandbox"
+# Nor can it chown its terminal log to root:adm (apt warns at every run): no terminal log.
+printf 'APT::Sandbox::User "root";\nDir::Log::Terminal "/dev/null";\n' > "$ROOT/etc/apt/apt.conf.d/00vibebox-sandbox"
 # Without CAP_DAC_OVERRIDE root cannot enter _apt's 0700 partial dirs, nor chown them back: root's.
 mkdir -p "$ROOT/var/cache/apt/archives/partial" "$ROOT/var/lib/apt/lists/partial"
 chown 0:0 "$ROOT/var/cache/apt/archives/partial" "$ROOT/var/lib/apt/lists/partial"
@@ -35,8 +36,7 @@ rm -f "$ROOT/etc/apt/apt.conf.d/99mmdebstrap" "$ROOT/etc/dpkg/dpkg.cfg.d/99mmdeb
 rm -rf "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* "$ROOT"/usr/share/locale/* \
   "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/lib/apt/lists/* \
   "$ROOT"/var/log/apt/* "$ROOT"/var/log/dpkg.log "$ROOT"/var/log/alternatives.log "$ROOT"/tmp/*
+# In unshare mode sync-in brings the host cache's lock, owned by the host user: root without
+# CAP_DAC_OVERRIDE could not open it. apt makes a fresh one.
+rm -f "$ROOT/var/cache/apt/archives/lock"
 mkdir -p -m 0700 "$ROOT/var/lib/apt/lists/partial"
-# apt chowns its terminal log to root:adm at every run: a no-op without CAP_CHOWN only when it already is.
-: > "$ROOT/var/log/apt/term.log"
-chroot "$ROOT" chown root:adm /var/log/apt/term.log
-chmod 0640 "$ROOT/var/log/apt/term.log"

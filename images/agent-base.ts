@@ -41,6 +41,9 @@ export function agentBaseArgs(o: { mode: 'root' | 'unshare'; hook: string; ids: 
     '--dpkgopt=path-include=/usr/share/doc/*/copyright',
     '--dpkgopt=path-exclude=/usr/share/locale/*',
     '--skip=download/empty',
+    // The hook removes lists and caches itself; mmdebstrap's own apt clean-up fails in unshare
+    // mode on files the hook (namespace root) made (as in the guest build).
+    '--skip=cleanup/apt',
     '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
     `--setup-hook=sync-in ${o.aptCache} /var/cache/apt/archives/`,
     `--customize-hook=sync-out /var/cache/apt/archives ${o.aptCache}`,

@@ -11,7 +11,8 @@ export const BASE_TAR = '/opt/vibebox/agent-base.tar';
 export const BASE_SHA_LABEL = 'org.vibebox.base-sha256';
 export const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-const INSPECT_MS = 60_000;
+/** The first requests after dockerd starts can take a minute under TCG on a loaded host. */
+const INSPECT_MS = 5 * 60_000;
 /** Under TCG an import of ~300 MB takes minutes. */
 const IMPORT_MS = 15 * 60_000;
 

@@ -116,7 +116,7 @@ export function commitChanges(layer: string, baseSha: string): string[] {
 }
 
 async function imageExists(tag: string): Promise<boolean> {
-  const r = await dockerRun(['image', 'inspect', '--format', '{{.Id}}', tag], { timeoutMs: 60_000 });
+  const r = await dockerRun(['image', 'inspect', '--format', '{{.Id}}', tag], { timeoutMs: DOCKER_MS });
   if (r.code === 0) return true;
   if (/no such image/i.test(r.stderr)) return false;
   throw new VibeboxError('E_IMAGE_BUILD', `docker image inspect ${tag} failed: ${lastLine(r.stderr)}`, 'see /var/log/dockerd.log in the VM');
