@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'E_SUPERVISOR'
   | 'E_SESSION_LOST'
   | 'E_PROTOCOL'
+  | 'E_CONTAINER'
   | 'E_INTERNAL';
 
 /** Exit code 2 is bad input (the user can fix it); 1 is a failure of the machine or of vibebox. */
