@@ -12,7 +12,9 @@ const NOISE_PREFIXES = [
   '/var/run',
   '/var/cache',
   '/var/log',
-  '/var/lib/apt/lists',
+  // The package manager's bookkeeping: an install shows as the files it added.
+  '/var/lib/apt',
+  '/var/lib/dpkg',
   '/root/.npm',
   '/root/.cache',
   '/root/.config',
@@ -25,7 +27,8 @@ const NOISE_PREFIXES = [
 /** Files whose changes never count, wherever they are. */
 const NOISE_NAMES = new Set(['.bash_history', '.python_history', '.node_repl_history', '.lesshst', '.viminfo', '.wget-hsts', 'ld.so.cache', 'aux-cache']);
 /** Mount points Docker manages (bind-mounted per container, docker-init with Init: never the user's change). */
-const NOISE_PATHS = new Set(['/sbin/docker-init', '/usr/sbin/docker-init', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/etc/ssl/certs/ca-certificates.crt', '/etc/mtab', '/.dockerenv', '/root']);
+const NOISE_PATHS = new Set([
+  '/sbin/docker-init', '/usr/sbin/docker-init', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/etc/ssl/certs/ca-certificates.crt', '/etc/mtab', '/.dockerenv', '/root']);
 
 function isUnder(path: string, prefix: string): boolean {
   return path === prefix || path.startsWith(prefix + '/');
@@ -56,8 +59,11 @@ export function meaningfulChanges(all: readonly Change[]): Change[] {
   return kept
     .filter((c) => !(c.kind === 'changed' && parents.has(c.path)))
     .filter((c) => !addedDirs.some((d) => c.path !== d && isUnder(c.path, d)))
-    .sort((a, b) => a.path.localeCompare(b.path));
+    .sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
+
+/** Additions first (what was installed), then deletions, then edits. */
+const ORDER: Record<Change['kind'], number> = { added: 0, deleted: 1, changed: 2 };
 
 const SIGN: Record<Change['kind'], string> = { added: '+', changed: '~', deleted: '-' };
 

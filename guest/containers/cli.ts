@@ -1,99 +1,23 @@
-// The guest's container bundle (/opt/vibebox/guest-containers.js). Two uses:
-// - the agent requires it on the first exec that targets the container (startOp): the agent's
-//   start-up never pays for this code;
-// - run directly as root in the VM, the same ops from a shell (used by the VM tests):
-//     node /opt/vibebox/guest-containers.js <op> [--root] [--agent NAME] [--pass NAME]… [--spec JSON] [-- ARGV…]
-import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { ContainerOp, ContainerSpec, GUEST_COMMAND_SOCKET } from '../protocol.js';
-import { socketAnswers } from '../socket-answers.js';
-import { DOCKER_SOCKET } from './engine.js';
-import { startOp, type OpHandle, type OpRequest, type OpSink, type OpDeps } from './ops.js';
+// The in-VM entry of the container layer (dist/guest-containers.js → /opt/vibebox/guest-containers.js).
+// Loaded as a module by the agent on the first exec that targets the container (startOp), so the
+// agent's start-up never parses it; run as a program, the container ops from a shell (ops-cli.ts).
+// (agent-image's version of this file adds its image subcommands; merged, main() dispatches both.)
+import { OP_COMMANDS, opMain } from './ops-cli.js';
+import { startOp } from './ops.js';
 
 export { startOp };
-export type { OpHandle, OpRequest, OpSink, OpDeps };
+export type { OpDeps, OpHandle, OpRequest, OpSink } from './ops.js';
 
-/** The vibe user's ids from the VM's passwd. */
-export function vibeIds(): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('vibe:'));
-  const f = line?.split(':') ?? [];
-  return { uid: Number(f[2] ?? 1000), gid: Number(f[3] ?? 1000) };
+export async function main(argv: string[]): Promise<number> {
+  const [name = ''] = argv;
+  if (OP_COMMANDS.includes(name)) return opMain(argv);
+  process.stderr.write(`vibebox: unknown guest-containers command "${name}" (known: ${OP_COMMANDS.join(', ')})\n`);
+  return 2;
 }
 
-/** From a shell: ask the agent to start dockerd, as the `docker` wrapper does. */
-async function dockerdViaAgent(): Promise<void> {
-  if (await socketAnswers(DOCKER_SOCKET)) return;
-  const answer = await new Promise<string>((resolve, reject) => {
-    const s = connect(GUEST_COMMAND_SOCKET);
-    let buf = '';
-    const t = setTimeout(() => s.destroy(new Error('the agent did not start dockerd within 150 s')), 150_000);
-    s.on('connect', () => s.write('dockerd\n'));
-    s.on('data', (b) => (buf += b.toString()));
-    s.on('end', () => {
-      clearTimeout(t);
-      resolve(buf);
-    });
-    s.on('error', reject);
+// Run as a program (node guest-containers.js …), not when required as a module.
+if (/guest-containers(\.js)?$|containers[/\\]cli\.ts$/.test(process.argv[1] ?? '')) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
   });
-  if (!answer.startsWith('0')) throw new Error(`could not start the docker engine: ${answer.slice(2).trim()}`);
 }
-
-export function parseCliArgs(args: string[]): OpRequest {
-  const [opName, ...rest] = args;
-  let root = false;
-  let agent: string | undefined;
-  let spec: unknown = { image: { apt: [], npm: [], run: [] } };
-  const pass: string[] = [];
-  let argv: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (a === '--') {
-      argv = rest.slice(i + 1);
-      break;
-    } else if (a === '--root') root = true;
-    else if (a === '--agent') agent = rest[++i];
-    else if (a === '--pass') pass.push(rest[++i] ?? '');
-    else if (a === '--spec') spec = JSON.parse(rest[++i] ?? '{}');
-    else argv.push(a);
-  }
-  const op = ContainerOp.parse({ op: opName, ...(agent ? { agent } : {}), ...(root ? { root } : {}), ...(pass.length ? { pass } : {}), spec: ContainerSpec.parse(spec) });
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  const pty = process.stdin.isTTY && process.stdout.isTTY ? { cols: process.stdout.columns || 80, rows: process.stdout.rows || 24, term: process.env['TERM'] ?? 'xterm' } : undefined;
-  return { op, argv, env, ...(pty ? { pty } : {}) };
-}
-
-function cliMain(): void {
-  let req: OpRequest;
-  try {
-    req = parseCliArgs(process.argv.slice(2));
-  } catch (e) {
-    process.stderr.write(`vibebox: bad arguments: ${(e as Error).message.split('\n')[0]} (usage: guest-containers.js run|agents|update|changes|commit|reset|rebuild [--root] [--agent NAME] [--pass NAME] [--spec JSON] [-- ARGV…])\n`);
-    process.exit(2);
-  }
-  const h = startOp(
-    req,
-    {
-      started: () => undefined,
-      stdout: (b) => process.stdout.write(b),
-      stderr: (b) => process.stderr.write(b),
-      exit: (code, signal) => {
-        process.exitCode = code ?? (signal ? 128 : 1);
-        process.stdin.destroy();
-      },
-      error: (message, reason) => {
-        process.stderr.write(`${message}\n`);
-        process.exitCode = reason === 'not_found' ? 127 : 126;
-        process.stdin.destroy();
-      },
-    },
-    { dockerd: dockerdViaAgent, who: vibeIds() },
-  );
-  process.stdin.on('data', (b: Buffer) => h.stdin(b));
-  process.stdin.on('end', () => h.stdinEnd());
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => h.signal(sig));
-  if (req.pty) process.stdout.on('resize', () => h.resize(process.stdout.columns, process.stdout.rows));
-}
-
-// Only when run as a program, not when the agent requires the bundle.
-if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) cliMain();

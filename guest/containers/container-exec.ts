@@ -79,9 +79,11 @@ export class ContainerExec {
     );
     const code = st.ExitCode ?? 1;
     // 126/127 with no process ever started (Pid 0): the engine could not exec the command.
+    // (The engine says 126 for both; its message, already in the output, tells which.)
     if ((code === 126 || code === 127) && st.Pid === 0) {
-      const message = Buffer.concat(errText).toString('utf8').trim().split('\n').pop() ?? '';
-      return { code, failed: { reason: code === 127 ? 'not_found' : 'not_executable', message: `${o.Cmd[0] ?? ''}: ${code === 127 ? 'command not found' : 'permission denied'}${message ? ` (${message})` : ''}` } };
+      const text = Buffer.concat(errText).toString('utf8');
+      const notFound = code === 127 || /executable file not found|no such file or directory/i.test(text);
+      return { code: notFound ? 127 : 126, failed: { reason: notFound ? 'not_found' : 'not_executable', message: `${o.Cmd[0] ?? ''}: ${notFound ? 'command not found' : 'permission denied'}` } };
     }
     return { code };
   }

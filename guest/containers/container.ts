@@ -21,7 +21,7 @@ import {
 import { upperDirChanges } from './upper-dir.js';
 import { INSTRUCTION_FILES, instructionWrites } from './instructions.js';
 import { ensureRelay } from './network.js';
-import { ensureProjectImage, projectImageTag } from './project-image.js';
+import { ensureProjectImage } from './project-image.js';
 import { STATE_HOME } from './agents.js';
 
 /** What `vibebox commit` makes; the next container is created from it while it matches the spec. */
@@ -78,7 +78,7 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
     }
   }
   if (!c) {
-    const projectImage = await ensureProjectImage(spec, log);
+    const projectImage = await ensureProjectImage(spec.image, log);
     await ensureRelay(log);
     await ensureVolume();
     const committed = await committedFor(projectImage);
@@ -130,4 +130,3 @@ export async function refreshInstructions(id: string, who: Who): Promise<string[
   return [...writes.keys()];
 }
 
-export { projectImageTag };

@@ -209,7 +209,7 @@ async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, l
       return 0;
     }
     case 'rebuild': {
-      const tag = await ensureProjectImage(op.spec, line);
+      const tag = await ensureProjectImage(op.spec.image, line);
       const committed = await inspectImage(COMMITTED_IMAGE);
       if (committed && committed.Config?.Labels?.[LABEL_IMAGE] !== tag) {
         line('vibebox: [image] changed since vibebox commit; dropping the committed image');
