@@ -34,6 +34,11 @@ function isUnder(path: string, prefix: string): boolean {
   return path === prefix || path.startsWith(prefix + '/');
 }
 
+/** A directory above a noise prefix (/home above /home/vibe): its contents need a closer look. */
+export function holdsNoise(path: string): boolean {
+  return NOISE_PREFIXES.some((p) => p.startsWith(path + '/'));
+}
+
 export function isNoise(path: string): boolean {
   if (NOISE_PATHS.has(path)) return true;
   if (NOISE_PREFIXES.some((p) => isUnder(path, p))) return true;

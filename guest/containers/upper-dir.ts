@@ -3,7 +3,7 @@
 // here: 40 s under emulation for an unchanged container); the upper directory holds only what
 // changed, so walking it costs next to nothing. Read with lstat/readdir only (nothing followed).
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
-import { isNoise } from './changes.js';
+import { holdsNoise, isNoise } from './changes.js';
 import type { Change } from './engine.js';
 
 /** A bound on the walk: an upper dir this big is summarised as what was seen so far. */
@@ -51,9 +51,13 @@ export function upperDirChanges(upper: string, lowers: readonly string[], max = 
       if (st.isDirectory()) {
         const before = out.length;
         const children = readdirSync(upper + p).length;
-        if (!existed) {
+        if (!existed && !holdsNoise(p)) {
           // One line for a new tree: its contents are not listed (nor walked).
           out.push({ path: p, kind: 'added' });
+        } else if (!existed) {
+          walk(p);
+          if (out.length === before) continue;
+          out.splice(before, 0, { path: p, kind: 'added' });
         } else {
           walk(p);
           // A directory copied up only because of its children is not itself a change.
