@@ -19,7 +19,11 @@ export interface ExecResult {
 /** How long the engine may take to report the exit status once the stream closed. */
 const EXIT_DEADLINE_MS = 15_000;
 
+/** Epoch marks of the steps of one exec (VIBEBOX_TIMING=1 in the op's env: the run prints them). */
+export type Marks = [string, number][];
+
 export class ContainerExec {
+  readonly marks: Marks = [];
   private socket: Socket | null = null;
   private queued: Buffer[] = [];
   private stdinClosed = false;
@@ -32,8 +36,10 @@ export class ContainerExec {
   async run(container: string, o: ExecCreate, out: ExecOutput, onStarted?: () => void): Promise<ExecResult> {
     if (o.Tty && this.size) o = { ...o, ConsoleSize: [this.size.rows, this.size.cols] };
     const id = await execCreate(container, o);
+    this.marks.push(['created', Date.now()]);
     this.execId = id;
     const { socket, head } = await execStart(id, o.Tty);
+    this.marks.push(['attached', Date.now()]);
     this.socket = socket;
     onStarted?.();
     const errText: Buffer[] = [];
@@ -70,6 +76,7 @@ export class ContainerExec {
     this.queued = [];
     if (this.stdinClosed) socket.end();
     await done;
+    this.marks.push(['stream-closed', Date.now()]);
     const st = await pollUntil(
       async () => {
         const s = await execInspect(id);
@@ -77,6 +84,7 @@ export class ContainerExec {
       },
       { deadline: Date.now() + EXIT_DEADLINE_MS, intervalMs: 5, maxIntervalMs: 200, what: 'the exit status of the container exec' },
     );
+    this.marks.push(['exit-status', Date.now()]);
     const code = st.ExitCode ?? 1;
     // 126/127 with no process ever started (Pid 0): the engine could not exec the command.
     // (The engine says 126 for both; its message, already in the output, tells which.)

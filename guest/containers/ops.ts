@@ -226,7 +226,9 @@ async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, l
 
 async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, agent: AgentDef | undefined, started: () => void): Promise<Outcome> {
   const root = req.op.root === true;
+  const t0 = Date.now();
   const c = await ensureContainer(req.op.spec, deps.who, line);
+  const t1 = Date.now();
   if (agent && !isInstalled(c, agent)) await install(c, agent, deps, line, h, sink);
   if (h.cancelled) return 130;
   const cmd = agent ? [agent.bin, ...req.argv] : req.argv.length ? req.argv : ['bash', '-l'];
@@ -236,6 +238,10 @@ async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: 
   // Leaving the run: say what would be lost by a reset (and kept by a commit).
   const summary = changesSummary(await changesOf(c));
   if (summary) line(summary);
+  if (req.env['VIBEBOX_TIMING'] === '1') {
+    const marks = [['ensured', t1], ...x.marks, ['changes', Date.now()]] as const;
+    line(`vibebox-timing: ${marks.map(([k, v]) => `${k}+${v - t0}`).join(' ')}`);
+  }
   return r.failed ? r.failed : r.code;
 }
 
