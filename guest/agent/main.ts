@@ -116,7 +116,7 @@ function handle(msg: HostMessage): void {
           return;
         }
         const v = identity('vibe');
-        execs.set(id, c.startOp({ op: msg.container, argv: msg.argv, env, ...(msg.pty ? { pty: msg.pty } : {}) }, sink, { dockerd: () => dockerdOnDemand(setupEnv), who: { uid: v.uid, gid: v.gid } }));
+        execs.set(id, c.startOp({ op: msg.container, argv: msg.argv, env, ...(msg.pty ? { pty: msg.pty } : {}) }, sink, { dockerd: () => dockerdOnDemand(setupEnv), who: { uid: v.uid, gid: v.gid }, runner: true }));
         return;
       }
       execs.set(id, new Exec({ ...msg, env }, identity(msg.user), sink));

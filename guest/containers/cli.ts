@@ -4,6 +4,7 @@
 // (agent-image's version of this file adds its image subcommands; merged, main() dispatches both.)
 import { OP_COMMANDS, opMain } from './ops-cli.js';
 import { startOp } from './ops.js';
+import { runnerMain } from './runner.js';
 
 export { startOp };
 export type { OpDeps, OpHandle, OpRequest, OpSink } from './ops.js';
@@ -11,6 +12,13 @@ export type { OpDeps, OpHandle, OpRequest, OpSink } from './ops.js';
 export async function main(argv: string[]): Promise<number> {
   const [name = ''] = argv;
   if (OP_COMMANDS.includes(name)) return opMain(argv);
+  // The agent container's main process (runner.ts): never returns.
+  if (name === 'runner') {
+    // A failing run must never take the container's main process down with it.
+    process.on('uncaughtException', (e) => process.stderr.write(`vibebox-runner: ${e.message}\n`));
+    runnerMain();
+    return new Promise(() => undefined);
+  }
   process.stderr.write(`vibebox: unknown guest-containers command "${name}" (known: ${OP_COMMANDS.join(', ')})\n`);
   return 2;
 }

@@ -3,6 +3,11 @@
 import type { ContainerSpec } from '../protocol.js';
 import { AGENT_PREFIX, STATE_HOME } from './agents.js';
 
+/** Bump when the create body changes: containers made by an older runtime are then recreated (when clean). */
+export const RUNTIME_VERSION = 2;
+/** The agent's runner socket directory in the VM (runner-hub.ts; here to keep this module pure). */
+export const RUNNER_DIR = '/run/vibebox/runner';
+
 export const AGENT_CONTAINER = 'vibebox-agent';
 export const STATE_VOLUME = 'vibebox-agent-state';
 export const INTERNAL_NETWORK = 'vibebox-internal';
@@ -51,6 +56,10 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
       // The host's CA trust as the VM has it at this boot (both re-resolved at every container start).
       '/etc/vibebox:/etc/vibebox:ro',
       '/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro',
+      // The runner (the container's main process) runs from the guest's bundle and connects to
+      // the agent's socket in this directory (runner.ts).
+      '/opt/vibebox:/opt/vibebox:ro',
+      `${RUNNER_DIR}:/run/vibebox-runner:ro`,
     ],
     Mounts: [{ Type: 'volume', Source: STATE_VOLUME, Target: STATE_HOME }],
     CapDrop: ['ALL'],
@@ -73,8 +82,8 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
     Hostname: 'vibebox-agent',
     User: `${i.uid}:${i.gid}`,
     WorkingDir: '/workspace',
-    // Idle PID 1 (under tini); the work happens in execs.
-    Cmd: ['sleep', 'infinity'],
+    // The runner (under tini): spawns the runs as vibe without a runc exec each (runner.ts).
+    Cmd: ['node', '/opt/vibebox/guest-containers.js', 'runner'],
     Entrypoint: [],
     // Only what is not secret: keys are passed per exec (ops.ts), never stored here.
     Env: [
@@ -117,5 +126,5 @@ export function internalNetworkBody(): Record<string, unknown> {
 
 /** The spec's identity for labels: the project layer plus the resource caps. */
 export function specHash(spec: ContainerSpec, hash: (s: string) => string): string {
-  return hash(JSON.stringify({ image: spec.image, cpus: spec.cpus ?? null, memoryBytes: spec.memoryBytes ?? null })).slice(0, 16);
+  return hash(JSON.stringify({ runtime: RUNTIME_VERSION, image: spec.image, cpus: spec.cpus ?? null, memoryBytes: spec.memoryBytes ?? null })).slice(0, 16);
 }

@@ -53,8 +53,10 @@ async function ensureVolume(): Promise<void> {
 export async function changesOf(c: ContainerInfo): Promise<Change[]> {
   const d = c.GraphDriver;
   const upper = d?.Data?.['UpperDir'];
-  if (d?.Name === 'overlay2' && upper) return upperDirChanges(upper, (d.Data?.['LowerDir'] ?? '').split(':').filter(Boolean)).changes;
-  return containerChanges(c.Id);
+  const all = d?.Name === 'overlay2' && upper ? upperDirChanges(upper, (d.Data?.['LowerDir'] ?? '').split(':').filter(Boolean)).changes : await containerChanges(c.Id);
+  // Mount points the engine made in the container's layer are not the user's changes.
+  const mounts = (c.Mounts ?? []).map((m) => m.Destination);
+  return all.filter((x) => !(x.kind === 'added' && mounts.some((m) => x.path === m || m.startsWith(x.path + '/'))));
 }
 
 export async function uncommittedChanges(c: ContainerInfo): Promise<Change[]> {

@@ -5,8 +5,10 @@ import type { Socket } from 'node:net';
 import { VibeboxError } from '../errors.js';
 
 export const DOCKER_SOCKET = '/run/docker.sock';
-/** One API call; long ones (commit, image removal) pass their own. */
-const DEFAULT_TIMEOUT_MS = 30_000;
+/** One API call; long ones (commit, image removal) pass their own. Under emulation on a loaded
+ * host a dockerd just started takes minutes to answer its first calls. */
+const DEFAULT_TIMEOUT_MS = 120_000;
+const FIRST_CALL_TIMEOUT_MS = 300_000;
 
 export class EngineError extends VibeboxError {
   readonly status: number;
@@ -85,8 +87,9 @@ export interface ContainerInfo {
   Mounts?: { Type: string; Name?: string; Source: string; Destination: string }[];
 }
 
-export async function inspectContainer(name: string): Promise<ContainerInfo | null> {
-  const r = await expect('GET', `/containers/${q(name)}/json`, undefined, [200, 404], `inspect container ${name}`);
+/** The first call of an op: it waits out a dockerd that is still starting (see FIRST_CALL_TIMEOUT_MS). */
+export async function inspectContainer(name: string, timeoutMs = FIRST_CALL_TIMEOUT_MS): Promise<ContainerInfo | null> {
+  const r = await expect('GET', `/containers/${q(name)}/json`, undefined, [200, 404], `inspect container ${name}`, timeoutMs);
   return r.status === 404 ? null : json<ContainerInfo>(r);
 }
 

@@ -10,6 +10,8 @@ import { ContainerExec, type ExecOutput } from './container-exec.js';
 import { AGENT_CONTAINER, LABEL_IMAGE, LABEL_SPEC, PROXY_ENV, STATE_VOLUME } from './container-spec.js';
 import { commitContainer, inspectContainer, inspectImage, removeContainer, removeImage, type ContainerInfo } from './engine.js';
 import { ensureProjectImage } from './project-image.js';
+import { RunnerExec, RunnerHub } from './runner-hub.js';
+import { pollUntil } from '../poll.js';
 
 export interface OpRequest {
   op: ContainerOp;
@@ -29,6 +31,30 @@ export interface OpDeps {
   /** Start dockerd if it is not running (the agent's on-demand start). */
   dockerd(): Promise<void>;
   who: Who;
+  /**
+   * The agent: listen for the in-container runner (one listener per VM), the fast path of runs.
+   * 'wait' (the ops CLI's --runner, for tests and measurements): take the socket over and wait
+   * for the runner to connect.
+   */
+  runner?: boolean | 'wait';
+}
+
+let hub: RunnerHub | null = null;
+
+/** Stop listening for the runner (the ops CLI, when its op is done: the process may then exit). */
+export function stopRunnerHub(): void {
+  hub?.close();
+  hub = null;
+}
+
+/** What the handle forwards to: an engine exec or a runner run. */
+interface ExecLike {
+  stdin(b: Buffer): void;
+  stdinEnd(): void;
+  resize(cols: number, rows: number): void;
+  signal(sig: string): void;
+  pause(): void;
+  resume(): void;
 }
 
 /** The handle the agent keeps for the exec: same shape as a VM exec's. */
@@ -45,6 +71,7 @@ export interface OpHandle {
 class Usage extends Error {}
 
 export function startOp(req: OpRequest, sink: OpSink, deps: OpDeps): OpHandle {
+  if (deps.runner && !hub) hub = new RunnerHub();
   const h = new Handle();
   const line = (s: string) => sink.stderr(Buffer.from(s.endsWith('\n') ? s : s + '\n'));
   let startedSent = false;
@@ -79,7 +106,7 @@ type Outcome = number | { message: string; reason: 'not_found' | 'not_executable
 
 /** The handle forwards to whichever exec is current (an install, then the command). */
 class Handle implements OpHandle {
-  current: ContainerExec | null = null;
+  current: ExecLike | null = null;
   private input: Buffer[] = [];
   private ended = false;
   private size: { cols: number; rows: number } | null = null;
@@ -88,7 +115,7 @@ class Handle implements OpHandle {
   readonly pid = null;
 
   /** The exec that gets the user's stdin and terminal (the command itself, not an install). */
-  attach(x: ContainerExec): void {
+  attach(x: ExecLike): void {
     this.current = x;
     if (this.size) x.resize(this.size.cols, this.size.rows);
     for (const b of this.input) x.stdin(b);
@@ -122,7 +149,7 @@ class Handle implements OpHandle {
   }
 }
 
-function passEnv(req: OpRequest, root: boolean): string[] {
+function passEnv(req: OpRequest, root: boolean): Record<string, string> {
   const env: Record<string, string> = { ...PROXY_ENV };
   for (const name of req.op.pass ?? []) {
     const v = req.env[name];
@@ -131,7 +158,7 @@ function passEnv(req: OpRequest, root: boolean): string[] {
   const term = req.pty?.term ?? req.env['TERM'];
   if (term) env['TERM'] = term;
   if (root) env['HOME'] = '/root';
-  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  return env;
 }
 
 function userOf(who: Who, root: boolean): string {
@@ -232,14 +259,23 @@ async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: 
   if (agent && !isInstalled(c, agent)) await install(c, agent, deps, line, h, sink);
   if (h.cancelled) return 130;
   const cmd = agent ? [agent.bin, ...req.argv] : req.argv.length ? req.argv : ['bash', '-l'];
-  const x = new ContainerExec();
+  const env = passEnv(req, root);
+  // Warm path: the runner in the container (no runc exec); root, or no runner yet: the engine's exec.
+  if (!root && hub && !hub.ready && deps.runner === 'wait') {
+    await pollUntil(() => hub!.ready, { deadline: Date.now() + 15_000, intervalMs: 20, maxIntervalMs: 200, what: 'the container runner connecting' }).catch(() => undefined);
+  }
+  const viaRunner = !root && hub?.ready === true;
+  const x = viaRunner ? hub!.newExec() : new ContainerExec();
   h.attach(x);
-  const r = await x.run(c.Id, { Cmd: cmd, User: userOf(deps.who, root), WorkingDir: '/workspace', Env: passEnv(req, root), Tty: req.pty !== undefined }, sink, started);
+  const r =
+    x instanceof RunnerExec
+      ? await x.run({ argv: cmd, env, cwd: '/workspace', ...(req.pty ? { pty: req.pty } : {}) }, sink, started)
+      : await x.run(c.Id, { Cmd: cmd, User: userOf(deps.who, root), WorkingDir: '/workspace', Env: Object.entries(env).map(([k, v]) => `${k}=${v}`), Tty: req.pty !== undefined }, sink, started);
   // Leaving the run: say what would be lost by a reset (and kept by a commit).
   const summary = changesSummary(await changesOf(c));
   if (summary) line(summary);
   if (req.env['VIBEBOX_TIMING'] === '1') {
-    const marks = [['ensured', t1], ...x.marks, ['changes', Date.now()]] as const;
+    const marks = [['ensured', t1], ...(x instanceof ContainerExec ? x.marks : [['runner', t1] as [string, number]]), ['changes', Date.now()]] as const;
     line(`vibebox-timing: ${marks.map(([k, v]) => `${k}+${v - t0}`).join(' ')}`);
   }
   return r.failed ? r.failed : r.code;

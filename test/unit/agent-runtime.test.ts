@@ -240,3 +240,36 @@ test('ops CLI: arguments become a ContainerOp request', () => {
   assert.equal(parseCliArgs(['agents', '--json']).argv[0], '--json');
   assert.throws(() => parseCliArgs(['explode']));
 });
+
+test('runner: a run through the hub has stdin, stdout, stderr, the exit status, and 127', async () => {
+  const { RunnerHub } = await import('../../guest/containers/runner-hub.js');
+  const { runnerMain } = await import('../../guest/containers/runner.js');
+  const dir = mkdtempSync(join(tmpdir(), 'vb-runner-'));
+  const hub = new RunnerHub(join(dir, 'agent.sock'));
+  const runner = runnerMain(join(dir, 'agent.sock'));
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!hub.ready) {
+      if (Date.now() > deadline) throw new Error('the runner did not connect');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const x = hub.newExec();
+    x.stdin(Buffer.from('from stdin\n'));
+    x.stdinEnd();
+    const r = await x.run({ argv: ['sh', '-c', 'cat; echo "$ONLY_HERE" >&2; exit 5'], env: { ONLY_HERE: 'passed' }, cwd: dir }, { stdout: (b) => out.push(b), stderr: (b) => err.push(b) });
+    assert.equal(r.code, 5);
+    assert.equal(Buffer.concat(out).toString(), 'from stdin\n');
+    assert.equal(Buffer.concat(err).toString(), 'passed\n');
+    const missing = hub.newExec();
+    missing.stdinEnd();
+    const m = await missing.run({ argv: ['no-such-command-anywhere'], env: {}, cwd: dir }, { stdout: () => undefined, stderr: () => undefined });
+    assert.equal(m.code, 127);
+    assert.equal(m.failed?.reason, 'not_found');
+  } finally {
+    runner.stop();
+    hub.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
