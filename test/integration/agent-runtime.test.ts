@@ -20,8 +20,12 @@ describe('the agent container', () => {
   let t: TestEnv;
   let proj: string;
   const sh = (script: string, input?: string) => shIn(t, proj, script, { user: 'root', timeoutMs: LONG, ...(input !== undefined ? { input } : {}) });
-  /** `run [--root] -- argv` in the container (through sh -c inside it). */
-  const run = (script: string, o: { root?: boolean; input?: string } = {}) => sh(`${OPS} run ${o.root ? '--root ' : ''}-- sh -c ${q(script)}`, o.input);
+  /**
+   * `run [--root] -- sh -c script` in the container. runner: through the in-container runner,
+   * the agent's warm path (the ops CLI then listens in the agent's place), else the engine's exec.
+   */
+  const run = (script: string, o: { root?: boolean; input?: string; runner?: boolean } = {}) =>
+    sh(`${OPS} run ${o.root ? '--root ' : ''}${o.runner ? '--runner ' : ''}-- sh -c ${q(script)}`, o.input);
 
   before(async () => {
     ({ t, proj } = await bootedSession('agent-runtime'));
@@ -37,6 +41,10 @@ describe('the agent container', () => {
     assert.equal(gid, vibe[1]);
     assert.match(capEff ?? '', /^CapEff:\s+0+$/);
     assert.deepEqual(rest, ['end'], 'no docker.sock in the container');
+    // The same through the runner (the container's main process).
+    const viaRunner = await run('id -u; grep CapEff /proc/self/status; echo "$HOME"', { runner: true });
+    assert.equal(viaRunner.code, 0, viaRunner.stderr);
+    assert.equal(viaRunner.stdout, `${vibe[0]}\n${capEff}\n/home/vibe\n`);
     // Root in the container is still without capabilities.
     const root = await run('id -u; grep CapEff /proc/self/status', { root: true });
     assert.equal(root.code, 0, root.stderr);
@@ -50,6 +58,12 @@ describe('the agent container', () => {
     assert.match(r.stderr, /to-stderr/);
     const missing = await sh(`${OPS} run -- no-such-command-here`);
     assert.equal(missing.code, 127, missing.stderr);
+    const r2 = await run('cat; echo to-stderr >&2; exit 7', { input: 'piped in\n', runner: true });
+    assert.equal(r2.code, 7, r2.stderr);
+    assert.equal(r2.stdout, 'piped in\n');
+    assert.match(r2.stderr, /to-stderr/);
+    const missing2 = await sh(`${OPS} run --runner -- no-such-command-here`);
+    assert.equal(missing2.code, 127, missing2.stderr);
   });
 
   it('sees /workspace both ways', { timeout: LONG }, async () => {
@@ -115,6 +129,8 @@ describe('the agent container', () => {
     const r = await sh(`VIBEBOX_TEST_KEY=s3cret ${OPS} run --pass VIBEBOX_TEST_KEY -- sh -c 'echo "$VIBEBOX_TEST_KEY"; echo "[$OTHER_VAR]"'; docker inspect vibebox-agent | grep -c s3cret || true`);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 's3cret\n[]\n0\n');
+    const viaRunner = await sh(`VIBEBOX_TEST_KEY=s3cret ${OPS} run --runner --pass VIBEBOX_TEST_KEY -- sh -c 'echo "$VIBEBOX_TEST_KEY"'; docker inspect vibebox-agent | grep -c s3cret || true`);
+    assert.equal(viaRunner.stdout, 's3cret\n0\n', viaRunner.stderr);
   });
 
   it('an agent installs from npm through the proxy into the state volume, and runs', { timeout: LONG }, async () => {
