@@ -45,6 +45,7 @@ await build({
   format: 'cjs',
   // Node 18 under emulation parses every byte at each boot: smaller is a faster hello.
   minify: true,
+  // guest-containers: the agent container's runtime, required by the agent on first use only.
   entryPoints: { 'guest-agent': 'guest/agent/main.ts', 'guest-containers': 'guest/containers/cli.ts' },
   outdir: 'dist',
   target: 'node18',

@@ -4,11 +4,13 @@ import { createReadStream, createWriteStream, openSync, mkdirSync, readFileSync,
 import { createServer, type Socket } from 'node:net';
 import { execFile, execFileSync } from 'node:child_process';
 import { release } from 'node:os';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { existsSync } from 'node:fs';
 import { AGENT_PORT_NAME, type MountSpec, AgentMessage, FrameDecoder, GUEST_COMMAND_SOCKET, HostMessage, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame } from '../protocol.js';
 import { waitForPort } from './port.js';
-import { Exec, type Identity } from './exec.js';
+import { Exec, type ExecSink, type Identity } from './exec.js';
+import type * as Containers from '../containers/cli.js';
 import { dockerdOnDemand } from './docker.js';
 import { execOf, peerPid } from './peer.js';
 import { installHostCas } from './host-cas.js';
@@ -16,7 +18,17 @@ import { mountLocalDirs } from './local-dirs.js';
 
 declare const VIBEBOX_VERSION: string;
 
-const execs = new Map<number, Exec>();
+/** A VM exec, or an exec in the agent container (same controls). */
+type ExecHandle = Pick<Exec, 'pid' | 'stdin' | 'stdinEnd' | 'resize' | 'signal' | 'pause' | 'resume'>;
+const execs = new Map<number, ExecHandle>();
+
+// The container code is a separate bundle, loaded on the first exec that targets the container:
+// the agent's start-up (the VM's readiness) does not parse it.
+const CONTAINERS_BUNDLE = '/opt/vibebox/guest-containers.js';
+let containers: typeof Containers | null = null;
+function loadContainers(): typeof Containers {
+  return (containers ??= createRequire(__filename)(CONTAINERS_BUNDLE) as typeof Containers);
+}
 let setupEnv: Record<string, string> = {};
 
 let vibe: Identity | null = null;
@@ -81,7 +93,7 @@ function handle(msg: HostMessage): void {
         send({ type: 'exec_error', id, message: 'no command given' });
         return;
       }
-      const e = new Exec({ ...msg, env: { ...setupEnv, ...msg.env } }, identity(msg.user), {
+      const sink: ExecSink = {
         started: (pid) => send({ type: 'started', id, pid }),
         stdout: (b) => sendData(id, Kind.stdout, b),
         stderr: (b) => sendData(id, Kind.stderr, b),
@@ -93,8 +105,21 @@ function handle(msg: HostMessage): void {
           execs.delete(id);
           send({ type: 'exec_error', id, message, ...(reason ? { reason } : {}) });
         },
-      });
-      execs.set(id, e);
+      };
+      const env = { ...setupEnv, ...msg.env };
+      if (msg.container) {
+        let c: typeof Containers;
+        try {
+          c = loadContainers();
+        } catch (e) {
+          send({ type: 'exec_error', id, message: `the container runtime is not in this guest image (${(e as Error).message.split('\n')[0]})` });
+          return;
+        }
+        const v = identity('vibe');
+        execs.set(id, c.startOp({ op: msg.container, argv: msg.argv, env, ...(msg.pty ? { pty: msg.pty } : {}) }, sink, { dockerd: () => dockerdOnDemand(setupEnv), who: { uid: v.uid, gid: v.gid }, runner: true }));
+        return;
+      }
+      execs.set(id, new Exec({ ...msg, env }, identity(msg.user), sink));
       return;
     }
     case 'stdin_end':

@@ -1,19 +1,27 @@
-// The in-VM entry of the container layer (dist/guest-containers.js → /opt/vibebox/guest-containers.js):
+// The in-VM entry of the container layer (dist/guest-containers.js → /opt/vibebox/guest-containers.js).
+// Loaded as a module by the agent on the first exec that targets the container (startOp), so the
+// agent's start-up never parses it. Run as a program:
 //   node guest-containers.js image-base                  import vibebox/agent:base if needed
 //   node guest-containers.js image-project '<spec json>' print the tag to create the container from
-// Progress goes to stderr, results to stdout. Also loaded as a module (the agent requires it lazily).
+//   node guest-containers.js <op> …                      the container ops from a shell (ops-cli.ts)
+//   node guest-containers.js runner                      the agent container's main process (runner.ts)
+// Progress goes to stderr, results to stdout.
 import { VibeboxError } from '../errors.js';
 import { ImageLayerSpec } from '../protocol.js';
 import { BASE_IMAGE, ensureBaseImage } from './base-image.js';
 import { ensureProjectImage, projectImageTag } from './project-image.js';
+import { OP_COMMANDS, opMain } from './ops-cli.js';
+import { startOp } from './ops.js';
+import { runnerMain } from './runner.js';
 
-export { BASE_IMAGE, ensureBaseImage, ensureProjectImage, projectImageTag };
+export { BASE_IMAGE, ensureBaseImage, ensureProjectImage, projectImageTag, startOp };
+export type { OpDeps, OpHandle, OpRequest, OpSink } from './ops.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 export type Command = (args: string[]) => Promise<string | undefined>;
 
-/** Subcommands by name; the runtime slice adds its own here. */
+/** The image subcommands by name (the ops are ops-cli.ts's). */
 export const commands: Record<string, Command> = {
   'image-base': async () => {
     await ensureBaseImage(log);
@@ -34,9 +42,16 @@ export const commands: Record<string, Command> = {
 
 export async function main(argv: string[]): Promise<number> {
   const [name = '', ...args] = argv;
+  if (OP_COMMANDS.includes(name)) return opMain(argv);
+  if (name === 'runner') {
+    // The agent container's main process: a failing run must never take it down. Never returns.
+    process.on('uncaughtException', (e) => process.stderr.write(`vibebox-runner: ${e.message}\n`));
+    runnerMain();
+    return new Promise(() => undefined);
+  }
   const cmd = commands[name];
   if (!cmd) {
-    log(`vibebox: unknown guest-containers command "${name}" (known: ${Object.keys(commands).join(', ')})`);
+    log(`vibebox: unknown guest-containers command "${name}" (known: ${[...Object.keys(commands), ...OP_COMMANDS, 'runner'].join(', ')})`);
     return 2;
   }
   try {

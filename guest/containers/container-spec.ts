@@ -1,0 +1,130 @@
+// The agent container's create body (Docker Engine API), pure: every wall of the container is
+// decided here, where a unit test can read it.
+import type { ContainerSpec } from '../protocol.js';
+import { AGENT_PREFIX, STATE_HOME } from './agents.js';
+
+/** Bump when the create body changes: containers made by an older runtime are then recreated (when clean). */
+export const RUNTIME_VERSION = 2;
+/** The agent's runner socket directory in the VM (runner-hub.ts; here to keep this module pure). */
+export const RUNNER_DIR = '/run/vibebox/runner';
+
+export const AGENT_CONTAINER = 'vibebox-agent';
+export const STATE_VOLUME = 'vibebox-agent-state';
+export const INTERNAL_NETWORK = 'vibebox-internal';
+export const RELAY_CONTAINER = 'vibebox-relay';
+export const PROXY_ALIAS = 'proxy';
+export const PROXY_PORT = 3128;
+/** The host's egress proxy as the VM reaches it (QEMU's guestfwd). */
+export const HOST_PROXY = '10.0.2.100:3128';
+
+/** Labels on the container: what it was made from, for "is it still current?". */
+export const LABEL_IMAGE = 'org.vibebox.project-image';
+export const LABEL_SPEC = 'org.vibebox.spec-hash';
+export const LABEL_ROLE = 'org.vibebox.role';
+
+export const PROXY_URL = `http://${PROXY_ALIAS}:${PROXY_PORT}`;
+export const PROXY_ENV: Readonly<Record<string, string>> = {
+  HTTP_PROXY: PROXY_URL,
+  HTTPS_PROXY: PROXY_URL,
+  http_proxy: PROXY_URL,
+  https_proxy: PROXY_URL,
+  NO_PROXY: 'localhost,127.0.0.1',
+  no_proxy: 'localhost,127.0.0.1',
+};
+
+export const CONTAINER_PATH = `${AGENT_PREFIX}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+
+export interface AgentContainerInput {
+  /** The image to create from: the committed image when there is one, else the project image. */
+  image: string;
+  /** The project image tag the container derives from (label; compared with the spec's). */
+  projectImage: string;
+  specHash: string;
+  spec: ContainerSpec;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Not read-only: `vibebox run --root -- apt-get install` must be able to change the root
+ * filesystem, and commit/reset exist to keep or drop exactly those changes.
+ */
+export function agentContainerBody(i: AgentContainerInput): Record<string, unknown> {
+  const hostConfig: Record<string, unknown> = {
+    Binds: [
+      '/workspace:/workspace',
+      // The host's CA trust as the VM has it at this boot (both re-resolved at every container start).
+      '/etc/vibebox:/etc/vibebox:ro',
+      '/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro',
+      // The runner (the container's main process) runs from the guest's bundle and connects to
+      // the agent's socket in this directory (runner.ts).
+      '/opt/vibebox:/opt/vibebox:ro',
+      `${RUNNER_DIR}:/run/vibebox-runner:ro`,
+    ],
+    Mounts: [{ Type: 'volume', Source: STATE_VOLUME, Target: STATE_HOME }],
+    CapDrop: ['ALL'],
+    SecurityOpt: ['no-new-privileges'],
+    NetworkMode: INTERNAL_NETWORK,
+    // tini as PID 1 reaps what the execs leave behind.
+    Init: true,
+    RestartPolicy: { Name: 'no' },
+    ReadonlyRootfs: false,
+    Privileged: false,
+  };
+  if (i.spec.cpus !== undefined) hostConfig['NanoCpus'] = Math.round(i.spec.cpus * 1e9);
+  if (i.spec.memoryBytes !== undefined) {
+    hostConfig['Memory'] = i.spec.memoryBytes;
+    // No swap beyond the memory cap.
+    hostConfig['MemorySwap'] = i.spec.memoryBytes;
+  }
+  return {
+    Image: i.image,
+    Hostname: 'vibebox-agent',
+    User: `${i.uid}:${i.gid}`,
+    WorkingDir: '/workspace',
+    // The runner (under tini): spawns the runs as vibe without a runc exec each (runner.ts).
+    Cmd: ['node', '/opt/vibebox/guest-containers.js', 'runner'],
+    Entrypoint: [],
+    // Only what is not secret: keys are passed per exec (ops.ts), never stored here.
+    Env: [
+      `PATH=${CONTAINER_PATH}`,
+      `HOME=${STATE_HOME}`,
+      'LANG=C.UTF-8',
+      'NODE_EXTRA_CA_CERTS=/etc/vibebox/host-cas.pem',
+      ...Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`),
+    ],
+    Labels: { [LABEL_ROLE]: 'agent', [LABEL_IMAGE]: i.projectImage, [LABEL_SPEC]: i.specHash },
+    HostConfig: hostConfig,
+    NetworkingConfig: { EndpointsConfig: { [INTERNAL_NETWORK]: {} } },
+  };
+}
+
+/** The relay: the internal network's only way out, forwarding to the host's egress proxy. */
+export function relayContainerBody(image: string): Record<string, unknown> {
+  return {
+    Image: image,
+    // nobody: the relay needs no privilege at all (port 3128 is unprivileged).
+    User: '65534:65534',
+    Cmd: ['socat', `TCP-LISTEN:${PROXY_PORT},fork,reuseaddr`, `TCP:${HOST_PROXY}`],
+    Entrypoint: [],
+    Labels: { [LABEL_ROLE]: 'relay' },
+    HostConfig: {
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      ReadonlyRootfs: true,
+      RestartPolicy: { Name: 'unless-stopped' },
+      NetworkMode: 'bridge',
+      Init: true,
+      Memory: 64 * 1024 * 1024,
+    },
+  };
+}
+
+export function internalNetworkBody(): Record<string, unknown> {
+  return { Name: INTERNAL_NETWORK, Internal: true, Driver: 'bridge', Labels: { [LABEL_ROLE]: 'network' } };
+}
+
+/** The spec's identity for labels: the project layer plus the resource caps. */
+export function specHash(spec: ContainerSpec, hash: (s: string) => string): string {
+  return hash(JSON.stringify({ runtime: RUNTIME_VERSION, image: spec.image, cpus: spec.cpus ?? null, memoryBytes: spec.memoryBytes ?? null })).slice(0, 16);
+}

@@ -1,0 +1,310 @@
+// The container ops (protocol ContainerOp) as one exec each: output, exit status, stdin, resize
+// and signals as a VM exec has them; progress on stderr.
+import { lstatSync } from 'node:fs';
+import type { ContainerOp } from '../protocol.js';
+import { VibeboxError } from '../errors.js';
+import { AGENTS, STATE_HOME, agentsTable, findAgent, installCommand, packageOf, unknownAgentLine, versionCommand, type AgentDef } from './agents.js';
+import { changesSummary } from './changes.js';
+import { COMMITTED_IMAGE, changesOf, ensureContainer, execCollect, hashOfSpec, type Who } from './container.js';
+import { ContainerExec, type ExecOutput } from './container-exec.js';
+import { AGENT_CONTAINER, LABEL_IMAGE, LABEL_SPEC, PROXY_ENV, STATE_VOLUME } from './container-spec.js';
+import { commitContainer, inspectContainer, inspectImage, removeContainer, removeImage, type ContainerInfo } from './engine.js';
+import { ensureProjectImage } from './project-image.js';
+import { RunnerExec, RunnerHub } from './runner-hub.js';
+import { pollUntil } from '../poll.js';
+
+export interface OpRequest {
+  op: ContainerOp;
+  argv: string[];
+  /** The exec's environment (the agent's setup env and the client's): only `pass` names go in. */
+  env: Record<string, string>;
+  pty?: { cols: number; rows: number; term: string };
+}
+
+export interface OpSink extends ExecOutput {
+  started(pid: number): void;
+  exit(code: number | null, signal: string | null): void;
+  error(message: string, reason?: 'not_found' | 'not_executable'): void;
+}
+
+export interface OpDeps {
+  /** Start dockerd if it is not running (the agent's on-demand start). */
+  dockerd(): Promise<void>;
+  who: Who;
+  /**
+   * The agent: listen for the in-container runner (one listener per VM), the fast path of runs.
+   * 'wait' (the ops CLI's --runner, for tests and measurements): take the socket over and wait
+   * for the runner to connect.
+   */
+  runner?: boolean | 'wait';
+}
+
+let hub: RunnerHub | null = null;
+
+/** Stop listening for the runner (the ops CLI, when its op is done: the process may then exit). */
+export function stopRunnerHub(): void {
+  hub?.close();
+  hub = null;
+}
+
+/** What the handle forwards to: an engine exec or a runner run. */
+interface ExecLike {
+  stdin(b: Buffer): void;
+  stdinEnd(): void;
+  resize(cols: number, rows: number): void;
+  signal(sig: string): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** The handle the agent keeps for the exec: same shape as a VM exec's. */
+export interface OpHandle {
+  readonly pid: number | null;
+  stdin(b: Buffer): void;
+  stdinEnd(): void;
+  resize(cols: number, rows: number): void;
+  signal(sig: string): void;
+  pause(): void;
+  resume(): void;
+}
+
+class Usage extends Error {}
+
+export function startOp(req: OpRequest, sink: OpSink, deps: OpDeps): OpHandle {
+  if (deps.runner && !hub) hub = new RunnerHub();
+  const h = new Handle();
+  const line = (s: string) => sink.stderr(Buffer.from(s.endsWith('\n') ? s : s + '\n'));
+  let startedSent = false;
+  const started = () => {
+    if (!startedSent) sink.started(0);
+    startedSent = true;
+  };
+  void (async () => {
+    try {
+      const code = await dispatch(req, sink, deps, h, line, started);
+      started();
+      if (typeof code === 'number') sink.exit(code, null);
+      else sink.error(code.message, code.reason);
+    } catch (e) {
+      started();
+      if (e instanceof Usage) {
+        line(e.message);
+        sink.exit(2, null);
+      } else if (e instanceof VibeboxError) {
+        line(e.toLine());
+        sink.exit(e.exitCode, null);
+      } else {
+        line(`vibebox: ${(e as Error).message}`);
+        sink.exit(1, null);
+      }
+    }
+  })();
+  return h;
+}
+
+type Outcome = number | { message: string; reason: 'not_found' | 'not_executable' };
+
+/** The handle forwards to whichever exec is current (an install, then the command). */
+class Handle implements OpHandle {
+  current: ExecLike | null = null;
+  private input: Buffer[] = [];
+  private ended = false;
+  private size: { cols: number; rows: number } | null = null;
+  private paused = false;
+  cancelled: string | null = null;
+  readonly pid = null;
+
+  /** The exec that gets the user's stdin and terminal (the command itself, not an install). */
+  attach(x: ExecLike): void {
+    this.current = x;
+    if (this.size) x.resize(this.size.cols, this.size.rows);
+    for (const b of this.input) x.stdin(b);
+    this.input = [];
+    if (this.ended) x.stdinEnd();
+    if (this.paused) x.pause();
+  }
+  stdin(b: Buffer): void {
+    if (this.current) this.current.stdin(b);
+    else this.input.push(b);
+  }
+  stdinEnd(): void {
+    this.ended = true;
+    this.current?.stdinEnd();
+  }
+  resize(cols: number, rows: number): void {
+    this.size = { cols, rows };
+    this.current?.resize(cols, rows);
+  }
+  signal(sig: string): void {
+    if (this.current) this.current.signal(sig);
+    else this.cancelled = sig;
+  }
+  pause(): void {
+    this.paused = true;
+    this.current?.pause();
+  }
+  resume(): void {
+    this.paused = false;
+    this.current?.resume();
+  }
+}
+
+function passEnv(req: OpRequest, root: boolean): Record<string, string> {
+  const env: Record<string, string> = { ...PROXY_ENV };
+  for (const name of req.op.pass ?? []) {
+    const v = req.env[name];
+    if (v !== undefined) env[name] = v;
+  }
+  const term = req.pty?.term ?? req.env['TERM'];
+  if (term) env['TERM'] = term;
+  if (root) env['HOME'] = '/root';
+  return env;
+}
+
+function userOf(who: Who, root: boolean): string {
+  return root ? '0:0' : `${who.uid}:${who.gid}`;
+}
+
+/** Where the state volume is mounted in the VM (to see whether an agent is installed without an exec). */
+function stateDir(c: ContainerInfo): string | null {
+  const m = c.Mounts?.find((x) => x.Name === STATE_VOLUME);
+  return m?.Source ?? null;
+}
+
+function isInstalled(c: ContainerInfo, a: AgentDef): boolean {
+  const dir = stateDir(c);
+  if (!dir) return false;
+  try {
+    lstatSync(`${dir}/.local/bin/${a.bin}`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function install(c: ContainerInfo, a: AgentDef, deps: OpDeps, line: (s: string) => void, h: Handle, out: ExecOutput): Promise<void> {
+  const user = userOf(deps.who, false);
+  if (a.install.kind === 'pip') {
+    // Only when the egress proxy lets the Python index through; otherwise say which hosts to allow.
+    const probe = await execCollect(c.Id, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '30', `https://${a.install.hosts[0]}/simple/${a.install.pkg}/`], user);
+    if (probe.stdout.trim() !== '200') {
+      throw new VibeboxError('E_NOT_APPROVED', `installing ${a.name} needs the Python package index`, `run vibebox allow ${a.install.hosts.join(' ')}`);
+    }
+  }
+  line(`vibebox: installing ${a.name} (${packageOf(a)}) into ${STATE_HOME}/.local`);
+  const x = new ContainerExec();
+  x.stdinEnd();
+  h.current = x;
+  // The installer's output is progress: it goes to stderr, stdout stays the command's.
+  const r = await x.run(c.Id, { Cmd: installCommand(a), User: user, WorkingDir: STATE_HOME, Env: Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`), Tty: false }, { stdout: out.stderr, stderr: out.stderr });
+  h.current = null;
+  if (r.code !== 0) throw new VibeboxError('E_CONTAINER', `installing ${a.name} failed (exit ${r.code})`, 'see the output above; vibebox update ' + a.name + ' retries');
+}
+
+async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, started: () => void): Promise<Outcome> {
+  const { op } = req;
+  const agent = op.agent === undefined ? undefined : findAgent(op.agent);
+  if (op.agent !== undefined && !agent) throw new Usage(unknownAgentLine(op.agent));
+  if (op.op === 'update' && !agent) throw new Usage(`vibebox: update needs an agent (known: ${AGENTS.map((a) => a.name).join(', ')})`);
+  await deps.dockerd();
+  if (h.cancelled) return 130;
+  switch (op.op) {
+    case 'run':
+      return run(req, sink, deps, h, line, agent, started);
+    case 'agents':
+      return agents(req, sink, deps, line);
+    case 'update': {
+      const c = await ensureContainer(op.spec, deps.who, line);
+      await install(c, agent!, deps, line, h, sink);
+      return 0;
+    }
+    case 'changes': {
+      const c = await inspectContainer(AGENT_CONTAINER);
+      if (c) sink.stdout(Buffer.from(changesSummary(await changesOf(c))));
+      return 0;
+    }
+    case 'commit':
+      return commit(op, line);
+    case 'reset': {
+      const c = await inspectContainer(AGENT_CONTAINER);
+      if (!c) {
+        line('vibebox: no agent container to reset');
+        return 0;
+      }
+      await removeContainer(c.Id);
+      line(`vibebox: discarded the agent container; the next run starts fresh from ${(await inspectImage(COMMITTED_IMAGE)) ? 'the committed image' : 'the project image'} (your home directory is kept)`);
+      return 0;
+    }
+    case 'rebuild': {
+      const tag = await ensureProjectImage(op.spec.image, line);
+      const committed = await inspectImage(COMMITTED_IMAGE);
+      if (committed && committed.Config?.Labels?.[LABEL_IMAGE] !== tag) {
+        line('vibebox: [image] changed since vibebox commit; dropping the committed image');
+        await removeContainer(AGENT_CONTAINER);
+        await removeImage(COMMITTED_IMAGE);
+      }
+      await removeContainer(AGENT_CONTAINER);
+      await ensureContainer(op.spec, deps.who, line);
+      line('vibebox: the agent container is rebuilt (your home directory is kept)');
+      return 0;
+    }
+  }
+}
+
+async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, agent: AgentDef | undefined, started: () => void): Promise<Outcome> {
+  const root = req.op.root === true;
+  const t0 = Date.now();
+  const c = await ensureContainer(req.op.spec, deps.who, line);
+  const t1 = Date.now();
+  if (agent && !isInstalled(c, agent)) await install(c, agent, deps, line, h, sink);
+  if (h.cancelled) return 130;
+  const cmd = agent ? [agent.bin, ...req.argv] : req.argv.length ? req.argv : ['bash', '-l'];
+  const env = passEnv(req, root);
+  // Warm path: the runner in the container (no runc exec); root, or no runner yet: the engine's exec.
+  if (!root && hub && !hub.ready && deps.runner === 'wait') {
+    await pollUntil(() => hub!.ready, { deadline: Date.now() + 15_000, intervalMs: 20, maxIntervalMs: 200, what: 'the container runner connecting' }).catch(() => undefined);
+  }
+  const viaRunner = !root && hub?.ready === true;
+  const x = viaRunner ? hub!.newExec() : new ContainerExec();
+  h.attach(x);
+  const r =
+    x instanceof RunnerExec
+      ? await x.run({ argv: cmd, env, cwd: '/workspace', ...(req.pty ? { pty: req.pty } : {}) }, sink, started)
+      : await x.run(c.Id, { Cmd: cmd, User: userOf(deps.who, root), WorkingDir: '/workspace', Env: Object.entries(env).map(([k, v]) => `${k}=${v}`), Tty: req.pty !== undefined }, sink, started);
+  // Leaving the run: say what would be lost by a reset (and kept by a commit).
+  const summary = changesSummary(await changesOf(c));
+  if (summary) line(summary);
+  if (req.env['VIBEBOX_TIMING'] === '1') {
+    const marks = [['ensured', t1], ...(x instanceof ContainerExec ? x.marks : [['runner', t1] as [string, number]]), ['changes', Date.now()]] as const;
+    line(`vibebox-timing: ${marks.map(([k, v]) => `${k}+${v - t0}`).join(' ')}`);
+  }
+  return r.failed ? r.failed : r.code;
+}
+
+async function agents(req: OpRequest, sink: OpSink, deps: OpDeps, line: (s: string) => void): Promise<number> {
+  const c = await ensureContainer(req.op.spec, deps.who, line);
+  // One exec for all versions: "name<TAB>version" lines.
+  const script = AGENTS.map((a) => `printf '%s\\t%s\\n' '${a.name}' "$(${versionCommand(a)})"`).join('; ');
+  const r = await execCollect(c.Id, ['sh', '-c', script], userOf(deps.who, false));
+  const found = new Map(r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]));
+  const rows = AGENTS.map((a) => ({ name: a.name, package: packageOf(a), version: found.get(a.name)?.trim() || null }));
+  sink.stdout(Buffer.from(req.argv.includes('--json') ? JSON.stringify(rows) + '\n' : agentsTable(rows)));
+  return 0;
+}
+
+async function commit(op: ContainerOp, line: (s: string) => void): Promise<number> {
+  const c = await inspectContainer(AGENT_CONTAINER);
+  if (!c) {
+    line('vibebox: no agent container to commit');
+    return 0;
+  }
+  const before = await inspectImage(COMMITTED_IMAGE);
+  const labels = { [LABEL_IMAGE]: c.Config.Labels?.[LABEL_IMAGE] ?? '', [LABEL_SPEC]: c.Config.Labels?.[LABEL_SPEC] ?? hashOfSpec(op.spec) };
+  line('vibebox: committing the agent container');
+  const id = await commitContainer(c.Id, 'vibebox/project', 'committed', labels);
+  await removeContainer(c.Id);
+  // The previous committed image is now unnamed: nothing uses it any more.
+  if (before && before.Id !== id) await removeImage(before.Id).catch(() => undefined);
+  line('vibebox: committed; the next run starts from the committed image (vibebox rebuild after an [image] change drops it)');
+  return 0;
+}
