@@ -2,18 +2,19 @@
 // its QMP socket. Processes are tracked by pid files and by their command lines naming the run
 // directory, so a killed supervisor's leftovers are found by the next one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
-import { buildArgv, type Accel, type FsShare } from './argv.js';
+import { buildArgv, shareChardevId, shareDeviceId, sharePort, type Accel, type FsShare, type VmSpec } from './argv.js';
+import { createHash } from 'node:crypto';
 import { probeAccel, qemuBinary, type ProbeResult } from './accel.js';
 import { gitWallsIn, NO_GIT_WALLS, statefulDirsIn, virtiofsdArgv, type Virtiofsd } from './virtiofsd.js';
 import { QmpClient } from './qmp.js';
 import { aliveAs, cmdline, readPid } from './pidfile.js';
-import { pollUntil, PollTimeout } from '../guest/poll.js';
+import { pollUntil, PollTimeout, withDeadline } from '../guest/poll.js';
 import type { MountSpec } from '../guest/protocol.js';
-import type { ShareRequest, StopOptions, VmDriver, VmRequest, VmStatus } from './driver.js';
+import type { ResumeOptions, ShareRequest, StopOptions, SuspendOptions, VmDriver, VmRequest, VmStatus } from './driver.js';
 
 export interface QemuDriverOptions {
   /** The file server for shares (there is no 9p fallback) and the python3 of its seccomp launcher. */
@@ -47,6 +48,7 @@ export const qemuRunPaths = (dir: string) => ({
   fsSock: (n: number) => join(dir, `fs${n}.sock`),
   fsPid: (n: number) => join(dir, `fs${n}.pid`),
   serialSock: join(dir, 'serial.sock'),
+  saveSock: join(dir, 'save.sock'),
 });
 
 /** What the guest mounts for one share; null (and why) when its host source is gone or unusable. */
@@ -68,6 +70,8 @@ export class QemuDriver implements VmDriver {
   private helpers: ChildProcess[] = [];
   private fsShares: FsShare[] = [];
   private exitCbs: ((why: string) => void)[] = [];
+  /** A VM loading a saved state (or abandoned): its exit is the resume failing, nobody else is told. */
+  private quietExit = false;
   private state: VmStatus['state'] = 'stopped';
   private accel: Accel | null = null;
   private serialServer: NetServer | null = null;
@@ -155,24 +159,7 @@ export class QemuDriver implements VmDriver {
     const accel = this.accel ?? (await this.probe(req.kernel)).accel;
     // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
     if (!req.console && existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
-    const argv = buildArgv({
-      name: req.name,
-      accel,
-      cpus: req.cpus,
-      memoryBytes: req.memoryBytes,
-      kernel: req.kernel,
-      initrd: req.initrd,
-      cmdline: req.cmdline,
-      disk: req.disk,
-      backing: req.backing,
-      qmpSocket: this.paths.qmpSock,
-      agentSocket: req.agentSocket,
-      agentPortName: req.agentPortName,
-      serialLog: req.serialLog,
-      pidFile: this.paths.qemuPid,
-      egressCommand: `socat - UNIX-CONNECT:${req.egressSocket}`,
-      shares: this.fsShares,
-    });
+    const argv = buildArgv(this.spec(req, accel));
     if (req.console) {
       // The console goes through us (size cap, control characters) rather than into a file QEMU
       // grows without bound: QEMU connects to our socket as the serial port's backend.
@@ -190,6 +177,38 @@ export class QemuDriver implements VmDriver {
       const i = argv.indexOf('-serial');
       if (i >= 0) argv[i + 1] = `unix:${this.paths.serialSock}`;
     }
+    this.quietExit = req.incoming === true;
+    await this.spawnQemu(argv);
+  }
+
+  private spec(req: VmRequest, accel: Accel): VmSpec {
+    return {
+      name: req.name,
+      accel,
+      cpus: req.cpus,
+      memoryBytes: req.memoryBytes,
+      kernel: req.kernel,
+      initrd: req.initrd,
+      cmdline: req.cmdline,
+      disk: req.disk,
+      backing: req.backing,
+      qmpSocket: this.paths.qmpSock,
+      agentSocket: req.agentSocket,
+      agentPortName: req.agentPortName,
+      serialLog: req.serialLog,
+      pidFile: this.paths.qemuPid,
+      egressCommand: `socat - UNIX-CONNECT:${req.egressSocket}`,
+      shares: this.fsShares,
+      ...(req.incoming ? { withoutShareDevices: true, incoming: 'defer' } : {}),
+    };
+  }
+
+  resumeArgvKey(req: VmRequest): string {
+    const argv = buildArgv({ ...this.spec(req, this.accel ?? 'tcg'), withoutShareDevices: true });
+    return createHash('sha256').update(JSON.stringify(argv)).digest('hex');
+  }
+
+  private async spawnQemu(argv: string[]): Promise<void> {
     const full = [...this.setpriv, qemuBinary(), ...argv];
     this.o.log(`starting ${full.join(' ')}`);
     // QEMU's last own word ("terminating on signal 15 from pid …") goes with its exit status.
@@ -201,6 +220,7 @@ export class QemuDriver implements VmDriver {
     this.state = 'starting';
     q.on('exit', (code, sig) => {
       this.state = 'exited';
+      if (this.quietExit) return;
       const why = `${sig ?? `code ${code}`}${lastWord ? `: ${lastWord}` : ''}`;
       this.o.log(`qemu exited (${why})`);
       for (const cb of this.exitCbs) cb(why);
@@ -269,6 +289,150 @@ export class QemuDriver implements VmDriver {
     q.kill('SIGKILL');
     await exited;
     return { clean: false };
+  }
+
+  private qemuGone(): boolean {
+    const q = this.qemu;
+    return !q || q.exitCode !== null || q.signalCode !== null;
+  }
+
+  /** Poll query-migrate until it completes; throws on failure, a dead QEMU or the deadline. */
+  private async migrated(qmp: QmpClient, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let d = 5; ; d = Math.min(d * 2, 50)) {
+      if (this.qemuGone()) throw new DriverError(`QEMU exited during the ${what}`);
+      const r = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
+      if (r.status === 'completed') return;
+      if (r.status === 'failed' || r.status === 'cancelled') throw new DriverError(`the ${what} failed${r['error-desc'] ? `: ${r['error-desc']}` : ''}`);
+      if (Date.now() > deadline) throw new DriverError(`the ${what} did not finish in ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, d));
+    }
+  }
+
+  async suspend(o: SuspendOptions): Promise<{ bytes: number }> {
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const t0 = Date.now();
+    const qmp = await QmpClient.connect(this.paths.qmpSock);
+    let server: NetServer | null = null;
+    try {
+      // vhost-user-fs is unmigratable in QEMU 7.2: unplug every share (ACPI hot-unplug: the guest
+      // acknowledges, which takes well under a second), then stop its file server.
+      for (let i = 0; i < this.fsShares.length; i++) {
+        await qmp.execute('device_del', { id: shareDeviceId(i) });
+        const dev = shareDeviceId(i);
+        await qmp.waitEvent((e) => e.event === 'DEVICE_DELETED' && (e.data as { device?: string } | undefined)?.device === dev, 15_000, `the guest to release share ${i}`);
+        await qmp.execute('chardev-remove', { id: shareChardevId(i) });
+      }
+      for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGTERM');
+      this.helpers = [];
+      const tUnplugged = Date.now();
+      // A paused VM saves in one pass (no dirty pages to chase); zero pages cost a flag each.
+      await qmp.execute('stop');
+      await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
+      rmSync(this.paths.saveSock, { force: true });
+      rmSync(o.file, { force: true });
+      const srv = createNetServer();
+      server = srv;
+      const written = new Promise<void>((res, rej) => {
+        srv.once('connection', (sock) => {
+          srv.close();
+          if (o.compress === 'zstd') {
+            // zstd reads the socket itself (its fd is handed over): Node never copies the stream.
+            sock.pause();
+            const z = spawn('zstd', ['-q', '-1', '-T0', '-f', '-o', o.file], { stdio: [sock, 'ignore', 'pipe'] });
+            let err = '';
+            z.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+            z.on('error', rej);
+            z.on('exit', (code) => {
+              sock.destroy();
+              if (code === 0) res();
+              else rej(new DriverError(`zstd exited with ${code}: ${err.trim().slice(0, 200)}`));
+            });
+          } else {
+            const out = createWriteStream(o.file, { mode: 0o600 });
+            sock.pipe(out);
+            out.on('finish', () => res());
+            out.on('error', rej);
+          }
+        });
+      });
+      written.catch(() => undefined);
+      await new Promise<void>((res, rej) => {
+        srv.once('error', rej);
+        srv.listen(this.paths.saveSock, () => res());
+      });
+      await qmp.execute('migrate', { uri: `unix:${this.paths.saveSock}` });
+      await this.migrated(qmp, timeoutMs, 'save');
+      await withDeadline(written, timeoutMs, 'the saved state written');
+      this.o.log(`save: shares unplugged in ${tUnplugged - t0} ms, state written in ${Date.now() - tUnplugged} ms`);
+      const exited = new Promise<void>((r) => (this.qemuGone() ? r() : this.qemu!.once('exit', () => r())));
+      await qmp.execute('quit').catch(() => undefined);
+      await withDeadline(exited, 15_000, 'QEMU to quit after the save');
+      return { bytes: statSync(o.file).size };
+    } catch (e) {
+      // Leave a VM that can still shut down cleanly: running again (its shares stay unplugged).
+      if (!this.qemuGone()) {
+        await qmp.execute('migrate_cancel').catch(() => undefined);
+        await qmp.execute('cont').catch(() => undefined);
+      }
+      throw e;
+    } finally {
+      qmp.close();
+      server?.close();
+      rmSync(this.paths.saveSock, { force: true });
+    }
+  }
+
+  async resume(o: ResumeOptions): Promise<void> {
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const t0 = Date.now();
+    // QEMU makes its QMP socket a moment after it starts.
+    await pollUntil(
+      () => {
+        if (this.qemuGone()) throw new DriverError('QEMU exited before it listened for the saved state');
+        return existsSync(this.paths.qmpSock);
+      },
+      { deadline: Date.now() + 30_000, intervalMs: 2, maxIntervalMs: 20, what: 'the QMP socket of the resuming QEMU' },
+    );
+    const qmp = await QmpClient.connect(this.paths.qmpSock);
+    try {
+      // The disk stays inactive until `cont`: a state found bad before that has not touched it.
+      await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'late-block-activate', state: true }] });
+      await qmp.execute('migrate-incoming', { uri: o.uri });
+      await this.migrated(qmp, timeoutMs, 'resume');
+      const tLoaded = Date.now();
+      if (!(await o.verified)) throw new DriverError('the saved state is not the one recorded (corrupted or replaced)');
+      o.onLoaded?.();
+      await qmp.execute('cont');
+      this.quietExit = false;
+      // The shares go back in; the guest agent mounts them when the supervisor sends the setup.
+      for (let i = 0; i < this.fsShares.length; i++) {
+        const f = this.fsShares[i]!;
+        await qmp.execute('chardev-add', { id: shareChardevId(i), backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: f.socket ?? '' } }, server: false } } });
+        await qmp.execute('device_add', { driver: 'vhost-user-fs-pci', id: shareDeviceId(i), chardev: shareChardevId(i), tag: f.tag, 'queue-size': 1024, bus: sharePort(i) });
+      }
+      this.o.log(`resume: state loaded in ${tLoaded - t0} ms, verified and shares plugged ${Date.now() - tLoaded} ms later`);
+    } finally {
+      qmp.close();
+    }
+  }
+
+  async abandon(): Promise<void> {
+    const q = this.qemu;
+    this.serialServer?.close();
+    this.serialServer = null;
+    if (!q || this.qemuGone()) {
+      this.quietExit = false;
+      this.qemu = null;
+      return;
+    }
+    this.quietExit = true;
+    const exited = new Promise<void>((r) => q.once('exit', () => r()));
+    q.kill('SIGKILL');
+    await exited;
+    this.quietExit = false;
+    this.qemu = null;
+    this.state = 'stopped';
   }
 
   status(): VmStatus {
