@@ -32,6 +32,8 @@ export interface VmSpec {
   /** Host ports forwarded to the guest, bound to 127.0.0.1 only. */
   forwards?: { host: number; guest: number }[];
   machine?: 'q35' | 'microvm';
+  /** Guest RAM shared with virtiofsd in this file instead of a memfd (see buildArgv). */
+  memoryFile?: string;
   /** A resume: the share devices stay out (they are plugged after the incoming migration). */
   withoutShareDevices?: boolean;
   /** A resume: the migration stream QEMU loads at start (`-incoming`). */
@@ -104,7 +106,10 @@ export function buildArgv(s: VmSpec): string[] {
   a.push('-netdev', net.join(','), '-device', 'virtio-net-pci,netdev=net0,romfile=');
   if (needsShared) {
     // vhost-user (virtiofsd) needs guest RAM that another process can map.
-    a.push('-object', `memory-backend-memfd,id=mem,size=${mib}M,share=on`, '-numa', 'node,memdev=mem');
+    // A file (on tmpfs, private to the user) rather than a memfd: a suspend leaves the RAM in it
+    // (x-ignore-shared keeps it out of the migration stream) and a resume maps it sparse again.
+    const backend = s.memoryFile ? `memory-backend-file,id=mem,size=${mib}M,mem-path=${qemuEscape(s.memoryFile)},share=on` : `memory-backend-memfd,id=mem,size=${mib}M,share=on`;
+    a.push('-object', backend, '-numa', 'node,memdev=mem');
   }
   s.shares.forEach((f, i) => {
     if (f.kind === 'virtiofs') {

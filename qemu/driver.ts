@@ -33,14 +33,17 @@ export interface VmRequest {
   serialLog: string;
   /** The guest's console output (untrusted text), instead of QEMU writing serialLog itself. */
   console?: (chunk: Buffer) => void;
-  /** Start paused, waiting for a saved state (`resume`), without the share devices. */
-  incoming?: boolean;
+  /**
+   * Start paused, waiting for a saved state (`resume`), without the share devices; `ram` is the
+   * saved guest RAM (zstd) when the VM keeps its RAM in a file, unpacked sparse before QEMU starts.
+   */
+  incoming?: { ram: string | null };
 }
 
 export interface SuspendOptions {
-  /** Where the stream goes (a temporary name: the caller renames it once it is whole). */
+  /** Where the device state goes, and the guest RAM when it lives in a file (temporary names: the caller renames them once whole). */
   file: string;
-  compress: 'zstd' | 'none';
+  ramFile: string;
   timeoutMs?: number;
 }
 
@@ -90,7 +93,7 @@ export interface VmDriver {
    * devices are unplugged first (they block migration). Throws with the VM still there (paused or
    * running) when any step fails; the caller then shuts it down cleanly.
    */
-  suspend(o: SuspendOptions): Promise<{ bytes: number }>;
+  suspend(o: SuspendOptions): Promise<{ bytes: number; ramBytes: number | null }>;
   /** After `start({incoming: true})`: load the state, run the guest, plug the shares back in. */
   resume(o: ResumeOptions): Promise<void>;
   /** Kill a VM that never ran (a failed resume) without reporting its exit; the shares stay up. */

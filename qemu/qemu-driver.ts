@@ -2,10 +2,10 @@
 // its QMP socket. Processes are tracked by pid files and by their command lines naming the run
 // directory, so a killed supervisor's leftovers are found by the next one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { buildArgv, shareChardevId, shareDeviceId, sharePort, type Accel, type FsShare, type VmSpec } from './argv.js';
 import { createHash } from 'node:crypto';
 import { probeAccel, qemuBinary, type ProbeResult } from './accel.js';
@@ -78,8 +78,41 @@ export class QemuDriver implements VmDriver {
   private readonly paths: ReturnType<typeof qemuRunPaths>;
   private readonly setpriv = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
 
+  /** Guest RAM file (tmpfs, this user's only); its fd once QEMU mapped it and the name is gone. */
+  private readonly ramPath: string | null;
+  private ramFd: number | null = null;
+
   constructor(private o: QemuDriverOptions) {
     this.paths = qemuRunPaths(o.runDir);
+    const dir = ramDir();
+    this.ramPath = dir ? join(dir, `vibebox-${basename(o.runDir)}.ram`) : null;
+  }
+
+  private get sharedRam(): boolean {
+    return this.fsShares.some((f) => f.kind === 'virtiofs') && this.ramPath !== null;
+  }
+
+  /**
+   * Once QEMU has mapped the RAM file, its name goes (a killed session leaves nothing in tmpfs);
+   * our descriptor keeps it readable for a save after QEMU quits.
+   */
+  private async detachRam(pid: number): Promise<void> {
+    const path = this.ramPath!;
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !this.qemuGone()) {
+      let maps = '';
+      try {
+        maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+      } catch {
+        /* not yet */
+      }
+      if (maps.includes(path)) {
+        this.ramFd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+        rmSync(path, { force: true });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   cleanup(): void {
@@ -105,6 +138,7 @@ export class QemuDriver implements VmDriver {
       }
     }
     rmSync(this.paths.qmpSock, { force: true });
+    if (this.ramPath) rmSync(this.ramPath, { force: true });
   }
 
   async setupShares(shares: ShareRequest[]): Promise<MountSpec[]> {
@@ -159,6 +193,14 @@ export class QemuDriver implements VmDriver {
     const accel = this.accel ?? (await this.probe(req.kernel)).accel;
     // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
     if (!req.console && existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
+    if (this.sharedRam) {
+      const ram = this.ramPath!;
+      rmSync(ram, { force: true });
+      if (req.incoming?.ram) {
+        // Zero blocks become holes: the resumed VM holds only the RAM the guest had in use.
+        await runTool('zstd', ['-d', '-q', '--sparse', '-o', ram, req.incoming.ram]);
+      } else closeSync(openSync(ram, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, 0o600));
+    }
     const argv = buildArgv(this.spec(req, accel));
     if (req.console) {
       // The console goes through us (size cap, control characters) rather than into a file QEMU
@@ -177,8 +219,9 @@ export class QemuDriver implements VmDriver {
       const i = argv.indexOf('-serial');
       if (i >= 0) argv[i + 1] = `unix:${this.paths.serialSock}`;
     }
-    this.quietExit = req.incoming === true;
+    this.quietExit = req.incoming !== undefined;
     await this.spawnQemu(argv);
+    if (this.sharedRam && this.qemu?.pid) void this.detachRam(this.qemu.pid);
   }
 
   private spec(req: VmRequest, accel: Accel): VmSpec {
@@ -199,12 +242,15 @@ export class QemuDriver implements VmDriver {
       pidFile: this.paths.qemuPid,
       egressCommand: `socat - UNIX-CONNECT:${req.egressSocket}`,
       shares: this.fsShares,
+      ...(this.sharedRam ? { memoryFile: this.ramPath! } : {}),
       ...(req.incoming ? { withoutShareDevices: true, incoming: 'defer' } : {}),
     };
   }
 
   resumeArgvKey(req: VmRequest): string {
-    const argv = buildArgv({ ...this.spec(req, this.accel ?? 'tcg'), withoutShareDevices: true });
+    const { incoming: _incoming, ...spec } = this.spec(req, this.accel ?? 'tcg');
+    // The RAM file's directory comes from the environment (XDG_RUNTIME_DIR): not part of the machine.
+    const argv = buildArgv({ ...spec, ...(spec.memoryFile ? { memoryFile: 'ram' } : {}), withoutShareDevices: true });
     return createHash('sha256').update(JSON.stringify(argv)).digest('hex');
   }
 
@@ -309,7 +355,7 @@ export class QemuDriver implements VmDriver {
     }
   }
 
-  async suspend(o: SuspendOptions): Promise<{ bytes: number }> {
+  async suspend(o: SuspendOptions): Promise<{ bytes: number; ramBytes: number | null }> {
     const timeoutMs = o.timeoutMs ?? 120_000;
     const t0 = Date.now();
     const qmp = await QmpClient.connect(this.paths.qmpSock);
@@ -327,8 +373,12 @@ export class QemuDriver implements VmDriver {
       this.helpers = [];
       const tUnplugged = Date.now();
       // A paused VM saves in one pass (no dirty pages to chase); zero pages cost a flag each.
+      // RAM in a file stays out of the stream (x-ignore-shared): it is packed from the file after.
+      const ramFd = this.ramFd;
+      if (this.sharedRam && ramFd === null) throw new DriverError('the guest RAM file is not open');
       await qmp.execute('stop');
       await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
+      if (ramFd !== null) await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
       rmSync(this.paths.saveSock, { force: true });
       rmSync(o.file, { force: true });
       const srv = createNetServer();
@@ -336,24 +386,9 @@ export class QemuDriver implements VmDriver {
       const written = new Promise<void>((res, rej) => {
         srv.once('connection', (sock) => {
           srv.close();
-          if (o.compress === 'zstd') {
-            // zstd reads the socket itself (its fd is handed over): Node never copies the stream.
-            sock.pause();
-            const z = spawn('zstd', ['-q', '-1', '-T0', '-f', '-o', o.file], { stdio: [sock, 'ignore', 'pipe'] });
-            let err = '';
-            z.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-            z.on('error', rej);
-            z.on('exit', (code) => {
-              sock.destroy();
-              if (code === 0) res();
-              else rej(new DriverError(`zstd exited with ${code}: ${err.trim().slice(0, 200)}`));
-            });
-          } else {
-            const out = createWriteStream(o.file, { mode: 0o600 });
-            sock.pipe(out);
-            out.on('finish', () => res());
-            out.on('error', rej);
-          }
+          // zstd reads the socket itself (its fd is handed over): Node never copies the stream.
+          sock.pause();
+          runTool('zstd', ['-q', '-1', '-T0', '-f', '-o', o.file], sock).then(res, rej).finally(() => sock.destroy());
         });
       });
       written.catch(() => undefined);
@@ -368,7 +403,14 @@ export class QemuDriver implements VmDriver {
       const exited = new Promise<void>((r) => (this.qemuGone() ? r() : this.qemu!.once('exit', () => r())));
       await qmp.execute('quit').catch(() => undefined);
       await withDeadline(exited, 15_000, 'QEMU to quit after the save');
-      return { bytes: statSync(o.file).size };
+      let ramBytes: number | null = null;
+      if (ramFd !== null) {
+        // Holes read as zeros without being allocated; zstd packs runs of them into nothing.
+        await runTool('zstd', ['-q', '-1', '-T0', '-f', '-o', o.ramFile], ramFd);
+        ramBytes = statSync(o.ramFile).size;
+      }
+      this.o.log(`save: RAM packed ${Date.now() - tUnplugged} ms after the unplug`);
+      return { bytes: statSync(o.file).size, ramBytes };
     } catch (e) {
       // Leave a VM that can still shut down cleanly: running again (its shares stay unplugged).
       if (!this.qemuGone()) {
@@ -397,7 +439,8 @@ export class QemuDriver implements VmDriver {
     const qmp = await QmpClient.connect(this.paths.qmpSock);
     try {
       // The disk stays inactive until `cont`: a state found bad before that has not touched it.
-      await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'late-block-activate', state: true }] });
+      const caps = [{ capability: 'late-block-activate', state: true }, ...(this.sharedRam ? [{ capability: 'x-ignore-shared', state: true }] : [])];
+      await qmp.execute('migrate-set-capabilities', { capabilities: caps });
       await qmp.execute('migrate-incoming', { uri: o.uri });
       await this.migrated(qmp, timeoutMs, 'resume');
       const tLoaded = Date.now();
@@ -433,6 +476,8 @@ export class QemuDriver implements VmDriver {
     this.quietExit = false;
     this.qemu = null;
     this.state = 'stopped';
+    if (this.ramFd !== null) closeSync(this.ramFd);
+    this.ramFd = null;
   }
 
   status(): VmStatus {
@@ -444,7 +489,47 @@ export class QemuDriver implements VmDriver {
   }
 
   close(): void {
+    if (this.ramFd !== null) closeSync(this.ramFd);
+    this.ramFd = null;
+    if (this.ramPath) rmSync(this.ramPath, { force: true });
     this.serialServer?.close();
     for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGTERM');
   }
+}
+
+/** Run a tool to its end; stdin from a socket or a descriptor. Rejects with its stderr. */
+function runTool(cmd: string, args: string[], stdin: Socket | number | 'ignore' = 'ignore'): Promise<void> {
+  return new Promise((res, rej) => {
+    const c = spawn(cmd, args, { stdio: [stdin, 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('error', (e) => rej(new DriverError(`cannot run ${cmd}: ${e.message}`)));
+    c.on('exit', (code, sig) => (code === 0 ? res() : rej(new DriverError(`${cmd} exited with ${sig ?? code}: ${err.trim().slice(0, 200)}`))));
+  });
+}
+
+/**
+ * A tmpfs directory only this user can enter, for guest RAM files: $XDG_RUNTIME_DIR, else
+ * /dev/shm/vibebox-<uid> (made 0700, refused when someone else owns it). null: none (memfd).
+ */
+export function ramDir(env: NodeJS.ProcessEnv = process.env): string | null {
+  const uid = process.getuid?.() ?? 0;
+  const ok = (d: string) => {
+    try {
+      const st = lstatSync(d);
+      return st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0;
+    } catch {
+      return false;
+    }
+  };
+  const xdg = env['XDG_RUNTIME_DIR'];
+  if (xdg && ok(xdg)) return xdg;
+  if (!existsSync('/dev/shm')) return null;
+  const d = `/dev/shm/vibebox-${uid}`;
+  try {
+    mkdirSync(d, { mode: 0o700 });
+  } catch {
+    /* there already */
+  }
+  return ok(d) ? d : null;
 }

@@ -35,10 +35,11 @@ export const SavedStateRecord = z.strictObject({
   schema: z.literal(1),
   key: ResumeKey,
   disk: DiskStamp,
-  /** The state file: its size and sha256 (checked before the guest runs again). */
+  /** The device state (zstd): its size and sha256 (checked before the guest runs again). */
   bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  compress: z.enum(['zstd', 'none']),
+  /** The guest RAM file (zstd), when the VM keeps its RAM in one (it does with shares). */
+  ram: z.strictObject({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).nullable(),
   /** The next exec id: an exec from before the suspend may still end, its id must not be reused. */
   nextExec: z.number().int().min(1),
   savedAt: z.string(),
@@ -56,12 +57,14 @@ const KEY_WHY: Record<keyof ResumeKey, string> = {
 };
 
 /** Why a recorded state cannot be resumed now, or null when it can (pure). */
-export function staleReason(rec: SavedStateRecord, now: ResumeKey, disk: DiskStamp | null, stateBytes: number | null): string | null {
+export function staleReason(rec: SavedStateRecord, now: ResumeKey, disk: DiskStamp | null, stateBytes: number | null, ramBytes: number | null): string | null {
   for (const k of Object.keys(KEY_WHY) as (keyof ResumeKey)[]) if (rec.key[k] !== now[k]) return KEY_WHY[k];
   if (!disk) return 'the disk is gone';
   if (disk.size !== rec.disk.size || disk.mtimeNs !== rec.disk.mtimeNs || disk.ino !== rec.disk.ino || disk.head !== rec.disk.head) return 'the disk changed after the save';
   if (stateBytes === null) return 'the state file is gone';
   if (stateBytes !== rec.bytes) return 'the state file changed size';
+  if (rec.ram && ramBytes === null) return 'the RAM file is gone';
+  if (rec.ram && ramBytes !== rec.ram.bytes) return 'the RAM file changed size';
   return null;
 }
 
@@ -122,17 +125,22 @@ export function writeRecord(file: string, rec: SavedStateRecord): void {
   renameSync(tmp, file);
 }
 
+/** The RAM file that goes with a state file. */
+export const ramFileOf = (state: string): string => `${state}.ram`;
+
 /** Forget a saved state: the record first, so a half-deleted state is never resumed. */
 export function dropSavedState(record: string, state: string): void {
   rmSync(record, { force: true });
-  rmSync(state, { force: true });
-  rmSync(`${state}.tmp`, { force: true });
+  for (const f of [state, ramFileOf(state)]) {
+    rmSync(f, { force: true });
+    rmSync(`${f}.tmp`, { force: true });
+  }
 }
 
 /** sh -c quoting for a path in QEMU's exec: migration URI. */
 export const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The incoming URI that reads a saved state (pure). */
-export function incomingUri(state: string, compress: SavedStateRecord['compress']): string {
-  return compress === 'zstd' ? `exec:zstd -dcq -- ${shQuote(state)}` : `exec:cat -- ${shQuote(state)}`;
+export function incomingUri(state: string): string {
+  return `exec:zstd -dcq -- ${shQuote(state)}`;
 }

@@ -2,7 +2,7 @@
 // nothing of each other: the VM driver (qemu/), the clients hub (ws server, reference count, grace
 // timer) and guest requests (:commands); plus the egress proxy and the agent channel.
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { VibeboxError } from '../errors.js';
 import { homePaths, projectPaths, runPaths, savedStateRecordFile, shortId } from '../paths.js';
 import { readSessionFile } from '../session/state.js';
@@ -36,7 +36,7 @@ import { bootTimeoutMs } from './env.js';
 import { setupCas } from './host-cas.js';
 import { vibeboxVersion } from '../session/state.js';
 import { qemuBinary } from '../../qemu/accel.js';
-import { binaryIdentity, diskStamp, dropSavedState, fileSize, hashFile, incomingUri, readRecord, sha256, staleReason, writeRecord, type ResumeKey, type SavedStateRecord } from '../../qemu/saved-state.js';
+import { binaryIdentity, diskStamp, dropSavedState, fileSize, hashFile, incomingUri, ramFileOf, readRecord, sha256, staleReason, writeRecord, type ResumeKey, type SavedStateRecord } from '../../qemu/saved-state.js';
 import type { VmRequest } from '../../qemu/driver.js';
 import { which } from '../../qemu/which.js';
 
@@ -155,12 +155,17 @@ async function superviseSession(project: string, id: string, events: EventWriter
   // ---- saved state (issue 14)
   const savedRecord = savedStateRecordFile(id);
   let resumeKey: ResumeKey | null = null;
+  // One progress line per client: boot, or resume once the saved state is verified, or boot and
+  // why the saved state was not used. Only a load that fails after the check adds a second one.
   let startLineResolve!: (line: string) => void;
+  let startLineSaid = false;
   const startLine = new Promise<string>((r) => (startLineResolve = r));
   const announced = new Set<Client>();
-  /** A second word to clients already told "resuming": the resume failed, the VM boots. */
-  const announceAgain = (line: string) => {
-    for (const c of announced) if (c.open) c.send({ type: 'progress', line });
+  const announce = (line: string) => {
+    if (!startLineSaid) {
+      startLineSaid = true;
+      startLineResolve(line);
+    } else for (const c of announced) if (c.open) c.send({ type: 'progress', line });
   };
   const activeTimer = setInterval(() => {
     if (refs.count > 0) void touchIndex(true);
@@ -340,6 +345,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
   async function suspendVm(): Promise<boolean> {
     const a = agent;
     if (!a || !resumeKey || state !== 'stopping' || bootMs === null) return false;
+    if (!which('zstd')) {
+      log('suspend needs zstd (not installed): shutting down instead');
+      return false;
+    }
     const t = Date.now();
     const tmp = `${pp.savedState}.tmp`;
     try {
@@ -354,14 +363,19 @@ async function superviseSession(project: string, id: string, events: EventWriter
       if (!answer.ok) throw new Error(`the guest could not unmount its shares: ${cleanLine(answer.error ?? '', 300)}`);
       log(`suspend: the guest unmounted its shares in ${Date.now() - t} ms`);
       if (answer.lazy.length) log(cleanLine(`suspend: in use, detached lazily: ${answer.lazy.join(', ')}`, 500));
-      const compress = which('zstd') ? 'zstd' : 'none';
-      const { bytes } = await driver.suspend({ file: tmp, compress });
+      const ramTmp = `${ramFileOf(pp.savedState)}.tmp`;
+      const { bytes, ramBytes } = await driver.suspend({ file: tmp, ramFile: ramTmp });
       const disk = await diskStamp(pp.disk);
       if (!disk) throw new Error('the disk is gone');
-      const rec: SavedStateRecord = { schema: 1, key: resumeKey, disk, bytes, sha256: await hashFile(tmp), compress, nextExec, savedAt: new Date().toISOString(), saveMs: Date.now() - t };
+      const [sha, ramSha] = await Promise.all([hashFile(tmp), ramBytes === null ? null : hashFile(ramTmp)]);
+      const ram = ramBytes === null || ramSha === null ? null : { bytes: ramBytes, sha256: ramSha };
+      const rec: SavedStateRecord = { schema: 1, key: resumeKey, disk, bytes, sha256: sha, ram, nextExec, savedAt: new Date().toISOString(), saveMs: Date.now() - t };
+      // Guest memory: for this user's eyes only.
+      for (const f of [tmp, ...(ram ? [ramTmp] : [])]) chmodSync(f, 0o600);
+      if (ram) renameSync(ramTmp, ramFileOf(pp.savedState));
       renameSync(tmp, pp.savedState);
       writeRecord(savedRecord, rec);
-      log(`suspended in ${rec.saveMs} ms: ${(bytes / 1e6).toFixed(1)} MB (${compress}) in ${pp.savedState}`);
+      log(`suspended in ${rec.saveMs} ms: device state ${(bytes / 1e6).toFixed(1)} MB, RAM ${((ramBytes ?? 0) / 1e6).toFixed(1)} MB (zstd) in ${pp.stateDir}`);
       return true;
     } catch (e) {
       suspendAnswer = null;
@@ -430,7 +444,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
     const rec = readRecord(savedRecord);
     const bytes = fileSize(pp.savedState);
     if (!rec && bytes === null) return null;
-    const why = !rec ? 'no host record of it' : staleReason(rec, await keyNow(req), await diskStamp(pp.disk), bytes);
+    const why = !rec ? 'no host record of it' : staleReason(rec, await keyNow(req), await diskStamp(pp.disk), bytes, fileSize(ramFileOf(pp.savedState)));
     if (why === null) return rec;
     dropped = why;
     log(`saved state not used: ${why}`);
@@ -485,7 +499,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
     const resumable = await savedStatePlan(vmReq);
     if (resumable) nextExec = resumable.nextExec;
     const bootLine = (why?: string) => `booting the VM (${probe.accel}${why ? `; saved state not used: ${why}` : ''})…`;
-    startLineResolve(resumable ? `resuming the VM (${probe.accel})…` : bootLine(dropped ?? undefined));
+    if (!resumable) announce(bootLine(dropped ?? undefined));
 
     // ---- the agent channel: we listen, QEMU connects as soon as it starts
     agentServer = createNetServer();
@@ -535,9 +549,14 @@ async function superviseSession(project: string, id: string, events: EventWriter
       const tr = Date.now();
       try {
         // The file is hashed while QEMU loads it; the guest runs only when both agree.
-        const verified = hashFile(pp.savedState).then((h) => h === resumable.sha256, () => false);
-        await driver.start({ ...vmReq, console, incoming: true });
-        await driver.resume({ uri: incomingUri(pp.savedState, resumable.compress), verified, onLoaded: () => dropSavedState(savedRecord, pp.savedState) });
+        const ramFile = ramFileOf(pp.savedState);
+        const verified = Promise.all([hashFile(pp.savedState), resumable.ram ? hashFile(ramFile) : null]).then(
+          ([h, r]) => h === resumable.sha256 && r === (resumable.ram?.sha256 ?? null),
+          () => false,
+        );
+        void verified.then((ok) => ok && announce(`resuming the VM (${probe.accel})…`));
+        await driver.start({ ...vmReq, console, incoming: { ram: resumable.ram ? ramFile : null } });
+        await driver.resume({ uri: incomingUri(pp.savedState), verified, onLoaded: () => dropSavedState(savedRecord, pp.savedState) });
         resumed = true;
         log(`resumed from the saved state in ${Date.now() - tr} ms`);
       } catch (e) {
@@ -548,7 +567,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
         (agent as AgentChannel | null)?.close();
         agent = null;
         dropSavedState(savedRecord, pp.savedState);
-        announceAgain(bootLine(`it could not be loaded (${why})`));
+        announce(bootLine(`it could not be loaded (${why})`));
       }
     }
     // The agent never noticed the save: tell it the time, it says hello, the setup mounts the shares.
