@@ -122,8 +122,10 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('shutdown') }),
   /** Before a save (issue 14): flush, unmount every share (shares block migration), drop caches. */
   z.strictObject({ type: z.literal('suspend') }),
-  /** After a resume: set the clock to the host's (epoch ms), then say hello again (a setup follows). */
-  z.strictObject({ type: z.literal('resume'), epochMs: z.number().int().positive() }),
+  /** After a resume: say hello again (a clock and a setup follow). */
+  z.strictObject({ type: z.literal('resume') }),
+  /** The host's time (epoch ms) when sent: the guest sets its clock (after a resume it is behind). */
+  z.strictObject({ type: z.literal('clock'), epochMs: z.number().int().positive() }),
 ]);
 export type HostMessage = z.infer<typeof HostMessage>;
 

@@ -4,7 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants as fsc, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { PACK_PY, UNPACK_PY } from './ram-pack.js';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { buildArgv, shareChardevId, shareDeviceId, sharePort, type Accel, type FsShare, type VmSpec } from './argv.js';
 import { createHash } from 'node:crypto';
@@ -197,8 +198,8 @@ export class QemuDriver implements VmDriver {
       const ram = this.ramPath!;
       rmSync(ram, { force: true });
       if (req.incoming?.ram) {
-        // Zero blocks become holes: the resumed VM holds only the RAM the guest had in use.
-        await runTool('zstd', ['-d', '-q', '--sparse', '-o', ram, req.incoming.ram]);
+        // Only the packed extents are written: the resumed VM holds only the RAM the guest had in use.
+        await pipeline(['zstd', '-dcq', '--', req.incoming.ram], [this.o.python, '-c', UNPACK_PY, ram]);
       } else closeSync(openSync(ram, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, 0o600));
     }
     const argv = buildArgv(this.spec(req, accel));
@@ -405,8 +406,7 @@ export class QemuDriver implements VmDriver {
       await withDeadline(exited, 15_000, 'QEMU to quit after the save');
       let ramBytes: number | null = null;
       if (ramFd !== null) {
-        // Holes read as zeros without being allocated; zstd packs runs of them into nothing.
-        await runTool('zstd', ['-q', '-1', '-T0', '-f', '-o', o.ramFile], ramFd);
+        await pipeline([this.o.python, '-c', PACK_PY], ['zstd', '-q', '-1', '-T0', '-f', '-o', o.ramFile], ramFd);
         ramBytes = statSync(o.ramFile).size;
       }
       this.o.log(`save: RAM packed ${Date.now() - tUnplugged} ms after the unplug`);
@@ -446,14 +446,15 @@ export class QemuDriver implements VmDriver {
       const tLoaded = Date.now();
       if (!(await o.verified)) throw new DriverError('the saved state is not the one recorded (corrupted or replaced)');
       o.onLoaded?.();
-      await qmp.execute('cont');
-      this.quietExit = false;
-      // The shares go back in; the guest agent mounts them when the supervisor sends the setup.
+      // The shares go back in while the guest is still paused: it sees them the moment it runs
+      // (ACPI hotplug); the guest agent mounts them when the supervisor sends the setup.
       for (let i = 0; i < this.fsShares.length; i++) {
         const f = this.fsShares[i]!;
         await qmp.execute('chardev-add', { id: shareChardevId(i), backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: f.socket ?? '' } }, server: false } } });
         await qmp.execute('device_add', { driver: 'vhost-user-fs-pci', id: shareDeviceId(i), chardev: shareChardevId(i), tag: f.tag, 'queue-size': 1024, bus: sharePort(i) });
       }
+      await qmp.execute('cont');
+      this.quietExit = false;
       this.o.log(`resume: state loaded in ${tLoaded - t0} ms, verified and shares plugged ${Date.now() - tLoaded} ms later`);
     } finally {
       qmp.close();
@@ -495,6 +496,26 @@ export class QemuDriver implements VmDriver {
     this.serialServer?.close();
     for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGTERM');
   }
+}
+
+/** `a | b` (stdin of a from `stdin`), both to their end; rejects with the stderr of the one that failed. */
+async function pipeline(a: string[], b: string[], stdin: number | 'ignore' = 'ignore'): Promise<void> {
+  const run = (argv: string[], io: [Readable | number | 'ignore' | 'pipe', Writable | 'ignore' | 'pipe']) => {
+    const c = spawn(argv[0]!, argv.slice(1), { stdio: [io[0], io[1], 'pipe'] });
+    let err = '';
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<void>((res, rej) => {
+      c.on('error', (e) => rej(new DriverError(`cannot run ${argv[0]}: ${e.message}`)));
+      c.on('exit', (code, sig) => (code === 0 ? res() : rej(new DriverError(`${basename(argv[0]!)} exited with ${sig ?? code}: ${err.trim().slice(0, 200)}`))));
+    });
+    return { c, done };
+  };
+  const second = run(b, ['pipe', 'ignore']);
+  const first = run(a, [stdin, second.c.stdin!]);
+  // Our copy of the pipe's write end must go, or the second never sees the end of its input.
+  second.c.stdin!.destroy();
+  const r = await Promise.allSettled([first.done, second.done]);
+  for (const x of r) if (x.status === 'rejected') throw x.reason;
 }
 
 /** Run a tool to its end; stdin from a socket or a descriptor. Rejects with its stderr. */

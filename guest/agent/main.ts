@@ -117,7 +117,8 @@ function handle(msg: HostMessage): void {
         setupEnv = { ...msg.env, ...installHostCas(msg.cas) };
         // Login shells and sudo see the proxy settings too.
         writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(setupEnv).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
-        send({ type: 'setup_done', ok: true });
+        // After a resume, commands start only once the clock is right.
+        void clockSet.then(() => send({ type: 'setup_done', ok: true }));
       } catch (e) {
         const err = e as { stderr?: Buffer; message: string };
         send({ type: 'setup_done', ok: false, error: err.stderr?.toString().trim() || err.message });
@@ -143,13 +144,13 @@ function handle(msg: HostMessage): void {
       }
       return;
     case 'resume':
-      try {
-        setClock(msg.epochMs);
-      } catch (e) {
-        log('warn', `could not set the clock after the resume: ${(e as Error).message}`);
-      }
       resumed = true;
       sayHello();
+      return;
+    case 'clock':
+      clockSet = setClock(msg.epochMs, performance.now()).then((err) => {
+        if (err) log('warn', `could not set the clock: ${err}`);
+      });
       return;
   }
 }
@@ -158,6 +159,7 @@ function handle(msg: HostMessage): void {
 // happened since (its setup waits for the re-plugged share devices).
 let mountedShares: MountSpec[] = [];
 let resumed = false;
+let clockSet: Promise<void> = Promise.resolve();
 
 function shutdown(): void {
   for (const e of execs.values()) e.signal('SIGTERM');

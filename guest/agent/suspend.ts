@@ -1,6 +1,6 @@
 // The guest's part of a suspend (issue 14): the shares go away before the save (vhost-user-fs
 // blocks migration in QEMU 7.2) and come back after the resume, and the clock jumps to the host's.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** Mount points at or under `roots`, innermost and latest first (pure; /proc/self/mounts text). */
@@ -42,8 +42,13 @@ export function unmountForSuspend(roots: readonly string[]): string[] {
   return lazy;
 }
 
-export function setClock(epochMs: number): void {
-  execFileSync('date', ['-u', '-s', `@${(epochMs / 1000).toFixed(3)}`], { stdio: 'pipe', timeout: 10_000 });
+/** Set the clock to the host's `epochMs` (sent at `sentAt` on our monotonic clock), in the background. */
+export function setClock(epochMs: number, sentAt: number): Promise<string | null> {
+  // date starts slowly right after a resume (TCG translates everything anew): add the wait.
+  const at = () => epochMs + (performance.now() - sentAt);
+  return new Promise((res) => {
+    execFile('date', ['-u', '-s', `@${(at() / 1000).toFixed(3)}`], { timeout: 10_000 }, (e) => res(e ? e.message : null));
+  });
 }
 
 /** Run `fn` until it stops throwing or `ms` pass (a share just plugged in is probed asynchronously). */

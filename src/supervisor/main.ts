@@ -281,6 +281,8 @@ async function superviseSession(project: string, id: string, events: EventWriter
       case 'hello': {
         bootMs = Date.now() - t0;
         log(cleanLine(`agent hello after ${bootMs} ms (guest uptime ${m.uptimeMs} ms, agent process started at ${m.agentStartMs} ms, kernel ${m.kernel}, node ${m.node})`));
+        // After a resume the guest clock is behind by the suspension: the host's time, one round trip after the hello.
+        if (resumedVm) agent!.send({ type: 'clock', epochMs: Date.now() });
         agent!.send({ type: 'setup', mounts, env: proxyEnv(), ...hostCas, local: cfg.workspace?.local ?? [] });
         return;
       }
@@ -339,6 +341,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
         return;
     }
   }
+  let resumedVm = false;
   let suspendAnswer: ((m: Extract<AgentMessage, { type: 'suspend_done' }>) => void) | null = null;
 
   /** Save the VM (agent unmounts, driver unplugs and migrates); false: the caller shuts it down. */
@@ -570,8 +573,9 @@ async function superviseSession(project: string, id: string, events: EventWriter
         announce(bootLine(`it could not be loaded (${why})`));
       }
     }
-    // The agent never noticed the save: tell it the time, it says hello, the setup mounts the shares.
-    if (resumed) (agent as AgentChannel | null)?.send({ type: 'resume', epochMs: Date.now() });
+    // The agent never noticed the save: it says hello again, gets the time and the setup (mounts).
+    resumedVm = resumed;
+    if (resumed) (agent as AgentChannel | null)?.send({ type: 'resume' });
     else await driver.start({ ...vmReq, console });
     resumeKey = { ...(await keyNow(vmReq)) };
     hostCas = setupCas();
