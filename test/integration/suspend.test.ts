@@ -35,7 +35,9 @@ describe('a suspended session', () => {
 
   it('resumes with its processes, its disk, its shares and the right clock, faster than a boot', async () => {
     const t0 = Date.now();
-    const first = await vb(t, proj, ['exec', '--', 'sh', '-c', `${BOOT_ID}; setsid sleep 1000 >/dev/null 2>&1 & echo $! ; echo kept > /home/vibe/marker; sync`]);
+    writeFileSync(join(proj, 'held.txt'), 'held\n');
+    // The sleep holds a file under /workspace open and has it as its working directory.
+    const first = await vb(t, proj, ['exec', '--', 'sh', '-c', `${BOOT_ID}; setsid sh -c 'exec 3</workspace/held.txt; exec sleep 1000' >/dev/null 2>&1 & echo $! ; echo kept > /home/vibe/marker; sync`]);
     bootMs = Date.now() - t0;
     assert.equal(first.code, 0, first.stderr);
     const [boot, sleepPid] = first.stdout.trim().split('\n');
@@ -45,7 +47,7 @@ describe('a suspended session', () => {
 
     writeFileSync(join(proj, 'from-host.txt'), 'host\n');
     const t1 = Date.now();
-    const r = await vb(t, proj, ['exec', '--', 'sh', '-c', `${BOOT_ID}; kill -0 ${sleepPid} && echo alive; cat /home/vibe/marker; date +%s%3N; cat /workspace/from-host.txt; echo guest > /workspace/from-guest.txt`]);
+    const r = await vb(t, proj, ['exec', '--', 'sh', '-c', `${BOOT_ID}; kill -0 ${sleepPid} && echo alive; cat /home/vibe/marker; date +%s%3N; cat /workspace/from-host.txt; echo guest > /workspace/from-guest.txt; cat /proc/${sleepPid}/fd/3 >&2; ls /proc/${sleepPid}/cwd/ >&2; cat /workspace/held.txt >&2`]);
     const t2 = Date.now();
     assert.equal(r.code, 0, r.stderr);
     const [id, alive, marker, guestMs, fromHost] = r.stdout.trim().split('\n');
@@ -57,6 +59,11 @@ describe('a suspended session', () => {
     const g = Number(guestMs);
     assert.ok(g >= t1 - 2000 && g <= t2 + 2000, `guest clock ${g} within 2 s of the host's (${t1}–${t2})`);
     assert.match(r.stderr, /resuming the VM/);
+    // What README says a process with a file open under /workspace sees: its old descriptor and
+    // working directory are dead (the share was detached lazily), a fresh open works.
+    assert.match(r.stderr, /cat: \/proc\/\d+\/fd\/3: Transport endpoint is not connected/);
+    assert.match(r.stderr, /ls: .*Transport endpoint is not connected/);
+    assert.match(r.stderr, /^held$/m);
     assert.doesNotMatch(r.stderr, /booting/);
     assert.ok(t2 - t1 < bootMs, `resume ${t2 - t1} ms < boot ${bootMs} ms`);
     // A resumed state is used up: a crash now must not resume it against a changed disk.
