@@ -200,6 +200,8 @@ async function main(): Promise<void> {
     timeRun(process.execPath, [CLI, 'stop'], env, proj);
     const resume: number[] = [];
     for (let i = 0; i < BOOT_RUNS; i++) {
+      // Never start while the last one shuts down (a client racing the teardown gets a reset).
+      await untilGone(join(home, 'run', id12), 60_000);
       timeRun(process.execPath, [CLI, 'exec', '--', 'true'], bootEnv, proj);
       await untilGone(join(home, 'run', id12), 60_000); // auto-shutdown after 500 ms idle
       resume.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], bootEnv, proj));

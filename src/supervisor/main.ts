@@ -402,8 +402,8 @@ async function superviseSession(project: string, id: string, events: EventWriter
       refs.disarm();
       log(`stopping: ${reason}`);
       readyReject(new Error(`the session stopped (${reason})`));
-      // A clean stop forgets any saved state; a suspend writes a new one.
-      dropSavedState(savedRecord, pp.savedState);
+      // A saved state was used up (or dropped) when this VM started; a suspend writes a new one.
+      // A start-up that failed before that keeps it for the next start.
       const suspended = suspend && wasRunning && (await suspendVm());
       const { clean } = suspended ? { clean: true } : await driver.stop({ askGuest: () => agent?.send({ type: 'shutdown' }) });
       if (clean) rmSync(dirtyMarker, { force: true });
@@ -546,7 +546,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
         void stop('the VM exited').then(() => process.exit(1));
       }
     });
-    const console = (chunk: Buffer) => serialLog.append(keepTail(serialLines.push(serialDecoder.write(chunk))));
+    const consoleSink = (chunk: Buffer) => serialLog.append(keepTail(serialLines.push(serialDecoder.write(chunk))));
     let resumed = false;
     if (resumable) {
       const tr = Date.now();
@@ -558,7 +558,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
           () => false,
         );
         void verified.then((ok) => ok && announce(`resuming the VM (${probe.accel})…`));
-        await driver.start({ ...vmReq, console, incoming: { ram: resumable.ram ? ramFile : null } });
+        await driver.start({ ...vmReq, console: consoleSink, incoming: { ram: resumable.ram ? ramFile : null } });
         await driver.resume({ uri: incomingUri(pp.savedState), verified, onLoaded: () => dropSavedState(savedRecord, pp.savedState) });
         resumed = true;
         log(`resumed from the saved state in ${Date.now() - tr} ms`);
@@ -576,7 +576,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
     // The agent never noticed the save: it says hello again, gets the time and the setup (mounts).
     resumedVm = resumed;
     if (resumed) (agent as AgentChannel | null)?.send({ type: 'resume' });
-    else await driver.start({ ...vmReq, console });
+    else await driver.start({ ...vmReq, console: consoleSink });
     resumeKey = { ...(await keyNow(vmReq)) };
     hostCas = setupCas();
   } catch (e) {
