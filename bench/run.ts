@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     // ---- idle host memory: supervisor + QEMU + virtiofsd of this session
     await new Promise((r) => setTimeout(r, 2000));
     const id12 = /^id = "(.+)"$/m.exec(session)![1]!.replace(/-/g, '').slice(-12);
-    const sessionPids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise ${proj}`)])];
+    const sessionPids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise\0${proj}`)])];
     // PSS: QEMU and virtiofsd both map the guest's RAM; summing RSS would count it twice.
     const rss = sessionPids.reduce((a, p) => a + pssKiB(p), 0) / 1024;
     const peak = sessionPids.reduce((a, p) => a + rssKiB(p, 'VmHWM'), 0) / 1024;
@@ -202,8 +202,10 @@ async function main(): Promise<void> {
     for (let i = 0; i < BOOT_RUNS; i++) {
       // Never start while the last one shuts down (a client racing the teardown gets a reset).
       await untilGone(join(home, 'run', id12), 60_000);
+      await untilGone(`__supervise\0${proj}`, 60_000);
       timeRun(process.execPath, [CLI, 'exec', '--', 'true'], bootEnv, proj);
       await untilGone(join(home, 'run', id12), 60_000); // auto-shutdown after 500 ms idle
+      await untilGone(`__supervise\0${proj}`, 60_000);
       resume.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], bootEnv, proj));
       log(`restart (boot) ${i + 1}/${BOOT_RUNS}: ${resume[i]!.toFixed(0)} ms`);
     }
@@ -217,7 +219,8 @@ async function main(): Promise<void> {
     timeRun(process.execPath, [CLI, 'exec', '--', 'true'], resumeEnv, proj); // boots (the last stop saved nothing)
     for (let i = 0; i < BOOT_RUNS; i++) {
       await untilGone(join(home, 'run', id12), 120_000);
-      if (!existsSync(saved)) throw new Error('the auto-shutdown saved no state (see .vibebox/supervisor.log)');
+      await untilGone(`__supervise\0${proj}`, 60_000);
+      if (!existsSync(saved)) throw new Error(`the auto-shutdown saved no state; supervisor.log ends:\n${readFileSync(join(proj, '.vibebox', 'supervisor.log'), 'utf8').split('\n').slice(-25).join('\n')}`);
       savedBytes.push(statSync(saved).size + (existsSync(`${saved}.ram`) ? statSync(`${saved}.ram`).size : 0));
       const sm = [...readFileSync(join(proj, '.vibebox', 'supervisor.log'), 'utf8').matchAll(/suspended in (\d+) ms/g)].pop();
       if (sm) saveMs.push(Number(sm[1]));
