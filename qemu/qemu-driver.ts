@@ -359,6 +359,8 @@ export class QemuDriver implements VmDriver {
   async suspend(o: SuspendOptions): Promise<{ bytes: number; ramBytes: number | null }> {
     const timeoutMs = o.timeoutMs ?? 120_000;
     const t0 = Date.now();
+    // Shared RAM loaded through the stream would come back as 2 GiB of touched memory: no suspend.
+    if (this.fsShares.length && !this.sharedRam) throw new DriverError('no private tmpfs directory for the guest RAM ($XDG_RUNTIME_DIR or /dev/shm/vibebox-<uid>)');
     const qmp = await QmpClient.connect(this.paths.qmpSock);
     let server: NetServer | null = null;
     try {
