@@ -2,7 +2,7 @@
 // this machine, with an isolated VIBEBOX_HOME and a throwaway project. Medians of several runs.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildArgv } from '../qemu/argv.js';
@@ -19,6 +19,8 @@ const WORK_RUNS = Number(process.env['BENCH_WORK_RUNS'] ?? 3);
 const WORK_FILES = Number(process.env['BENCH_WORK_FILES'] ?? 20000);
 /** `npm run bench -- --explain`: also where a warm exec's milliseconds go. */
 const EXPLAIN = process.argv.includes('--explain');
+/** `npm run bench -- --only-resume`: the floor, a restart that boots and a resume from saved state, nothing else. */
+const ONLY_RESUME = process.argv.includes('--only-resume');
 
 interface Stat {
   median: number;
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
 
     // ---- cold start: brand-new session, image present
     const cold: number[] = [];
-    for (let i = 0; i < BOOT_RUNS; i++) {
+    for (let i = 0; i < (ONLY_RESUME ? 0 : BOOT_RUNS); i++) {
       const p = join(base, `cold${i}`);
       mkdirSync(p);
       cold.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, p));
@@ -152,29 +154,29 @@ async function main(): Promise<void> {
     // ---- warm exec against node -e 0
     const warm: number[] = [];
     const node: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < (ONLY_RESUME ? 0 : RUNS); i++) {
       node.push(timeRun(process.execPath, ['-e', '0'], env, proj));
       warm.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, proj));
     }
-    log(`warm exec median ${stat(warm).median.toFixed(0)} ms, node -e 0 ${stat(node).median.toFixed(0)} ms`);
+    if (!ONLY_RESUME) log(`warm exec median ${stat(warm).median.toFixed(0)} ms, node -e 0 ${stat(node).median.toFixed(0)} ms`);
     const breakdown = EXPLAIN ? warmExecBreakdown(env, proj, RUNS) : null;
 
     // ---- the agent container (issue 11): the first `run` in this VM (dockerd, base image import,
     // network, relay, container create + start), then warm `run -- true` next to warm `exec -- true`
-    const firstRun = timeRun(process.execPath, [CLI, 'run', '--', 'true'], env, proj);
-    log(`first run -- true in this VM: ${firstRun.toFixed(0)} ms`);
+    const firstRun = ONLY_RESUME ? 0 : timeRun(process.execPath, [CLI, 'run', '--', 'true'], env, proj);
+    if (!ONLY_RESUME) log(`first run -- true in this VM: ${firstRun.toFixed(0)} ms`);
     const warmRun: number[] = [];
     const warmExec2: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < (ONLY_RESUME ? 0 : RUNS); i++) {
       warmExec2.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, proj));
       warmRun.push(timeRun(process.execPath, [CLI, 'run', '--', 'true'], env, proj));
     }
-    log(`warm run median ${stat(warmRun).median.toFixed(0)} ms, warm exec ${stat(warmExec2).median.toFixed(0)} ms`);
+    if (!ONLY_RESUME) log(`warm run median ${stat(warmRun).median.toFixed(0)} ms, warm exec ${stat(warmExec2).median.toFixed(0)} ms`);
 
     // ---- idle host memory: supervisor + QEMU + virtiofsd of this session
     await new Promise((r) => setTimeout(r, 2000));
     const id12 = /^id = "(.+)"$/m.exec(session)![1]!.replace(/-/g, '').slice(-12);
-    const sessionPids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise ${proj}`)])];
+    const sessionPids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise\0${proj}`)])];
     // PSS: QEMU and virtiofsd both map the guest's RAM; summing RSS would count it twice.
     const rss = sessionPids.reduce((a, p) => a + pssKiB(p), 0) / 1024;
     const peak = sessionPids.reduce((a, p) => a + rssKiB(p, 'VmHWM'), 0) / 1024;
@@ -192,31 +194,68 @@ async function main(): Promise<void> {
     };
     const ioMount: number[] = [];
     const ioLocal: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < (ONLY_RESUME ? 0 : 3); i++) {
       ioMount.push(io('/workspace'));
       ioLocal.push(io('/home/vibe'));
     }
-    log(`mount I/O median ${stat(ioMount).median} ms vs guest-local ${stat(ioLocal).median} ms`);
+    if (!ONLY_RESUME) log(`mount I/O median ${stat(ioMount).median} ms vs guest-local ${stat(ioLocal).median} ms`);
 
     // ---- workspace work: git status + a full read of a 20,000-file tree, /workspace vs [workspace]
     // local vs guest-local, in a project of its own (a session with local = ["node_modules"])
-    const work = workspaceWork(base, env, log);
+    const work = ONLY_RESUME ? null : workspaceWork(base, env, log);
 
-    // ---- resume after auto-shutdown
+    // ---- restart after auto-shutdown, without a saved state (VIBEBOX_SUSPEND=0): a boot
     writeFileSync(join(proj, 'vibebox.toml'), readFileSync(join(proj, 'vibebox.toml'), 'utf8').replace(/auto_shutdown_ms = \d+/, 'auto_shutdown_ms = 500'));
     const resumeEnv = { ...env };
     delete resumeEnv['VIBEBOX_AUTO_SHUTDOWN_MS'];
+    const bootEnv = { ...resumeEnv, VIBEBOX_SUSPEND: '0' };
     timeRun(process.execPath, [CLI, 'stop'], env, proj);
     const resume: number[] = [];
     for (let i = 0; i < BOOT_RUNS; i++) {
-      timeRun(process.execPath, [CLI, 'exec', '--', 'true'], resumeEnv, proj);
+      // Never start while the last one shuts down (a client racing the teardown gets a reset).
+      await untilGone(join(home, 'run', id12), 60_000);
+      await untilGone(`__supervise\0${proj}`, 60_000);
+      timeRun(process.execPath, [CLI, 'exec', '--', 'true'], bootEnv, proj);
       await untilGone(join(home, 'run', id12), 60_000); // auto-shutdown after 500 ms idle
-      resume.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], resumeEnv, proj));
-      log(`resume ${i + 1}/${BOOT_RUNS}: ${resume[i]!.toFixed(0)} ms`);
+      await untilGone(`__supervise\0${proj}`, 60_000);
+      resume.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], bootEnv, proj));
+      log(`restart (boot) ${i + 1}/${BOOT_RUNS}: ${resume[i]!.toFixed(0)} ms`);
     }
     await untilGone(join(home, 'run', id12), 60_000);
 
+    // ---- resume from saved state: the auto-shutdown saves the VM, the next exec resumes it
+    const saved = join(proj, '.vibebox', 'saved-state');
+    const savedBytes: number[] = [];
+    const saveMs: number[] = [];
+    const resumeSaved: number[] = [];
+    timeRun(process.execPath, [CLI, 'exec', '--', 'true'], resumeEnv, proj); // boots (the last stop saved nothing)
+    for (let i = 0; i < BOOT_RUNS; i++) {
+      await untilGone(join(home, 'run', id12), 120_000);
+      await untilGone(`__supervise\0${proj}`, 60_000);
+      if (!existsSync(saved)) throw new Error(`the auto-shutdown saved no state; supervisor.log ends:\n${readFileSync(join(proj, '.vibebox', 'supervisor.log'), 'utf8').split('\n').slice(-25).join('\n')}`);
+      savedBytes.push(statSync(saved).size + (existsSync(`${saved}.ram`) ? statSync(`${saved}.ram`).size : 0));
+      const sm = [...readFileSync(join(proj, '.vibebox', 'supervisor.log'), 'utf8').matchAll(/suspended in (\d+) ms/g)].pop();
+      if (sm) saveMs.push(Number(sm[1]));
+      resumeSaved.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], resumeEnv, proj));
+      if (existsSync(saved)) throw new Error('the exec did not resume from the saved state (see .vibebox/supervisor.log)');
+      log(`resume from saved state ${i + 1}/${BOOT_RUNS}: ${resumeSaved[i]!.toFixed(0)} ms (state ${(savedBytes[i]! / 1e6).toFixed(1)} MB, saved in ${saveMs[i] ?? '?'} ms)`);
+    }
+    await untilGone(join(home, 'run', id12), 120_000);
+    const f = (s: Stat) => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
     const ratio = (a: Stat, b: Stat) => Number((a.median / b.median).toFixed(2));
+    const R = { floor: stat(floor), boot: stat(resume), saved: stat(resumeSaved), bytes: stat(savedBytes), save: stat(saveMs.length ? saveMs : [0]) };
+    const resumeRows = [
+      ['restart after auto-shutdown (a boot)', `${f(R.boot)} ms`, `floor boot: ${f(R.floor)} ms`, `${ratio(R.boot, R.floor)}×`, '≤ 1.5×'],
+      ['resume from saved state', `${f(R.saved)} ms`, `floor boot: ${f(R.floor)} ms`, `${ratio(R.saved, R.floor)}× (${ratio(R.saved, R.boot)}× the restart)`, '≤ 0.5×'],
+      ['saved state on disk (2 GiB guest)', `${(R.bytes.median / 1e6).toFixed(1)} MB, saved in ${f(R.save)} ms`, '—', '—', '—'],
+    ];
+    if (ONLY_RESUME) {
+      process.stdout.write(`accelerator: ${accel}, ${cpus().length} cores, medians (min–max)\n\n| figure | vibebox | floor | ratio | target |\n|---|---|---|---|---|\n`);
+      for (const r of resumeRows) process.stdout.write(`| ${r.join(' | ')} |\n`);
+      return;
+    }
+    if (!work) throw new Error('unreachable: the workspace figure runs unless --only-resume');
+
     const S = { warmRun: stat(warmRun), warmExec2: stat(warmExec2), warm: stat(warm), node: stat(node), cold: stat(cold), floor: stat(floor), resume: stat(resume), ioMount: stat(ioMount), ioLocal: stat(ioLocal) };
     Object.assign(results, {
       date: new Date().toISOString(),
@@ -224,6 +263,7 @@ async function main(): Promise<void> {
       warm_exec_ms: S.warm, node_e0_ms: S.node, warm_ratio: ratio(S.warm, S.node),
       cold_start_ms: S.cold, floor_boot_ms: S.floor, cold_ratio: ratio(S.cold, S.floor),
       resume_ms: S.resume, resume_ratio: ratio(S.resume, S.floor),
+      resume_saved_ms: R.saved, resume_saved_ratio: ratio(R.saved, R.floor), saved_state_bytes: R.bytes.median, save_ms: R.save,
       mount_io_ms: S.ioMount, local_io_ms: S.ioLocal, io_ratio: ratio(S.ioMount, S.ioLocal),
       idle_host_memory_pss_mb: Math.round(rss), idle_host_memory_peak_rss_sum_mb: Math.round(peak),
       workspace_work_files: WORK_FILES, workspace_work_mount_ms: work.mount, workspace_work_local_dirs_ms: work.local, workspace_work_guest_local_ms: work.floor,
@@ -232,13 +272,12 @@ async function main(): Promise<void> {
       first_container_run_ms: Math.round(firstRun), warm_run_ms: S.warmRun, warm_exec_beside_run_ms: S.warmExec2, warm_run_ratio: ratio(S.warmRun, S.warmExec2),
     });
     writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
-    const f = (s: Stat) => `${s.median.toFixed(0)} (${s.min.toFixed(0)}–${s.max.toFixed(0)})`;
     const rows = [
       ['warm exec', `${f(S.warm)} ms`, `node -e 0: ${f(S.node)} ms`, `${ratio(S.warm, S.node)}×`, '≤ 1.6×'],
       ['warm run (`run -- true`, agent container)', `${f(S.warmRun)} ms`, `warm exec: ${f(S.warmExec2)} ms`, `${ratio(S.warmRun, S.warmExec2)}×`, '≤ 2×'],
       ['first run after boot (container create + start)', `${Math.round(firstRun)} ms`, '—', '—', '—'],
       ['cold start', `${f(S.cold)} ms`, `floor boot: ${f(S.floor)} ms`, `${ratio(S.cold, S.floor)}×`, '≤ 1.5×'],
-      ['resume', `${f(S.resume)} ms`, `floor boot: ${f(S.floor)} ms`, `${ratio(S.resume, S.floor)}×`, '≤ 1.5×'],
+      ...resumeRows,
       ['mount I/O (5,000 files)', `${f(S.ioMount)} ms`, `guest-local: ${f(S.ioLocal)} ms`, `${ratio(S.ioMount, S.ioLocal)}×`, '≤ 3×'],
       [`workspace work (git status + read ${WORK_FILES.toLocaleString('en')} files)`, `${f(work.mount)} ms`, `guest-local: ${f(work.floor)} ms`, `${ratio(work.mount, work.floor)}×`, '—'],
       ['… the tree in a `local` dir (node_modules)', `${f(work.local)} ms`, `guest-local: ${f(work.floor)} ms`, `${ratio(work.local, work.floor)}×`, '—'],

@@ -120,6 +120,12 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env, cas: z.string().max(MAX_CA_PEM_BYTES).optional(), local: z.array(z.string()).optional() }),
   z.strictObject({ type: z.literal('reply'), reqId: id, ok: z.boolean(), output: z.string(), exitCode: z.number().int() }),
   z.strictObject({ type: z.literal('shutdown') }),
+  /** Before a save (issue 14): flush, unmount every share (shares block migration), drop caches. */
+  z.strictObject({ type: z.literal('suspend') }),
+  /** After a resume: say hello again (a clock and a setup follow). */
+  z.strictObject({ type: z.literal('resume') }),
+  /** The host's time (epoch ms) when sent: the guest sets its clock (after a resume it is behind). */
+  z.strictObject({ type: z.literal('clock'), epochMs: z.number().int().positive() }),
 ]);
 export type HostMessage = z.infer<typeof HostMessage>;
 
@@ -150,6 +156,8 @@ export const AgentMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('setup_done'), ok: z.boolean(), error: z.string().optional() }),
   z.strictObject({ type: z.literal('request'), reqId: id, command: GuestCommand, execId: z.number().int().nullable(), args: z.array(z.string()) }),
   z.strictObject({ type: z.literal('log'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
+  /** The answer to `suspend`: ok when no share is mounted any more; lazy: mounts detached while in use. */
+  z.strictObject({ type: z.literal('suspend_done'), ok: z.boolean(), lazy: z.array(z.string()), error: z.string().optional() }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 

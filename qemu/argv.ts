@@ -32,6 +32,25 @@ export interface VmSpec {
   /** Host ports forwarded to the guest, bound to 127.0.0.1 only. */
   forwards?: { host: number; guest: number }[];
   machine?: 'q35' | 'microvm';
+  /** Guest RAM shared with virtiofsd in this file instead of a memfd (see buildArgv). */
+  memoryFile?: string;
+  /** A resume: the share devices stay out (they are plugged after the incoming migration). */
+  withoutShareDevices?: boolean;
+  /** A resume: the migration stream QEMU loads at start (`-incoming`). */
+  incoming?: string;
+}
+
+/** The root port a virtiofs share is plugged into, and the share's device and chardev ids. */
+export const sharePort = (i: number) => `vbport${i}`;
+export const shareDeviceId = (i: number) => `vbfs${i}`;
+export const shareChardevId = (i: number) => `fs${i}`;
+
+/** -chardev/-device for one virtiofs share, as command-line options (pure). */
+export function shareDeviceArgs(f: FsShare, i: number, onPort: boolean): string[] {
+  return [
+    '-chardev', `socket,id=${shareChardevId(i)},path=${qemuEscape(f.socket ?? '')}`,
+    '-device', `vhost-user-fs-pci,id=${shareDeviceId(i)},chardev=${shareChardevId(i)},tag=${f.tag},queue-size=1024${onPort ? `,bus=${sharePort(i)}` : ''}`,
+  ];
 }
 
 /** QEMU option values separate sub-options with commas; a literal comma is doubled. */
@@ -42,6 +61,7 @@ export function qemuEscape(v: string): string {
 export function buildArgv(s: VmSpec): string[] {
   const mib = Math.floor(s.memoryBytes / (1024 * 1024));
   const needsShared = s.shares.some((f) => f.kind === 'virtiofs');
+  const hotplugPorts = (s.machine ?? 'q35') === 'q35';
   const a: string[] = [
     '-name', `${qemuEscape(s.name)},debug-threads=on`,
     // q35 without the devices the guest never uses: VMware port, SMM, PS/2 controller, AHCI, SMBus.
@@ -86,12 +106,17 @@ export function buildArgv(s: VmSpec): string[] {
   a.push('-netdev', net.join(','), '-device', 'virtio-net-pci,netdev=net0,romfile=');
   if (needsShared) {
     // vhost-user (virtiofsd) needs guest RAM that another process can map.
-    a.push('-object', `memory-backend-memfd,id=mem,size=${mib}M,share=on`, '-numa', 'node,memdev=mem');
+    // A file (on tmpfs, private to the user) rather than a memfd: a suspend leaves the RAM in it
+    // (x-ignore-shared keeps it out of the migration stream) and a resume maps it sparse again.
+    const backend = s.memoryFile ? `memory-backend-file,id=mem,size=${mib}M,mem-path=${qemuEscape(s.memoryFile)},share=on` : `memory-backend-memfd,id=mem,size=${mib}M,share=on`;
+    a.push('-object', backend, '-numa', 'node,memdev=mem');
   }
   s.shares.forEach((f, i) => {
     if (f.kind === 'virtiofs') {
-      a.push('-chardev', `socket,id=fs${i},path=${qemuEscape(f.socket ?? '')}`);
-      a.push('-device', `vhost-user-fs-pci,chardev=fs${i},tag=${f.tag},queue-size=1024`);
+      // Each share sits behind a root port of its own so it can be hot-unplugged before a
+      // suspend (vhost-user-fs blocks migration in QEMU 7.2) and plugged again after a resume.
+      if (hotplugPorts) a.push('-device', `pcie-root-port,id=${sharePort(i)},chassis=${i + 1}`);
+      if (!s.withoutShareDevices) a.push(...shareDeviceArgs(f, i, hotplugPorts));
     } else {
       // Never passthrough (guest root would make root-owned, setuid and device files on the host).
       // The supervisor does not pick 9p on Linux: it hides no `.vibebox/` (E_VIRTIOFSD_MISSING).
@@ -99,5 +124,6 @@ export function buildArgv(s: VmSpec): string[] {
       a.push('-device', `virtio-9p-pci,fsdev=fs${i},mount_tag=${f.tag}`);
     }
   });
+  if (s.incoming) a.push('-incoming', s.incoming);
   return a;
 }

@@ -33,6 +33,28 @@ export interface VmRequest {
   serialLog: string;
   /** The guest's console output (untrusted text), instead of QEMU writing serialLog itself. */
   console?: (chunk: Buffer) => void;
+  /**
+   * Start paused, waiting for a saved state (`resume`), without the share devices; `ram` is the
+   * saved guest RAM (zstd) when the VM keeps its RAM in a file, unpacked sparse before QEMU starts.
+   */
+  incoming?: { ram: string | null };
+}
+
+export interface SuspendOptions {
+  /** Where the device state goes, and the guest RAM when it lives in a file (temporary names: the caller renames them once whole). */
+  file: string;
+  ramFile: string;
+  timeoutMs?: number;
+}
+
+export interface ResumeOptions {
+  /** The migration URI QEMU reads the saved state from. */
+  uri: string;
+  /** Resolves true when the state file is the one recorded (checked while QEMU loads it). */
+  verified: Promise<boolean>;
+  /** Called once the state is loaded and verified, right before the guest runs again. */
+  onLoaded?: () => void;
+  timeoutMs?: number;
 }
 
 export type VmState = 'stopped' | 'starting' | 'running' | 'exited';
@@ -64,4 +86,16 @@ export interface VmDriver {
   onExit(cb: (why: string) => void): void;
   /** Stop the helpers (file servers) after the VM is gone. */
   close(): void;
+  /** What a saved state of this VM must match: its command line without the shares or -incoming. */
+  resumeArgvKey(req: VmRequest): string;
+  /**
+   * Save the running VM to a file and end QEMU: the guest must have unmounted its shares; their
+   * devices are unplugged first (they block migration). Throws with the VM still there (paused or
+   * running) when any step fails; the caller then shuts it down cleanly.
+   */
+  suspend(o: SuspendOptions): Promise<{ bytes: number; ramBytes: number | null }>;
+  /** After `start({incoming: true})`: load the state, run the guest, plug the shares back in. */
+  resume(o: ResumeOptions): Promise<void>;
+  /** Kill a VM that never ran (a failed resume) without reporting its exit; the shares stay up. */
+  abandon(): Promise<void>;
 }

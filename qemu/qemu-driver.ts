@@ -2,18 +2,20 @@
 // its QMP socket. Processes are tracked by pid files and by their command lines naming the run
 // directory, so a killed supervisor's leftovers are found by the next one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
-import { buildArgv, type Accel, type FsShare } from './argv.js';
+import type { Readable, Writable } from 'node:stream';
+import { PACK_PY, UNPACK_PY } from './ram-pack.js';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { buildArgv, shareChardevId, shareDeviceId, sharePort, type Accel, type FsShare, type VmSpec } from './argv.js';
+import { createHash } from 'node:crypto';
 import { probeAccel, qemuBinary, type ProbeResult } from './accel.js';
 import { gitWallsIn, NO_GIT_WALLS, statefulDirsIn, virtiofsdArgv, type Virtiofsd } from './virtiofsd.js';
 import { QmpClient } from './qmp.js';
 import { aliveAs, cmdline, readPid } from './pidfile.js';
-import { pollUntil, PollTimeout } from '../guest/poll.js';
+import { pollUntil, PollTimeout, withDeadline } from '../guest/poll.js';
 import type { MountSpec } from '../guest/protocol.js';
-import type { ShareRequest, StopOptions, VmDriver, VmRequest, VmStatus } from './driver.js';
+import type { ResumeOptions, ShareRequest, StopOptions, SuspendOptions, VmDriver, VmRequest, VmStatus } from './driver.js';
 
 export interface QemuDriverOptions {
   /** The file server for shares (there is no 9p fallback) and the python3 of its seccomp launcher. */
@@ -47,6 +49,7 @@ export const qemuRunPaths = (dir: string) => ({
   fsSock: (n: number) => join(dir, `fs${n}.sock`),
   fsPid: (n: number) => join(dir, `fs${n}.pid`),
   serialSock: join(dir, 'serial.sock'),
+  saveSock: join(dir, 'save.sock'),
 });
 
 /** What the guest mounts for one share; null (and why) when its host source is gone or unusable. */
@@ -68,14 +71,49 @@ export class QemuDriver implements VmDriver {
   private helpers: ChildProcess[] = [];
   private fsShares: FsShare[] = [];
   private exitCbs: ((why: string) => void)[] = [];
+  /** A VM loading a saved state (or abandoned): its exit is the resume failing, nobody else is told. */
+  private quietExit = false;
   private state: VmStatus['state'] = 'stopped';
   private accel: Accel | null = null;
   private serialServer: NetServer | null = null;
   private readonly paths: ReturnType<typeof qemuRunPaths>;
   private readonly setpriv = existsSync('/usr/bin/setpriv') ? ['/usr/bin/setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
 
+  /** Guest RAM file (tmpfs, this user's only); its fd once QEMU mapped it and the name is gone. */
+  private readonly ramPath: string | null;
+  private ramFd: number | null = null;
+
   constructor(private o: QemuDriverOptions) {
     this.paths = qemuRunPaths(o.runDir);
+    const dir = ramDir();
+    this.ramPath = dir ? join(dir, `vibebox-${basename(o.runDir)}.ram`) : null;
+  }
+
+  private get sharedRam(): boolean {
+    return this.fsShares.some((f) => f.kind === 'virtiofs') && this.ramPath !== null;
+  }
+
+  /**
+   * Once QEMU has mapped the RAM file, its name goes (a killed session leaves nothing in tmpfs);
+   * our descriptor keeps it readable for a save after QEMU quits.
+   */
+  private async detachRam(pid: number): Promise<void> {
+    const path = this.ramPath!;
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && !this.qemuGone()) {
+      let maps = '';
+      try {
+        maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+      } catch {
+        /* not yet */
+      }
+      if (maps.includes(path)) {
+        this.ramFd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+        rmSync(path, { force: true });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   cleanup(): void {
@@ -101,6 +139,7 @@ export class QemuDriver implements VmDriver {
       }
     }
     rmSync(this.paths.qmpSock, { force: true });
+    if (this.ramPath) rmSync(this.ramPath, { force: true });
   }
 
   async setupShares(shares: ShareRequest[]): Promise<MountSpec[]> {
@@ -155,24 +194,15 @@ export class QemuDriver implements VmDriver {
     const accel = this.accel ?? (await this.probe(req.kernel)).accel;
     // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
     if (!req.console && existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
-    const argv = buildArgv({
-      name: req.name,
-      accel,
-      cpus: req.cpus,
-      memoryBytes: req.memoryBytes,
-      kernel: req.kernel,
-      initrd: req.initrd,
-      cmdline: req.cmdline,
-      disk: req.disk,
-      backing: req.backing,
-      qmpSocket: this.paths.qmpSock,
-      agentSocket: req.agentSocket,
-      agentPortName: req.agentPortName,
-      serialLog: req.serialLog,
-      pidFile: this.paths.qemuPid,
-      egressCommand: `socat - UNIX-CONNECT:${req.egressSocket}`,
-      shares: this.fsShares,
-    });
+    if (this.sharedRam) {
+      const ram = this.ramPath!;
+      rmSync(ram, { force: true });
+      if (req.incoming?.ram) {
+        // Only the packed extents are written: the resumed VM holds only the RAM the guest had in use.
+        await pipeline(['zstd', '-dcq', '--', req.incoming.ram], [this.o.python, '-c', UNPACK_PY, ram]);
+      } else closeSync(openSync(ram, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, 0o600));
+    }
+    const argv = buildArgv(this.spec(req, accel));
     if (req.console) {
       // The console goes through us (size cap, control characters) rather than into a file QEMU
       // grows without bound: QEMU connects to our socket as the serial port's backend.
@@ -190,6 +220,42 @@ export class QemuDriver implements VmDriver {
       const i = argv.indexOf('-serial');
       if (i >= 0) argv[i + 1] = `unix:${this.paths.serialSock}`;
     }
+    this.quietExit = req.incoming !== undefined;
+    await this.spawnQemu(argv);
+    if (this.sharedRam && this.qemu?.pid) void this.detachRam(this.qemu.pid);
+  }
+
+  private spec(req: VmRequest, accel: Accel): VmSpec {
+    return {
+      name: req.name,
+      accel,
+      cpus: req.cpus,
+      memoryBytes: req.memoryBytes,
+      kernel: req.kernel,
+      initrd: req.initrd,
+      cmdline: req.cmdline,
+      disk: req.disk,
+      backing: req.backing,
+      qmpSocket: this.paths.qmpSock,
+      agentSocket: req.agentSocket,
+      agentPortName: req.agentPortName,
+      serialLog: req.serialLog,
+      pidFile: this.paths.qemuPid,
+      egressCommand: `socat - UNIX-CONNECT:${req.egressSocket}`,
+      shares: this.fsShares,
+      ...(this.sharedRam ? { memoryFile: this.ramPath! } : {}),
+      ...(req.incoming ? { withoutShareDevices: true, incoming: 'defer' } : {}),
+    };
+  }
+
+  resumeArgvKey(req: VmRequest): string {
+    const { incoming: _incoming, ...spec } = this.spec(req, this.accel ?? 'tcg');
+    // The RAM file's directory comes from the environment (XDG_RUNTIME_DIR): not part of the machine.
+    const argv = buildArgv({ ...spec, ...(spec.memoryFile ? { memoryFile: 'ram' } : {}), withoutShareDevices: true });
+    return createHash('sha256').update(JSON.stringify(argv)).digest('hex');
+  }
+
+  private async spawnQemu(argv: string[]): Promise<void> {
     const full = [...this.setpriv, qemuBinary(), ...argv];
     this.o.log(`starting ${full.join(' ')}`);
     // QEMU's last own word ("terminating on signal 15 from pid …") goes with its exit status.
@@ -201,6 +267,7 @@ export class QemuDriver implements VmDriver {
     this.state = 'starting';
     q.on('exit', (code, sig) => {
       this.state = 'exited';
+      if (this.quietExit) return;
       const why = `${sig ?? `code ${code}`}${lastWord ? `: ${lastWord}` : ''}`;
       this.o.log(`qemu exited (${why})`);
       for (const cb of this.exitCbs) cb(why);
@@ -271,6 +338,151 @@ export class QemuDriver implements VmDriver {
     return { clean: false };
   }
 
+  private qemuGone(): boolean {
+    const q = this.qemu;
+    return !q || q.exitCode !== null || q.signalCode !== null;
+  }
+
+  /** Poll query-migrate until it completes; throws on failure, a dead QEMU or the deadline. */
+  private async migrated(qmp: QmpClient, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (let d = 5; ; d = Math.min(d * 2, 50)) {
+      if (this.qemuGone()) throw new DriverError(`QEMU exited during the ${what}`);
+      const r = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
+      if (r.status === 'completed') return;
+      if (r.status === 'failed' || r.status === 'cancelled') throw new DriverError(`the ${what} failed${r['error-desc'] ? `: ${r['error-desc']}` : ''}`);
+      if (Date.now() > deadline) throw new DriverError(`the ${what} did not finish in ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, d));
+    }
+  }
+
+  async suspend(o: SuspendOptions): Promise<{ bytes: number; ramBytes: number | null }> {
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const t0 = Date.now();
+    // Shared RAM loaded through the stream would come back as 2 GiB of touched memory: no suspend.
+    if (this.fsShares.length && !this.sharedRam) throw new DriverError('no private tmpfs directory for the guest RAM ($XDG_RUNTIME_DIR or /dev/shm/vibebox-<uid>)');
+    const qmp = await QmpClient.connect(this.paths.qmpSock);
+    let server: NetServer | null = null;
+    try {
+      // vhost-user-fs is unmigratable in QEMU 7.2: unplug every share (ACPI hot-unplug: the guest
+      // acknowledges, which takes well under a second), then stop its file server.
+      for (let i = 0; i < this.fsShares.length; i++) {
+        await qmp.execute('device_del', { id: shareDeviceId(i) });
+        const dev = shareDeviceId(i);
+        await qmp.waitEvent((e) => e.event === 'DEVICE_DELETED' && (e.data as { device?: string } | undefined)?.device === dev, 15_000, `the guest to release share ${i}`);
+        await qmp.execute('chardev-remove', { id: shareChardevId(i) });
+      }
+      for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGTERM');
+      this.helpers = [];
+      const tUnplugged = Date.now();
+      // A paused VM saves in one pass (no dirty pages to chase); zero pages cost a flag each.
+      // RAM in a file stays out of the stream (x-ignore-shared): it is packed from the file after.
+      const ramFd = this.ramFd;
+      if (this.sharedRam && ramFd === null) throw new DriverError('the guest RAM file is not open');
+      await qmp.execute('stop');
+      await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
+      if (ramFd !== null) await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+      rmSync(this.paths.saveSock, { force: true });
+      rmSync(o.file, { force: true });
+      const srv = createNetServer();
+      server = srv;
+      const written = new Promise<void>((res, rej) => {
+        srv.once('connection', (sock) => {
+          srv.close();
+          // zstd reads the socket itself (its fd is handed over): Node never copies the stream.
+          sock.pause();
+          runTool('zstd', ['-q', '-1', '-T0', '-f', '-o', o.file], sock).then(res, rej).finally(() => sock.destroy());
+        });
+      });
+      written.catch(() => undefined);
+      await new Promise<void>((res, rej) => {
+        srv.once('error', rej);
+        srv.listen(this.paths.saveSock, () => res());
+      });
+      await qmp.execute('migrate', { uri: `unix:${this.paths.saveSock}` });
+      await this.migrated(qmp, timeoutMs, 'save');
+      await withDeadline(written, timeoutMs, 'the saved state written');
+      this.o.log(`save: shares unplugged in ${tUnplugged - t0} ms, state written in ${Date.now() - tUnplugged} ms`);
+      const exited = new Promise<void>((r) => (this.qemuGone() ? r() : this.qemu!.once('exit', () => r())));
+      await qmp.execute('quit').catch(() => undefined);
+      await withDeadline(exited, 15_000, 'QEMU to quit after the save');
+      let ramBytes: number | null = null;
+      if (ramFd !== null) {
+        await pipeline([this.o.python, '-c', PACK_PY], ['zstd', '-q', '-1', '-T0', '-f', '-o', o.ramFile], ramFd);
+        ramBytes = statSync(o.ramFile).size;
+      }
+      this.o.log(`save: RAM packed ${Date.now() - tUnplugged} ms after the unplug`);
+      return { bytes: statSync(o.file).size, ramBytes };
+    } catch (e) {
+      // Leave a VM that can still shut down cleanly: running again (its shares stay unplugged).
+      if (!this.qemuGone()) {
+        await qmp.execute('migrate_cancel').catch(() => undefined);
+        await qmp.execute('cont').catch(() => undefined);
+      }
+      throw e;
+    } finally {
+      qmp.close();
+      server?.close();
+      rmSync(this.paths.saveSock, { force: true });
+    }
+  }
+
+  async resume(o: ResumeOptions): Promise<void> {
+    const timeoutMs = o.timeoutMs ?? 120_000;
+    const t0 = Date.now();
+    // QEMU makes its QMP socket a moment after it starts.
+    await pollUntil(
+      () => {
+        if (this.qemuGone()) throw new DriverError('QEMU exited before it listened for the saved state');
+        return existsSync(this.paths.qmpSock);
+      },
+      { deadline: Date.now() + 30_000, intervalMs: 2, maxIntervalMs: 20, what: 'the QMP socket of the resuming QEMU' },
+    );
+    const qmp = await QmpClient.connect(this.paths.qmpSock);
+    try {
+      // The disk stays inactive until `cont`: a state found bad before that has not touched it.
+      const caps = [{ capability: 'late-block-activate', state: true }, ...(this.sharedRam ? [{ capability: 'x-ignore-shared', state: true }] : [])];
+      await qmp.execute('migrate-set-capabilities', { capabilities: caps });
+      await qmp.execute('migrate-incoming', { uri: o.uri });
+      await this.migrated(qmp, timeoutMs, 'resume');
+      const tLoaded = Date.now();
+      if (!(await o.verified)) throw new DriverError('the saved state is not the one recorded (corrupted or replaced)');
+      o.onLoaded?.();
+      // The shares go back in while the guest is still paused: it sees them the moment it runs
+      // (ACPI hotplug); the guest agent mounts them when the supervisor sends the setup.
+      for (let i = 0; i < this.fsShares.length; i++) {
+        const f = this.fsShares[i]!;
+        await qmp.execute('chardev-add', { id: shareChardevId(i), backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: f.socket ?? '' } }, server: false } } });
+        await qmp.execute('device_add', { driver: 'vhost-user-fs-pci', id: shareDeviceId(i), chardev: shareChardevId(i), tag: f.tag, 'queue-size': 1024, bus: sharePort(i) });
+      }
+      await qmp.execute('cont');
+      this.quietExit = false;
+      this.o.log(`resume: state loaded in ${tLoaded - t0} ms, verified and shares plugged ${Date.now() - tLoaded} ms later`);
+    } finally {
+      qmp.close();
+    }
+  }
+
+  async abandon(): Promise<void> {
+    const q = this.qemu;
+    this.serialServer?.close();
+    this.serialServer = null;
+    if (!q || this.qemuGone()) {
+      this.quietExit = false;
+      this.qemu = null;
+      return;
+    }
+    this.quietExit = true;
+    const exited = new Promise<void>((r) => q.once('exit', () => r()));
+    q.kill('SIGKILL');
+    await exited;
+    this.quietExit = false;
+    this.qemu = null;
+    this.state = 'stopped';
+    if (this.ramFd !== null) closeSync(this.ramFd);
+    this.ramFd = null;
+  }
+
   status(): VmStatus {
     return { state: this.state, pid: this.qemu?.pid ?? null, accel: this.accel ?? 'unknown' };
   }
@@ -280,7 +492,67 @@ export class QemuDriver implements VmDriver {
   }
 
   close(): void {
+    if (this.ramFd !== null) closeSync(this.ramFd);
+    this.ramFd = null;
+    if (this.ramPath) rmSync(this.ramPath, { force: true });
     this.serialServer?.close();
     for (const h of this.helpers) if (h.exitCode === null) h.kill('SIGTERM');
   }
+}
+
+/** `a | b` (stdin of a from `stdin`), both to their end; rejects with the stderr of the one that failed. */
+async function pipeline(a: string[], b: string[], stdin: number | 'ignore' = 'ignore'): Promise<void> {
+  const run = (argv: string[], io: [Readable | number | 'ignore' | 'pipe', Writable | 'ignore' | 'pipe']) => {
+    const c = spawn(argv[0]!, argv.slice(1), { stdio: [io[0], io[1], 'pipe'] });
+    let err = '';
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<void>((res, rej) => {
+      c.on('error', (e) => rej(new DriverError(`cannot run ${argv[0]}: ${e.message}`)));
+      c.on('exit', (code, sig) => (code === 0 ? res() : rej(new DriverError(`${basename(argv[0]!)} exited with ${sig ?? code}: ${err.trim().slice(0, 200)}`))));
+    });
+    return { c, done };
+  };
+  const second = run(b, ['pipe', 'ignore']);
+  const first = run(a, [stdin, second.c.stdin!]);
+  // Our copy of the pipe's write end must go, or the second never sees the end of its input.
+  second.c.stdin!.destroy();
+  const r = await Promise.allSettled([first.done, second.done]);
+  for (const x of r) if (x.status === 'rejected') throw x.reason;
+}
+
+/** Run a tool to its end; stdin from a socket or a descriptor. Rejects with its stderr. */
+function runTool(cmd: string, args: string[], stdin: Socket | number | 'ignore' = 'ignore'): Promise<void> {
+  return new Promise((res, rej) => {
+    const c = spawn(cmd, args, { stdio: [stdin, 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+    c.on('error', (e) => rej(new DriverError(`cannot run ${cmd}: ${e.message}`)));
+    c.on('exit', (code, sig) => (code === 0 ? res() : rej(new DriverError(`${cmd} exited with ${sig ?? code}: ${err.trim().slice(0, 200)}`))));
+  });
+}
+
+/**
+ * A tmpfs directory only this user can enter, for guest RAM files: $XDG_RUNTIME_DIR, else
+ * /dev/shm/vibebox-<uid> (made 0700, refused when someone else owns it). null: none (memfd).
+ */
+export function ramDir(env: NodeJS.ProcessEnv = process.env): string | null {
+  const uid = process.getuid?.() ?? 0;
+  const ok = (d: string) => {
+    try {
+      const st = lstatSync(d);
+      return st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0;
+    } catch {
+      return false;
+    }
+  };
+  const xdg = env['XDG_RUNTIME_DIR'];
+  if (xdg && ok(xdg)) return xdg;
+  if (!existsSync('/dev/shm')) return null;
+  const d = `/dev/shm/vibebox-${uid}`;
+  try {
+    mkdirSync(d, { mode: 0o700 });
+  } catch {
+    /* there already */
+  }
+  return ok(d) ? d : null;
 }

@@ -83,6 +83,18 @@ export class QmpClient {
     return withDeadline(answer, timeoutMs, `QMP ${command}`);
   }
 
+  /** Resolves with the first event (seen before or after the call) that `match` accepts. */
+  async waitEvent(match: (e: { event: string; data?: unknown }) => boolean, timeoutMs: number, what: string): Promise<{ event: string; data?: unknown }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const e = this.events.find(match);
+      if (e) return e;
+      if (this.sock.destroyed) throw new Error(`QMP connection closed while waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   close(): void {
     this.sock.destroy();
   }

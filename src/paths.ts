@@ -53,6 +53,11 @@ export function approvedFile(id: string, home: string = vibeboxHome()): string {
   return join(homePaths(home).approvedDir, `${checkSessionId(id)}.json`);
 }
 
+/** The host's record of a suspended session's saved state (qemu/saved-state.ts). */
+export function savedStateRecordFile(id: string, home: string = vibeboxHome()): string {
+  return join(home, 'suspended', `${checkSessionId(id)}.json`);
+}
+
 /** The host's record of a session's disk.qcow2 (qemu/disk.ts). */
 export function diskRecordFile(id: string, home: string = vibeboxHome()): string {
   return join(homePaths(home).disksDir, `${checkSessionId(id)}.json`);
@@ -68,6 +73,8 @@ export interface ProjectPaths {
   supervisorLog: string;
   egressLog: string;
   gitignore: string;
+  /** A suspended VM's migration stream (its record lives under VIBEBOX_HOME). */
+  savedState: string;
 }
 
 export function projectPaths(project: string): ProjectPaths {
@@ -82,6 +89,7 @@ export function projectPaths(project: string): ProjectPaths {
     supervisorLog: join(stateDir, 'supervisor.log'),
     egressLog: join(stateDir, 'egress.log'),
     gitignore: join(stateDir, '.gitignore'),
+    savedState: join(stateDir, 'saved-state'),
   };
 }
 

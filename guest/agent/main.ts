@@ -15,6 +15,7 @@ import { dockerdOnDemand } from './docker.js';
 import { execOf, peerPid } from './peer.js';
 import { installHostCas } from './host-cas.js';
 import { mountLocalDirs } from './local-dirs.js';
+import { retrying, setClock, unmountForSuspend } from './suspend.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -133,12 +134,16 @@ function handle(msg: HostMessage): void {
       return;
     case 'setup': {
       try {
-        for (const m of msg.mounts) mount(m);
+        // After a resume the share devices are being plugged in again: wait for each tag.
+        for (const m of msg.mounts) resumed ? retrying(() => mount(m), 20_000) : mount(m);
+        mountedShares = msg.mounts;
+        resumed = false;
         if (msg.local) mountLocalDirs('/workspace', msg.local, identity('vibe'));
         setupEnv = { ...msg.env, ...installHostCas(msg.cas) };
         // Login shells and sudo see the proxy settings too.
         writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(setupEnv).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
-        send({ type: 'setup_done', ok: true });
+        // After a resume, commands start only once the clock is right.
+        void clockSet.then(() => send({ type: 'setup_done', ok: true }));
       } catch (e) {
         const err = e as { stderr?: Buffer; message: string };
         send({ type: 'setup_done', ok: false, error: err.stderr?.toString().trim() || err.message });
@@ -154,8 +159,32 @@ function handle(msg: HostMessage): void {
     case 'shutdown':
       shutdown();
       return;
+    case 'suspend':
+      try {
+        const roots = [...mountedShares.map((m) => m.guest), '/run/vibebox/mounts'];
+        send({ type: 'suspend_done', ok: true, lazy: unmountForSuspend(roots) });
+      } catch (e) {
+        const err = e as { stderr?: Buffer; message: string };
+        send({ type: 'suspend_done', ok: false, lazy: [], error: err.stderr?.toString().trim() || err.message });
+      }
+      return;
+    case 'resume':
+      resumed = true;
+      sayHello();
+      return;
+    case 'clock':
+      clockSet = setClock(msg.epochMs, performance.now()).then((err) => {
+        if (err) log('warn', `could not set the clock: ${err}`);
+      });
+      return;
   }
 }
+
+// issue 14: the shares the last setup mounted (unmounted before a save), and whether a resume
+// happened since (its setup waits for the re-plugged share devices).
+let mountedShares: MountSpec[] = [];
+let resumed = false;
+let clockSet: Promise<void> = Promise.resolve();
 
 function shutdown(): void {
   for (const e of execs.values()) e.signal('SIGTERM');
@@ -240,6 +269,11 @@ async function main(): Promise<void> {
     }
   });
   input.on('error', (e) => process.stderr.write(`vibebox-agent: port read error: ${e.message}\n`));
+  sayHello();
+  serveCommands();
+}
+
+function sayHello(): void {
   const uptimeNow = Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000);
   send({
     type: 'hello',
@@ -250,7 +284,6 @@ async function main(): Promise<void> {
     agentStartMs: Math.round(uptimeNow - process.uptime() * 1000),
     node: process.version,
   });
-  serveCommands();
 }
 
 main().catch((e: Error) => {

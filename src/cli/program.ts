@@ -113,9 +113,10 @@ export async function runCli(argv: string[]): Promise<void> {
 
   program
     .command('stop')
-    .description('shut the project VM down now (the disk is kept)')
+    .description('shut the project VM down now (the disk is kept; a saved state is dropped)')
     .addOption(projectOpt())
-    .action(async (o: { project?: string }) => (await import('./stop.js')).stop(o));
+    .option('--suspend', 'save the running VM instead: the next start resumes it, processes and all')
+    .action(async (o: { project?: string; suspend?: boolean }) => (await import('./stop.js')).stop(o));
 
   program
     .command('explain')

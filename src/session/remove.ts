@@ -5,10 +5,13 @@ import { updateIndex } from './index-store.js';
 import { remove } from './index-file.js';
 import { dropGrant } from '../approval/store.js';
 import { forgetSessionDisk } from './disk.js';
+import { rmSync } from 'node:fs';
+import { savedStateRecordFile } from '../paths.js';
 
 export async function removeSession(project: string, id: string): Promise<void> {
   removeSessionDir(project);
   await updateIndex((idx) => remove(idx, id));
   dropGrant(id);
   forgetSessionDisk(id);
+  rmSync(savedStateRecordFile(id), { force: true });
 }

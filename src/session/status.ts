@@ -23,12 +23,12 @@ export async function liveState(id: string): Promise<LiveState> {
 }
 
 /** Ask a running supervisor to stop and wait until it has exited. */
-export async function stopSession(id: string, timeoutMs = 60_000): Promise<boolean> {
+export async function stopSession(id: string, timeoutMs = 60_000, suspend = false): Promise<boolean> {
   const rp = runPaths(id);
   const pid = readPid(rp.supervisorPid);
   if (!aliveAs(pid, '__supervise')) return false;
   try {
-    await request(rp.supervisorSock, { type: 'stop' }, 5000);
+    await request(rp.supervisorSock, suspend ? { type: 'stop', suspend: true } : { type: 'stop' }, 5000);
   } catch {
     try {
       process.kill(pid, 'SIGTERM');

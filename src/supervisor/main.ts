@@ -2,9 +2,9 @@
 // nothing of each other: the VM driver (qemu/), the clients hub (ws server, reference count, grace
 // timer) and guest requests (:commands); plus the egress proxy and the agent channel.
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { VibeboxError } from '../errors.js';
-import { homePaths, projectPaths, runPaths, shortId } from '../paths.js';
+import { homePaths, projectPaths, runPaths, savedStateRecordFile, shortId } from '../paths.js';
 import { readSessionFile } from '../session/state.js';
 import { updateIndex } from '../session/index-store.js';
 import { touch } from '../session/index-file.js';
@@ -34,6 +34,11 @@ import { StringDecoder } from 'node:string_decoder';
 import { EventWriter, eventsFile } from './events.js';
 import { bootTimeoutMs } from './env.js';
 import { setupCas } from './host-cas.js';
+import { vibeboxVersion } from '../session/state.js';
+import { qemuBinary } from '../../qemu/accel.js';
+import { binaryIdentity, diskStamp, dropSavedState, fileSize, hashFile, incomingUri, ramFileOf, readRecord, sha256, staleReason, writeRecord, type ResumeKey, type SavedStateRecord } from '../../qemu/saved-state.js';
+import type { VmRequest } from '../../qemu/driver.js';
+import { which } from '../../qemu/which.js';
 
 export function protocolMismatch(theirs: number, id: string): VibeboxError {
   return new VibeboxError(
@@ -145,7 +150,23 @@ async function superviseSession(project: string, id: string, events: EventWriter
     return updateIndex((idx) => touch(idx, id, new Date())).catch((e: Error) => log(`index update failed: ${e.message}`));
   };
 
-  const refs = new RefCount({ graceMs: () => cfg.session.auto_shutdown_ms, onIdle: () => void stop('idle'), log });
+  // Idle: save the VM for a resume rather than shut it down (VIBEBOX_SUSPEND=0: shut down).
+  const refs = new RefCount({ graceMs: () => cfg.session.auto_shutdown_ms, onIdle: () => void stop('idle', false, process.env['VIBEBOX_SUSPEND'] !== '0'), log });
+  // ---- saved state (issue 14)
+  const savedRecord = savedStateRecordFile(id);
+  let resumeKey: ResumeKey | null = null;
+  // One progress line per client: boot, or resume once the saved state is verified, or boot and
+  // why the saved state was not used. Only a load that fails after the check adds a second one.
+  let startLineResolve!: (line: string) => void;
+  let startLineSaid = false;
+  const startLine = new Promise<string>((r) => (startLineResolve = r));
+  const announced = new Set<Client>();
+  const announce = (line: string) => {
+    if (!startLineSaid) {
+      startLineSaid = true;
+      startLineResolve(line);
+    } else for (const c of announced) if (c.open) c.send({ type: 'progress', line });
+  };
   const activeTimer = setInterval(() => {
     if (refs.count > 0) void touchIndex(true);
   }, 60_000);
@@ -178,7 +199,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
         return;
       case 'stop':
         c.send({ type: 'ok' });
-        void stop('requested');
+        void stop(m.suspend ? 'suspend requested' : 'requested', false, m.suspend === true);
         return;
       case 'reload':
         try {
@@ -217,8 +238,9 @@ async function superviseSession(project: string, id: string, events: EventWriter
         hub.addRef(c);
         void touchIndex();
         if (state === 'starting') {
-          const accel = driver.status().accel;
-          c.send({ type: 'progress', line: accel === 'unknown' ? 'booting the VM…' : `booting the VM (${accel})…` });
+          // The line says boot or resume (and why not a resume), once the supervisor knows.
+          void startLine.then((line) => c.open && c.send({ type: 'progress', line }));
+          announced.add(c);
         }
         try {
           await ready;
@@ -259,6 +281,8 @@ async function superviseSession(project: string, id: string, events: EventWriter
       case 'hello': {
         bootMs = Date.now() - t0;
         log(cleanLine(`agent hello after ${bootMs} ms (guest uptime ${m.uptimeMs} ms, agent process started at ${m.agentStartMs} ms, kernel ${m.kernel}, node ${m.node})`));
+        // After a resume the guest clock is behind by the suspension: the host's time, one round trip after the hello.
+        if (resumedVm) agent!.send({ type: 'clock', epochMs: Date.now() });
         agent!.send({ type: 'setup', mounts, env: proxyEnv(), ...hostCas, local: cfg.workspace?.local ?? [] });
         return;
       }
@@ -312,6 +336,55 @@ async function superviseSession(project: string, id: string, events: EventWriter
       case 'log':
         guestLog.frame(m.level, m.message);
         return;
+      case 'suspend_done':
+        suspendAnswer?.(m);
+        return;
+    }
+  }
+  let resumedVm = false;
+  let suspendAnswer: ((m: Extract<AgentMessage, { type: 'suspend_done' }>) => void) | null = null;
+
+  /** Save the VM (agent unmounts, driver unplugs and migrates); false: the caller shuts it down. */
+  async function suspendVm(): Promise<boolean> {
+    const a = agent;
+    if (!a || !resumeKey || state !== 'stopping' || bootMs === null) return false;
+    if (!which('zstd')) {
+      log('suspend needs zstd (not installed): shutting down instead');
+      return false;
+    }
+    const t = Date.now();
+    const tmp = `${pp.savedState}.tmp`;
+    try {
+      const answer = await new Promise<Extract<AgentMessage, { type: 'suspend_done' }>>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error('the guest agent did not unmount its shares in 60 s')), 60_000);
+        suspendAnswer = (m) => {
+          clearTimeout(timer);
+          res(m);
+        };
+        a.send({ type: 'suspend' });
+      });
+      if (!answer.ok) throw new Error(`the guest could not unmount its shares: ${cleanLine(answer.error ?? '', 300)}`);
+      log(`suspend: the guest unmounted its shares in ${Date.now() - t} ms`);
+      if (answer.lazy.length) log(cleanLine(`suspend: in use, detached lazily: ${answer.lazy.join(', ')}`, 500));
+      const ramTmp = `${ramFileOf(pp.savedState)}.tmp`;
+      const { bytes, ramBytes } = await driver.suspend({ file: tmp, ramFile: ramTmp });
+      const disk = await diskStamp(pp.disk);
+      if (!disk) throw new Error('the disk is gone');
+      const [sha, ramSha] = await Promise.all([hashFile(tmp), ramBytes === null ? null : hashFile(ramTmp)]);
+      const ram = ramBytes === null || ramSha === null ? null : { bytes: ramBytes, sha256: ramSha };
+      const rec: SavedStateRecord = { schema: 1, key: resumeKey, disk, bytes, sha256: sha, ram, nextExec, savedAt: new Date().toISOString(), saveMs: Date.now() - t };
+      // Guest memory: for this user's eyes only.
+      for (const f of [tmp, ...(ram ? [ramTmp] : [])]) chmodSync(f, 0o600);
+      if (ram) renameSync(ramTmp, ramFileOf(pp.savedState));
+      renameSync(tmp, pp.savedState);
+      writeRecord(savedRecord, rec);
+      log(`suspended in ${rec.saveMs} ms: device state ${(bytes / 1e6).toFixed(1)} MB, RAM ${((ramBytes ?? 0) / 1e6).toFixed(1)} MB (zstd) in ${pp.stateDir}`);
+      return true;
+    } catch (e) {
+      suspendAnswer = null;
+      rmSync(tmp, { force: true });
+      log(`suspend failed, shutting down instead: ${cleanLine((e as Error).message, 500)}`);
+      return false;
     }
   }
 
@@ -321,14 +394,18 @@ async function superviseSession(project: string, id: string, events: EventWriter
   };
 
   // ---- stop: agent shutdown → ACPI power-down → kill (the driver's steps)
-  async function stop(reason: string, resetAfter = false): Promise<void> {
+  async function stop(reason: string, resetAfter = false, suspend = false): Promise<void> {
     if (stopping) return stopping;
+    const wasRunning = state === 'running';
     stopping = (async () => {
       state = 'stopping';
       refs.disarm();
       log(`stopping: ${reason}`);
       readyReject(new Error(`the session stopped (${reason})`));
-      const { clean } = await driver.stop({ askGuest: () => agent?.send({ type: 'shutdown' }) });
+      // A saved state was used up (or dropped) when this VM started; a suspend writes a new one.
+      // A start-up that failed before that keeps it for the next start.
+      const suspended = suspend && wasRunning && (await suspendVm());
+      const { clean } = suspended ? { clean: true } : await driver.stop({ askGuest: () => agent?.send({ type: 'shutdown' }) });
       if (clean) rmSync(dirtyMarker, { force: true });
       await teardown();
       if (resetAfter) {
@@ -352,6 +429,30 @@ async function superviseSession(project: string, id: string, events: EventWriter
     await proxy?.close().catch(() => undefined);
     clearInterval(activeTimer);
     rmSync(rp.dir, { recursive: true, force: true });
+  }
+
+  /** Why a saved state on disk was not used (for the progress line), when there was one. */
+  let dropped: string | null = null;
+  async function keyNow(req: VmRequest): Promise<ResumeKey> {
+    return {
+      vibebox: vibeboxVersion(),
+      protocol: PROTOCOL_VERSION,
+      qemu: binaryIdentity(realpathSync(which(qemuBinary()) ?? qemuBinary())),
+      image: image!.manifest.digest,
+      config: sha256(JSON.stringify(cfg)),
+      argv: driver.resumeArgvKey(req),
+    };
+  }
+  async function savedStatePlan(req: VmRequest): Promise<SavedStateRecord | null> {
+    const rec = readRecord(savedRecord);
+    const bytes = fileSize(pp.savedState);
+    if (!rec && bytes === null) return null;
+    const why = !rec ? 'no host record of it' : staleReason(rec, await keyNow(req), await diskStamp(pp.disk), bytes, fileSize(ramFileOf(pp.savedState)));
+    if (why === null) return rec;
+    dropped = why;
+    log(`saved state not used: ${why}`);
+    dropSavedState(savedRecord, pp.savedState);
+    return null;
   }
 
   process.on('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(0)));
@@ -382,6 +483,26 @@ async function superviseSession(project: string, id: string, events: EventWriter
     // ---- mounts: computed once, before boot (the guest may delete a source later)
     const writableGit = cfg.workspace?.writable_git_config === true;
     mounts = await driver.setupShares(cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, readonly: m.mode === 'ro', writableGitConfig: writableGit })));
+
+    // ---- resume or boot: a saved state is used only when everything it was saved against matches
+    const vmReq: VmRequest = {
+      name: `vibebox-${shortId(id)}`,
+      cpus: cfg.vm.cpus,
+      memoryBytes: cfg.vm.memory,
+      kernel: image.kernel,
+      initrd: image.initrd,
+      cmdline: kernelCmdline(image.manifest),
+      disk: pp.disk,
+      backing: image.rootfs,
+      agentSocket: rp.agentSock,
+      agentPortName: AGENT_PORT_NAME,
+      egressSocket: rp.egressSock,
+      serialLog: pp.serialLog,
+    };
+    const resumable = await savedStatePlan(vmReq);
+    if (resumable) nextExec = resumable.nextExec;
+    const bootLine = (why?: string) => `booting the VM (${probe.accel}${why ? `; saved state not used: ${why}` : ''})…`;
+    if (!resumable) announce(bootLine(dropped ?? undefined));
 
     // ---- the agent channel: we listen, QEMU connects as soon as it starts
     agentServer = createNetServer();
@@ -425,21 +546,38 @@ async function superviseSession(project: string, id: string, events: EventWriter
         void stop('the VM exited').then(() => process.exit(1));
       }
     });
-    await driver.start({
-      name: `vibebox-${shortId(id)}`,
-      cpus: cfg.vm.cpus,
-      memoryBytes: cfg.vm.memory,
-      kernel: image.kernel,
-      initrd: image.initrd,
-      cmdline: kernelCmdline(image.manifest),
-      disk: pp.disk,
-      backing: image.rootfs,
-      agentSocket: rp.agentSock,
-      agentPortName: AGENT_PORT_NAME,
-      egressSocket: rp.egressSock,
-      serialLog: pp.serialLog,
-      console: (chunk) => serialLog.append(keepTail(serialLines.push(serialDecoder.write(chunk)))),
-    });
+    const consoleSink = (chunk: Buffer) => serialLog.append(keepTail(serialLines.push(serialDecoder.write(chunk))));
+    let resumed = false;
+    if (resumable) {
+      const tr = Date.now();
+      try {
+        // The file is hashed while QEMU loads it; the guest runs only when both agree.
+        const ramFile = ramFileOf(pp.savedState);
+        const verified = Promise.all([hashFile(pp.savedState), resumable.ram ? hashFile(ramFile) : null]).then(
+          ([h, r]) => h === resumable.sha256 && r === (resumable.ram?.sha256 ?? null),
+          () => false,
+        );
+        void verified.then((ok) => ok && announce(`resuming the VM (${probe.accel})…`));
+        await driver.start({ ...vmReq, console: consoleSink, incoming: { ram: resumable.ram ? ramFile : null } });
+        await driver.resume({ uri: incomingUri(pp.savedState), verified, onLoaded: () => dropSavedState(savedRecord, pp.savedState) });
+        resumed = true;
+        log(`resumed from the saved state in ${Date.now() - tr} ms`);
+      } catch (e) {
+        const why = cleanLine((e as Error).message, 300);
+        log(`resume failed, booting instead: ${why}`);
+        await driver.abandon();
+        // The abandoned QEMU's channel: the booting one connects anew.
+        (agent as AgentChannel | null)?.close();
+        agent = null;
+        dropSavedState(savedRecord, pp.savedState);
+        announce(bootLine(`it could not be loaded (${why})`));
+      }
+    }
+    // The agent never noticed the save: it says hello again, gets the time and the setup (mounts).
+    resumedVm = resumed;
+    if (resumed) (agent as AgentChannel | null)?.send({ type: 'resume' });
+    else await driver.start({ ...vmReq, console: consoleSink });
+    resumeKey = { ...(await keyNow(vmReq)) };
     hostCas = setupCas();
   } catch (e) {
     // Clients waiting for the boot get the reason; nothing is left running.

@@ -26,7 +26,8 @@ export const ClientMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('signal'), signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
   z.strictObject({ type: z.literal('stdin_end') }),
   z.strictObject({ type: z.literal('status') }),
-  z.strictObject({ type: z.literal('stop') }),
+  /** suspend: save the VM's state for a resume instead of shutting it down (issue 14). */
+  z.strictObject({ type: z.literal('stop'), suspend: z.boolean().optional() }),
   z.strictObject({ type: z.literal('reload') }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
