@@ -68,7 +68,11 @@ export function buildArgv(s: VmSpec): string[] {
     '-machine', `${s.machine ?? 'q35'}${s.machine === 'microvm' ? '' : ',vmport=off,smm=off,i8042=off,sata=off,smbus=off'}`,
     // TCG's translation cache defaults to 1 GiB of host memory. 128 MiB: 64 MiB saved another
     // ~70 MB idle with no slower boot, but heavy guest work (compilers) would retranslate more.
-    '-accel', s.accel === 'tcg' ? 'tcg,tb-size=128' : s.accel,
+    // thread=single: multi-threaded TCG (QEMU 7.2, x86 guest, 2 vCPUs) let the guest kernel hit a
+    // stale int3 of its own live code patching (static keys flipped by docker's netfilter set-up,
+    // module loads) on a loaded host: "Oops: int3" in kmem_cache_free → panic → the VM gone. One
+    // thread runs the vCPUs in turn, which is what a loaded 2-core host gets anyway.
+    '-accel', s.accel === 'tcg' ? 'tcg,thread=single,tb-size=128' : s.accel,
     '-cpu', s.accel === 'tcg' ? 'max' : 'host',
     '-smp', String(s.cpus),
     '-m', `${mib}M`,
