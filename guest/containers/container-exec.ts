@@ -72,6 +72,17 @@ export class ContainerExec {
       socket.on('error', reject);
     });
     if (this.paused) socket.pause();
+    if (this.queued.length || this.stdinClosed) {
+      // Input that came before the process: hold it until the process runs. Under load the
+      // engine was seen to lose an end of input sent right after the upgrade (`cat` waited forever).
+      await pollUntil(
+        async () => {
+          const s = await execInspect(id);
+          return s.Running || s.ExitCode !== null;
+        },
+        { deadline: Date.now() + 60_000, intervalMs: 5, maxIntervalMs: 200, what: 'the container exec starting' },
+      ).catch(() => undefined);
+    }
     for (const b of this.queued) socket.write(b);
     this.queued = [];
     if (this.stdinClosed) socket.end();
