@@ -12,7 +12,8 @@ interface ProjectOpt {
 async function containerExec(o: ProjectOpt & { container: ContainerRequest; argv?: string[]; tty?: boolean; env?: Record<string, string> }): Promise<number> {
   const { run } = await import('../client/run.js');
   const { resolveProject } = await import('../session/project.js');
-  return run({ project: resolveProject(o.project), tty: o.tty ?? false, container: o.container, argv: o.argv ?? [], ...(o.env ? { env: o.env } : {}) });
+  // No argv at all (not an empty one) when there is nothing to pass: the agent's own default.
+  return run({ project: resolveProject(o.project), tty: o.tty ?? false, container: o.container, ...(o.argv?.length ? { argv: o.argv } : {}), ...(o.env ? { env: o.env } : {}) });
 }
 
 /**

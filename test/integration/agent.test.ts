@@ -89,6 +89,64 @@ describe('the agent container', () => {
     assert.equal(r.stdout, 'PIPED\n');
   });
 
+  it('the instruction block is in the agents\' files in the state volume, owned by vibe', { timeout: 300_000 }, async () => {
+    const r = await run(['--', 'sh', '-c', 'cat ~/.claude/CLAUDE.md; stat -c %u ~/.codex/AGENTS.md ~/.gemini/GEMINI.md']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /<!-- vibebox:begin -->[\s\S]*vibebox allow <host>[\s\S]*<!-- vibebox:end -->/);
+    assert.deepEqual(r.stdout.trim().split('\n').slice(-2), [String(VIBE_UID), String(VIBE_UID)]);
+  });
+
+  it('apt as root: the summary on leaving lists it, `vibebox changes` too; reset removes it and keeps the state volume and the user\'s text', { timeout: 900_000 }, async () => {
+    assert.equal((await run(['--', 'sh', '-c', 'echo kept > ~/state-marker; printf "my own notes\\n" >> ~/.claude/CLAUDE.md'])).code, 0);
+    const inst = await run(['--root', '--', 'sh', '-c', 'apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq tree >/dev/null 2>&1; command -v tree']);
+    assert.equal(inst.code, 0, inst.stderr);
+    assert.equal(inst.stdout, '/usr/bin/tree\n');
+    assert.match(inst.stderr, /uncommitted changes/);
+    assert.match(inst.stderr, /\+ \/usr\/bin\/tree/);
+    assert.match(inst.stderr, /vibebox commit/);
+    const changes = await vb(t, proj, ['changes'], LONG);
+    assert.match(changes.stdout, /\+ \/usr\/bin\/tree/);
+    const noTerm = await vb(t, proj, ['reset'], LONG);
+    assert.equal(noTerm.code, 2, 'reset without -y and without a terminal must ask, not act');
+    const reset = await vb(t, proj, ['reset', '-y'], LONG);
+    assert.equal(reset.code, 0, reset.stderr);
+    const after = await run(['--', 'sh', '-c', 'command -v tree || echo gone; cat ~/state-marker; grep -c "my own notes" ~/.claude/CLAUDE.md; grep -c "vibebox:begin" ~/.claude/CLAUDE.md']);
+    assert.equal(after.code, 0, after.stderr);
+    assert.equal(after.stdout, 'gone\nkept\n1\n1\n');
+    assert.doesNotMatch(after.stderr, /uncommitted changes/);
+  });
+
+  it('commit keeps an install in a fresh container', { timeout: 900_000 }, async () => {
+    const inst = await run(['--root', '--', 'sh', '-c', 'apt-get update -qq >/dev/null 2>&1; apt-get install -y -qq tree >/dev/null 2>&1; command -v tree']);
+    assert.equal(inst.stdout, '/usr/bin/tree\n', inst.stderr);
+    const c = await vb(t, proj, ['commit'], LONG);
+    assert.equal(c.code, 0, c.stderr);
+    const fresh = await run(['--', 'sh', '-c', 'command -v tree; cat ~/state-marker']);
+    assert.equal(fresh.code, 0, fresh.stderr);
+    assert.equal(fresh.stdout, '/usr/bin/tree\nkept\n');
+    assert.match(fresh.stderr, /creating the agent container from vibebox\/project:committed/);
+    assert.doesNotMatch(fresh.stderr, /uncommitted changes/);
+  });
+
+  it('a real agent CLI installs from the npm registry through the proxy (TLS verified) and prints its version; it survives rebuild', { timeout: 1_200_000 }, async () => {
+    const r = await run(['claude', '--version']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /installing claude \(@anthropic-ai\/claude-code\)/);
+    assert.match(r.stdout, /\d+\.\d+\.\d+/);
+    assert.ok(egressLog(proj).some((l) => l.host === 'registry.npmjs.org' && l.decision === 'allow'));
+    const list = await vb(t, proj, ['agents', '--json'], LONG);
+    assert.equal(list.code, 0, list.stderr);
+    const rows = JSON.parse(list.stdout) as { name: string; version: string | null }[];
+    assert.match(rows.find((x) => x.name === 'claude')?.version ?? '', /^\d+\.\d+\.\d+/);
+    assert.equal(rows.find((x) => x.name === 'codex')?.version, null);
+    const rebuild = await vb(t, proj, ['rebuild'], LONG);
+    assert.equal(rebuild.code, 0, rebuild.stderr);
+    const again = await run(['claude', '--version']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /installing claude/);
+    assert.equal(again.stdout, r.stdout);
+  });
+
   it('an unknown agent is one line listing the known ones', { timeout: 300_000 }, async () => {
     const r = await run(['no-such-agent']);
     assert.equal(r.code, 2, r.stderr);
