@@ -38,7 +38,7 @@ export class RunnerHub {
   }
 
   get ready(): boolean {
-    return this.control !== null && !this.control.destroyed;
+    return this.control !== null && !this.control.destroyed && !this.control.readableEnded;
   }
 
   private accept(s: Socket): void {
@@ -60,6 +60,13 @@ export class RunnerHub {
         this.control = s;
         s.on('close', () => {
           if (this.control === s) this.control = null;
+        });
+        // The server is half-open: a runner that died (its container removed by reset/commit)
+        // only ends its side, and 'close' would never come. Without this a run after a reset was
+        // sent to the dead runner and failed with "did not take the run".
+        s.on('end', () => {
+          if (this.control === s) this.control = null;
+          s.destroy();
         });
         s.resume();
         return;

@@ -273,3 +273,44 @@ test('runner: a run through the hub has stdin, stdout, stderr, the exit status, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('runner: a runner that dies (its container removed) is noticed at once; the next runner takes runs', async () => {
+  // The CI run of this session: after `vibebox reset` the next run went to the dead runner's
+  // half-open connection and failed with "did not take the run within 10 s".
+  const { RunnerHub } = await import('../../guest/containers/runner-hub.js');
+  const { runnerMain } = await import('../../guest/containers/runner.js');
+  const { connect } = await import('node:net');
+  const dir = mkdtempSync(join(tmpdir(), 'vb-runner-'));
+  const sock = join(dir, 'agent.sock');
+  const hub = new RunnerHub(sock);
+  const until = async (p: () => boolean, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!p()) {
+      if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  try {
+    // A dead runner: its side of the control connection ends (the process is gone).
+    const dead = connect(sock);
+    dead.write('control\n');
+    await until(() => hub.ready, 'the first runner connecting');
+    dead.end();
+    await until(() => !hub.ready, 'the dead runner noticed');
+    const runner = runnerMain(sock);
+    try {
+      await until(() => hub.ready, 'the new runner connecting');
+      const x = hub.newExec();
+      x.stdinEnd();
+      const out: Buffer[] = [];
+      const r = await x.run({ argv: ['sh', '-c', 'echo fresh'], env: {}, cwd: dir }, { stdout: (b) => out.push(b), stderr: () => undefined });
+      assert.equal(r.code, 0);
+      assert.equal(Buffer.concat(out).toString(), 'fresh\n');
+    } finally {
+      runner.stop();
+    }
+  } finally {
+    hub.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
