@@ -7,11 +7,22 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import { ClientMessage, DataKind, type SupervisorMessage } from './protocol.js';
 import type { RefCount } from './refcount.js';
 
+/** At most this much input is held for an exec that has not started (a boot can take minutes). */
+const EARLY_MAX = 16 * 1024 * 1024;
+
 export class Client {
   execId: number | null = null;
   isRef = false;
   /** Bytes handed to ws whose write has not completed: what a client that does not read holds. */
   pending = 0;
+  /**
+   * Input that arrived before this client's exec was sent to the guest (the client sends its
+   * stdin right after the exec message, while the supervisor still awaits the boot): held, then
+   * flushed after the exec (flushEarly). Dropping it lost piped input (`wc -l` saw 0 lines).
+   */
+  early: Buffer[] = [];
+  earlyBytes = 0;
+  earlyEnd = false;
   constructor(readonly ws: WebSocket) {}
 
   get open(): boolean {
@@ -86,6 +97,17 @@ export class ClientsHub {
     this.owners.set(execId, c);
   }
 
+  /** After the client's exec went to the guest: its held input, in order; true when its stdin had ended too. */
+  flushEarly(c: Client): boolean {
+    const held = c.early;
+    c.early = [];
+    c.earlyBytes = 0;
+    for (const b of held) this.o.onStdin(c, b);
+    const ended = c.earlyEnd;
+    c.earlyEnd = false;
+    return ended;
+  }
+
   ownerOf(execId: number | null): Client | undefined {
     return execId === null ? undefined : this.owners.get(execId);
   }
@@ -144,7 +166,12 @@ export class ClientsHub {
     ws.on('message', (data: RawData, isBinary: boolean) => {
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       if (isBinary) {
-        if (buf[0] === DataKind.stdin && c.execId !== null) this.o.onStdin(c, buf.subarray(1));
+        if (buf[0] !== DataKind.stdin) return;
+        if (c.execId !== null) this.o.onStdin(c, buf.subarray(1));
+        else if (c.earlyBytes + buf.length <= EARLY_MAX) {
+          c.early.push(buf.subarray(1));
+          c.earlyBytes += buf.length;
+        }
         return;
       }
       let raw: unknown;

@@ -220,6 +220,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
         return;
       case 'stdin_end':
         if (c.execId !== null) agent?.send({ type: 'stdin_end', id: c.execId });
+        else c.earlyEnd = true;
         return;
       case 'exec': {
         if (c.isRef) return;
@@ -266,6 +267,8 @@ async function superviseSession(project: string, id: string, events: EventWriter
           user: m.user ?? 'vibe',
           ...(m.tty ? { pty: { cols: m.cols ?? 80, rows: m.rows ?? 24, term: m.term ?? 'xterm-256color' } } : {}),
         });
+        // Input the client sent while we awaited the boot goes after the exec, in order.
+        if (hub.flushEarly(c)) agent.send({ type: 'stdin_end', id: execId });
         const x = execTimes.get(execId);
         if (x) x.sent = epochMs();
         if (!m.argv) log(`shell ${execId} opened`);

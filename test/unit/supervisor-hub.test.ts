@@ -181,3 +181,53 @@ describe('clients hub backpressure', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('clients hub: input before the exec', () => {
+  it('holds stdin sent while the exec waits (the boot) and hands it over in order once flushed, with its end', async () => {
+    // The CI rehearsal of this session: `wc -l` in the VM counted 0 of 2,000 piped lines — the
+    // client's stdin arrived while the supervisor awaited `ready`, before the exec was owned.
+    const dir = mkdtempSync(join(tmpdir(), 'vb-hub-'));
+    const sock = join(dir, 's.sock');
+    const timers = new FakeTimers();
+    const refs = new RefCount({ graceMs: () => 1000, onIdle: () => undefined, timers });
+    const got: string[] = [];
+    let client: Client | null = null;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let flushed: boolean | null = null;
+    const hub: ClientsHub = new ClientsHub({
+      refs,
+      log: () => undefined,
+      onMessage: (c, m) => {
+        if (m.type === 'stdin_end') c.earlyEnd = c.execId === null ? true : c.earlyEnd;
+        if (m.type !== 'exec') return;
+        client = c;
+        // As the supervisor does: the exec is owned only after the boot is awaited.
+        void gate.then(() => {
+          hub.own(7, c);
+          flushed = hub.flushEarly(c);
+        });
+      },
+      onStdin: (c, b) => void got.push(`${c.execId}:${b.toString()}`),
+      onLeave: () => undefined,
+      onPressure: () => undefined,
+    });
+    await hub.listen(sock);
+    const ws = new WebSocket(`ws+unix://${sock}:/`, { perMessageDeflate: false });
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'exec', tty: false }));
+    ws.send(Buffer.concat([Buffer.from([3]), Buffer.from('one ')]));
+    ws.send(Buffer.concat([Buffer.from([3]), Buffer.from('two')]));
+    ws.send(JSON.stringify({ type: 'stdin_end' }));
+    const deadline = Date.now() + 5000;
+    while ((client === null || (client as Client).earlyBytes === 0 || !(client as Client).earlyEnd) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.deepEqual(got, [], 'nothing reaches the guest before its exec');
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(got, ['7:one ', '7:two']);
+    assert.equal(flushed, true, 'the end of input is handed over after the data');
+    ws.close();
+    hub.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
