@@ -129,7 +129,10 @@ describe('the agent container', () => {
   });
 
   it('a real agent CLI installs from the npm registry through the proxy (TLS verified) and prints its version; it survives rebuild', { timeout: 1_200_000 }, async () => {
-    const r = await run(['claude', '--version']);
+    let r = await run(['claude', '--version']);
+    // The download (~100 MB) through this machine's TLS-inspecting proxy was seen reset mid-body
+    // once on a loaded host: one retry for a network error only (a certificate error never is).
+    if (r.code !== 0 && /ECONNRESET|ETIMEDOUT|network aborted/.test(r.stderr) && !/CERT|certificate/i.test(r.stderr)) r = await run(['claude', '--version']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /installing claude \(@anthropic-ai\/claude-code\)/);
     assert.match(r.stdout, /\d+\.\d+\.\d+/);
