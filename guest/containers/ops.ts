@@ -58,14 +58,8 @@ interface ExecLike {
 }
 
 /** The handle the agent keeps for the exec: same shape as a VM exec's. */
-export interface OpHandle {
+export interface OpHandle extends ExecLike {
   readonly pid: number | null;
-  stdin(b: Buffer): void;
-  stdinEnd(): void;
-  resize(cols: number, rows: number): void;
-  signal(sig: string): void;
-  pause(): void;
-  resume(): void;
 }
 
 class Usage extends Error {}
