@@ -204,6 +204,10 @@ async function main(): Promise<void> {
     // local vs guest-local, in a project of its own (a session with local = ["node_modules"])
     const work = ONLY_RESUME ? null : workspaceWork(base, env, log);
 
+    // ---- four sessions: 4 projects started together on this machine; PSS of each idle session;
+    // warm exec of one while the other three sit idle, against the single-session figure
+    const four = ONLY_RESUME ? null : await fourSessions(base, env, log);
+
     // ---- restart after auto-shutdown, without a saved state (VIBEBOX_SUSPEND=0): a boot
     writeFileSync(join(proj, 'vibebox.toml'), readFileSync(join(proj, 'vibebox.toml'), 'utf8').replace(/auto_shutdown_ms = \d+/, 'auto_shutdown_ms = 500'));
     const resumeEnv = { ...env };
@@ -254,7 +258,7 @@ async function main(): Promise<void> {
       for (const r of resumeRows) process.stdout.write(`| ${r.join(' | ')} |\n`);
       return;
     }
-    if (!work) throw new Error('unreachable: the workspace figure runs unless --only-resume');
+    if (!work || !four) throw new Error('unreachable: these figures run unless --only-resume');
 
     const S = { warmRun: stat(warmRun), warmExec2: stat(warmExec2), warm: stat(warm), node: stat(node), cold: stat(cold), floor: stat(floor), resume: stat(resume), ioMount: stat(ioMount), ioLocal: stat(ioLocal) };
     Object.assign(results, {
@@ -269,6 +273,8 @@ async function main(): Promise<void> {
       workspace_work_files: WORK_FILES, workspace_work_mount_ms: work.mount, workspace_work_local_dirs_ms: work.local, workspace_work_guest_local_ms: work.floor,
       workspace_work_mount_ratio: ratio(work.mount, work.floor), workspace_work_local_dirs_ratio: ratio(work.local, work.floor),
       ...(breakdown ? { warm_exec_breakdown_ms: breakdown } : {}),
+      four_sessions_all_answering_ms: Math.round(four.allMs), four_sessions_pss_mb: four.pssMb, four_sessions_warm_exec_ms: four.warm,
+      four_sessions_warm_ratio: ratio(four.warm, S.warm),
       first_container_run_ms: Math.round(firstRun), warm_run_ms: S.warmRun, warm_exec_beside_run_ms: S.warmExec2, warm_run_ratio: ratio(S.warmRun, S.warmExec2),
     });
     writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(results, null, 2) + '\n');
@@ -281,6 +287,9 @@ async function main(): Promise<void> {
       ['mount I/O (5,000 files)', `${f(S.ioMount)} ms`, `guest-local: ${f(S.ioLocal)} ms`, `${ratio(S.ioMount, S.ioLocal)}×`, '≤ 3×'],
       [`workspace work (git status + read ${WORK_FILES.toLocaleString('en')} files)`, `${f(work.mount)} ms`, `guest-local: ${f(work.floor)} ms`, `${ratio(work.mount, work.floor)}×`, '—'],
       ['… the tree in a `local` dir (node_modules)', `${f(work.local)} ms`, `guest-local: ${f(work.floor)} ms`, `${ratio(work.local, work.floor)}×`, '—'],
+      ['four sessions started together: all answering', `${(four.allMs / 1000).toFixed(1)} s`, `one cold start: ${f(S.cold)} ms`, `${(four.allMs / S.cold.median).toFixed(2)}×`, '—'],
+      ['… PSS per idle session', four.pssMb.map((m) => `${m} MB`).join(', '), '—', '—', '≤ 350 MB'],
+      ['… warm exec of one, three idle', `${f(four.warm)} ms`, `one session: ${f(S.warm)} ms`, `${ratio(four.warm, S.warm)}×`, '≤ 2×'],
       ['idle host memory (2 GiB guest)', `${Math.round(rss)} MB PSS (peak RSS sum ${Math.round(peak)})`, '—', '—', '≤ 350 MB'],
     ];
     process.stdout.write(`accelerator: ${accel}, ${cpus().length} cores, medians (min–max)\n\n`);
@@ -300,6 +309,51 @@ async function main(): Promise<void> {
       }
     }
     rmSync(base, { recursive: true, force: true });
+  }
+}
+
+/** 4 new projects started at once (the image is present): the time until all four have answered
+ *  `exec -- true`, the PSS of each idle session, and warm exec of the first while the rest idle. */
+async function fourSessions(base: string, env: NodeJS.ProcessEnv, log: (s: string) => void): Promise<{ allMs: number; pssMb: number[]; warm: Stat }> {
+  const home = env['VIBEBOX_HOME']!;
+  const projs = [0, 1, 2, 3].map((i) => {
+    const p = join(base, `four${i}`);
+    mkdirSync(p);
+    return p;
+  });
+  const t0 = process.hrtime.bigint();
+  try {
+    await Promise.all(
+      projs.map(
+        (p) =>
+          new Promise<void>((res, rej) => {
+            const c = spawn(process.execPath, [CLI, 'exec', '--', 'true'], { env, cwd: p, stdio: ['ignore', 'ignore', 'pipe'] });
+            let err = '';
+            c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+            const timer = setTimeout(() => c.kill('SIGKILL'), 600_000);
+            c.on('exit', (code) => {
+              clearTimeout(timer);
+              if (code === 0) res();
+              else rej(new Error(`four sessions: ${p} failed (${code}): ${err}`));
+            });
+          }),
+      ),
+    );
+    const allMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    log(`four sessions: all answering after ${allMs.toFixed(0)} ms`);
+    await new Promise((r) => setTimeout(r, 5000));
+    const pssMb = projs.map((p) => {
+      const id12 = /^id = "(.+)"$/m.exec(readFileSync(join(p, '.vibebox', 'session.toml'), 'utf8'))![1]!.replace(/-/g, '').slice(-12);
+      const pids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise\0${p}`)])];
+      return Math.round(pids.reduce((a, q) => a + pssKiB(q), 0) / 1024);
+    });
+    log(`four sessions: PSS ${pssMb.join(', ')} MB`);
+    const warm: number[] = [];
+    for (let i = 0; i < RUNS; i++) warm.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, projs[0]!));
+    log(`four sessions: warm exec of one, three idle: median ${stat(warm).median.toFixed(0)} ms`);
+    return { allMs, pssMb, warm: stat(warm) };
+  } finally {
+    for (const p of projs) spawnSync(process.execPath, [CLI, 'stop'], { env, cwd: p });
   }
 }
 

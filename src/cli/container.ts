@@ -1,5 +1,6 @@
 // The agent container commands (issue 11): `vibebox run`, `agents`, `update`, `commit`, `reset`,
 // `rebuild`. Each is an exec whose target is the project's container; the guest does the work.
+import { AGENTS, findAgent } from '../../guest/containers/agents.js';
 import { VibeboxError } from '../errors.js';
 import { runKeys } from '../keys/env-file.js';
 import type { ContainerRequest } from '../client/attach.js';
@@ -38,7 +39,10 @@ export async function agents(o: ProjectOpt & { json?: boolean }): Promise<void> 
   process.exitCode = await containerExec({ ...o, container: { op: 'agents' }, argv: o.json ? ['--json'] : [] });
 }
 
-export async function update(agent: string, o: ProjectOpt): Promise<void> {
+export async function update(agent: string | undefined, o: ProjectOpt): Promise<void> {
+  // Checked here, not in the guest: a missing or unknown name should not boot a VM to say so.
+  if (!agent) throw new VibeboxError('E_USAGE', 'update needs an agent', `known: ${AGENTS.map((a) => a.name).join(', ')}`);
+  if (!findAgent(agent)) throw new VibeboxError('E_USAGE', `unknown agent ${agent}`, `known: ${AGENTS.map((a) => a.name).join(', ')}`);
   process.exitCode = await containerExec({ ...o, container: { op: 'update', agent } });
 }
 

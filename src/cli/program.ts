@@ -67,9 +67,9 @@ export async function runCli(argv: string[]): Promise<void> {
   program
     .command('update')
     .description('reinstall an agent at its latest version (in the project\'s agent state)')
-    .argument('<agent>')
+    .argument('[agent]')
     .addOption(projectOpt())
-    .action(async (agent: string, o: { project?: string }) => (await import('./container.js')).update(agent, o));
+    .action(async (agent: string | undefined, o: { project?: string }) => (await import('./container.js')).update(agent, o));
 
   program
     .command('changes')

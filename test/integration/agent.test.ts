@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootedSession, egressLog, vb, type RunResult, type TestEnv } from '../helpers/vm.js';
+import { spawn as ptySpawn } from 'node-pty';
+import { CLI, bootedSession, egressLog, spawnVb, until, vb, within, type RunResult, type TestEnv } from '../helpers/vm.js';
 
 const LONG = { timeoutMs: 600_000 };
 /** The guest's vibe uid, which the container runs as: the host user's (1000 when that is root). */
@@ -89,6 +90,47 @@ describe('the agent container', () => {
     assert.equal(r.stdout, 'PIPED\n');
   });
 
+  it('-t gives the run a terminal as vibe: a resize reaches it, ^C interrupts it', { timeout: 300_000 }, async () => {
+    const script = 'tty; id -u; stty size; read x; stty size; trap "echo got-int; exit 42" INT; echo armed; sleep 100 & wait';
+    const term = ptySpawn(process.execPath, [CLI, 'run', '-t', '--', 'sh', '-c', script], {
+      cwd: proj, env: t.env as Record<string, string>, cols: 100, rows: 30,
+    });
+    let out = '';
+    term.onData((d) => (out += d));
+    const exited = new Promise<number>((r) => term.onExit((e) => r(e.exitCode)));
+    try {
+      await until(() => /30 100/.test(out), 240_000, 'the first stty size');
+      assert.match(out, /\/dev\/pts\/\d+/);
+      assert.match(out, new RegExp(`\\n${VIBE_UID}\\r?\\n`));
+      term.resize(120, 40);
+      // The resize travels client → supervisor → agent → runner; one round trip before reading.
+      const rt = await run(['--', 'true']);
+      assert.equal(rt.code, 0, rt.stderr);
+      term.write('\r');
+      await until(() => /40 120/.test(out) && /armed/.test(out), 60_000, 'the resized stty size');
+      term.write('\x03');
+      assert.equal(await within(exited, 60_000, 'the interrupted command to exit'), 42);
+      assert.match(out, /got-int/);
+    } finally {
+      term.kill();
+    }
+  });
+
+  it('without a terminal, SIGTERM to the client reaches the command in the container', { timeout: 300_000 }, async () => {
+    const child = spawnVb(t, proj, ['run', '--', 'sh', '-c', 'trap "echo got-term; exit 43" TERM; echo ready; while :; do sleep 0.2; done']);
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    try {
+      await until(() => out.includes('ready'), 240_000, 'the command to start');
+      child.kill('SIGTERM');
+      assert.equal(await within(exited, 60_000, 'the command to exit'), 43);
+      assert.match(out, /got-term/);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('the instruction block is in the agents\' files in the state volume, owned by vibe', { timeout: 300_000 }, async () => {
     const r = await run(['--', 'sh', '-c', 'cat ~/.claude/CLAUDE.md; stat -c %u ~/.codex/AGENTS.md ~/.gemini/GEMINI.md']);
     assert.equal(r.code, 0, r.stderr);
@@ -148,6 +190,19 @@ describe('the agent container', () => {
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /installing claude/);
     assert.equal(again.stdout, r.stdout);
+  });
+
+  it('`vibebox update <agent>` reinstalls it through the proxy and it still runs', { timeout: 1_200_000 }, async () => {
+    let r = await vb(t, proj, ['update', 'claude'], LONG);
+    if (r.code !== 0 && /ECONNRESET|ETIMEDOUT|network aborted/.test(r.stderr) && !/CERT|certificate/i.test(r.stderr)) r = await vb(t, proj, ['update', 'claude'], LONG);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /installing claude/);
+    const v = await run(['claude', '--version']);
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, /\d+\.\d+\.\d+/);
+    const bad = await vb(t, proj, ['update'], LONG);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /known: claude/);
   });
 
   it('an unknown agent is one line listing the known ones', { timeout: 300_000 }, async () => {
