@@ -1,8 +1,8 @@
 // One process in the agent container through the Engine API (exec + hijacked stream): stdio,
 // resize, signals and the exit status, as a VM exec has them, without a docker CLI process.
-import type { Socket } from 'node:net';
 import { pollUntil } from '../poll.js';
 import { StreamDemuxer } from './demux.js';
+import { StreamInput } from './stream-input.js';
 import { execCreate, execInspect, execResize, execStart, type ExecCreate } from './engine.js';
 
 export interface ExecOutput {
@@ -24,13 +24,10 @@ export type Marks = [string, number][];
 
 export class ContainerExec {
   readonly marks: Marks = [];
-  private socket: Socket | null = null;
-  private queued: Buffer[] = [];
-  private stdinClosed = false;
+  private readonly input = new StreamInput();
   private execId: string | null = null;
   private pidP: Promise<number> | null = null;
   private size: { cols: number; rows: number } | null = null;
-  private paused = false;
 
   /** Start the process; resolves with its exit once its output is drained. */
   async run(container: string, o: ExecCreate, out: ExecOutput, onStarted?: () => void): Promise<ExecResult> {
@@ -40,7 +37,6 @@ export class ContainerExec {
     this.execId = id;
     const { socket, head } = await execStart(id, o.Tty);
     this.marks.push(['attached', Date.now()]);
-    this.socket = socket;
     onStarted?.();
     const errText: Buffer[] = [];
     const done = new Promise<void>((resolve, reject) => {
@@ -71,8 +67,8 @@ export class ContainerExec {
       socket.on('close', () => resolve());
       socket.on('error', reject);
     });
-    if (this.paused) socket.pause();
-    if (this.queued.length || this.stdinClosed) {
+    this.input.attach(socket);
+    if (this.input.holding) {
       // Input that came before the process: hold it until the process runs. Under load the
       // engine was seen to lose an end of input sent right after the upgrade (`cat` waited forever).
       await pollUntil(
@@ -83,9 +79,7 @@ export class ContainerExec {
         { deadline: Date.now() + 60_000, intervalMs: 5, maxIntervalMs: 200, what: 'the container exec starting' },
       ).catch(() => undefined);
     }
-    for (const b of this.queued) socket.write(b);
-    this.queued = [];
-    if (this.stdinClosed) socket.end();
+    this.input.flush();
     await done;
     this.marks.push(['stream-closed', Date.now()]);
     const st = await pollUntil(
@@ -108,16 +102,12 @@ export class ContainerExec {
   }
 
   stdin(b: Buffer): void {
-    if (this.stdinClosed) return;
-    if (this.socket) this.socket.write(b);
-    else this.queued.push(b);
+    this.input.write(b);
   }
 
   /** End of input: half-close the hijacked connection, the engine closes the process's stdin. */
   stdinEnd(): void {
-    if (this.stdinClosed) return;
-    this.stdinClosed = true;
-    this.socket?.end();
+    this.input.end();
   }
 
   resize(cols: number, rows: number): void {
@@ -139,12 +129,10 @@ export class ContainerExec {
   }
 
   pause(): void {
-    this.paused = true;
-    this.socket?.pause();
+    this.input.pause();
   }
 
   resume(): void {
-    this.paused = false;
-    this.socket?.resume();
+    this.input.resume();
   }
 }

@@ -5,6 +5,7 @@ import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { StreamDemuxer } from './demux.js';
+import { StreamInput } from './stream-input.js';
 import type { ExecOutput, ExecResult } from './container-exec.js';
 import { RUNNER_DIR } from './container-spec.js';
 import { ERROR_FRAME, EXIT_FRAME, type RunnerRequest, type SpawnRequest } from './runner.js';
@@ -105,10 +106,7 @@ export class RunnerHub {
 
 /** One run through the runner: the same controls as a ContainerExec. */
 export class RunnerExec {
-  private socket: Socket | null = null;
-  private queued: Buffer[] = [];
-  private stdinClosed = false;
-  private paused = false;
+  private readonly input = new StreamInput();
   private size: { cols: number; rows: number } | null = null;
   private sent = false;
 
@@ -123,7 +121,6 @@ export class RunnerExec {
     this.hub.send({ t: 'spawn', id: this.id, ...req, ...(pty ? { pty } : {}) });
     this.sent = true;
     const s = await attached;
-    this.socket = s;
     onStarted?.();
     let result: ExecResult | null = null;
     const demux = new StreamDemuxer(ERROR_FRAME);
@@ -152,25 +149,18 @@ export class RunnerExec {
       s.on('close', () => resolve());
       s.on('error', reject);
     });
-    if (this.paused) s.pause();
-    else s.resume();
-    for (const b of this.queued) s.write(b);
-    this.queued = [];
-    if (this.stdinClosed) s.end();
+    this.input.attach(s);
+    this.input.flush();
     await done;
     if (!result) throw new Error('the container runner ended the run without an exit status');
     return result;
   }
 
   stdin(b: Buffer): void {
-    if (this.stdinClosed) return;
-    if (this.socket) this.socket.write(b);
-    else this.queued.push(b);
+    this.input.write(b);
   }
   stdinEnd(): void {
-    if (this.stdinClosed) return;
-    this.stdinClosed = true;
-    this.socket?.end();
+    this.input.end();
   }
   resize(cols: number, rows: number): void {
     this.size = { cols, rows };
@@ -180,12 +170,10 @@ export class RunnerExec {
     if (this.sent) this.hub.send({ t: 'signal', id: this.id, sig });
   }
   pause(): void {
-    this.paused = true;
-    this.socket?.pause();
+    this.input.pause();
   }
   resume(): void {
-    this.paused = false;
-    this.socket?.resume();
+    this.input.resume();
   }
 }
 
