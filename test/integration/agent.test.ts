@@ -101,7 +101,8 @@ describe('the agent container', () => {
     try {
       await until(() => /30 100/.test(out), 240_000, 'the first stty size');
       assert.match(out, /\/dev\/pts\/\d+/);
-      assert.match(out, new RegExp(`\\n${VIBE_UID}\\r?\\n`));
+      // (The client's raw mode keeps ONLCR, as libuv's does: a line ends \r\r\n on the host.)
+      assert.match(out, new RegExp(`\\n${VIBE_UID}\\r*\\n`));
       term.resize(120, 40);
       // The resize travels client → supervisor → agent → runner; one round trip before reading.
       const rt = await run(['--', 'true']);
