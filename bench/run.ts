@@ -21,6 +21,9 @@ const WORK_FILES = Number(process.env['BENCH_WORK_FILES'] ?? 20000);
 const EXPLAIN = process.argv.includes('--explain');
 /** `npm run bench -- --only-resume`: the floor, a restart that boots and a resume from saved state, nothing else. */
 const ONLY_RESUME = process.argv.includes('--only-resume');
+/** `npm run bench -- --fuse-options`: mount I/O under each FUSE tuning option alone, nothing else. */
+const FUSE_OPTIONS = process.argv.includes('--fuse-options');
+const FUSE_VARIANTS: readonly string[] = ['', 'timeout=0', 'timeout=5', 'no_readdirplus', 'writeback', 'cache=always'];
 
 interface Stat {
   median: number;
@@ -83,6 +86,45 @@ async function untilGone(fragment: string, timeoutMs: number): Promise<void> {
   }
 }
 
+// 5,000 small files created, stat'ed and read in a directory of the guest; ms, timed in the guest.
+const ioScript = (dir: string) =>
+  `set -e; d=${dir}/bench-io; rm -rf $d; mkdir -p $d; cd $d; s=$(date +%s%N); ` +
+  `i=0; while [ $i -lt 5000 ]; do echo "file $i" > f$i; i=$((i+1)); done; ` +
+  `find . -type f | xargs stat -c %s > /dev/null; cat f* > /dev/null; e=$(date +%s%N); cd /; rm -rf $d; echo $(( (e - s) / 1000000 ))`;
+function ioRun(env: NodeJS.ProcessEnv, proj: string, dir: string): number {
+  const r = spawnSync(process.execPath, [CLI, 'exec', '--', 'sh', '-c', ioScript(dir)], { env, cwd: proj, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount I/O failed: ${r.stderr}`);
+  return Number(r.stdout.trim());
+}
+
+/** Mount I/O with each FUSE tuning option alone (VIBEBOX_VIRTIOFSD_OPTS), a fresh session each,
+ *  against guest-local in the same VM at the same time. */
+function fuseOptions(base: string, env: NodeJS.ProcessEnv, log: (s: string) => void): void {
+  const rows: string[][] = [];
+  for (const v of FUSE_VARIANTS) {
+    const p = join(base, `fuse-${v.replace(/[^a-z0-9]/g, '_') || 'default'}`);
+    mkdirSync(p);
+    const e = { ...env, VIBEBOX_VIRTIOFSD_OPTS: v };
+    try {
+      timeRun(process.execPath, [CLI, 'exec', '--', 'true'], e, p);
+      const m: number[] = [];
+      const l: number[] = [];
+      for (let i = 0; i < WORK_RUNS; i++) {
+        m.push(ioRun(e, p, '/workspace'));
+        l.push(ioRun(e, p, '/home/vibe'));
+      }
+      const sm = stat(m);
+      const sl = stat(l);
+      log(`fuse ${v || 'defaults'}: /workspace ${sm.median} ms, guest-local ${sl.median} ms`);
+      rows.push([v || 'defaults (cache=auto, timeout 1 s, readdirplus)', `${sm.median} (${sm.min}–${sm.max}) ms`, `${sl.median} ms`, `${(sm.median / sl.median).toFixed(2)}×`]);
+    } finally {
+      spawnSync(process.execPath, [CLI, 'stop'], { env: e, cwd: p });
+    }
+  }
+  process.stdout.write(`mount I/O (5,000 files) by FUSE option, ${WORK_RUNS} runs each, medians (min–max)\n\n| option | /workspace | guest-local | ratio |\n|---|---|---|---|\n`);
+  for (const r of rows) process.stdout.write(`| ${r.join(' | ')} |\n`);
+}
+
 async function main(): Promise<void> {
   if (!existsSync(CLI)) throw new Error('run `npm run build` first');
   const base = mkdtempSync(join(tmpdir(), 'vibebox-bench-'));
@@ -105,6 +147,7 @@ async function main(): Promise<void> {
     mkdirSync(warmup);
     timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, warmup);
     timeRun(process.execPath, [CLI, 'stop'], env, warmup);
+    if (FUSE_OPTIONS) return fuseOptions(base, env, log);
 
     // ---- cold start: brand-new session, image present
     const cold: number[] = [];
@@ -183,15 +226,7 @@ async function main(): Promise<void> {
     log(`idle host memory ${rss.toFixed(0)} MB PSS (sum of peak RSS ${peak.toFixed(0)} MB) over ${sessionPids.length} processes`);
 
     // ---- mount I/O: 5,000 small files created, stat'ed and read, /workspace vs guest-local
-    const ioScript = (dir: string) =>
-      `set -e; d=${dir}/bench-io; rm -rf $d; mkdir -p $d; cd $d; s=$(date +%s%N); ` +
-      `i=0; while [ $i -lt 5000 ]; do echo "file $i" > f$i; i=$((i+1)); done; ` +
-      `find . -type f | xargs stat -c %s > /dev/null; cat f* > /dev/null; e=$(date +%s%N); cd /; rm -rf $d; echo $(( (e - s) / 1000000 ))`;
-    const io = (dir: string) => {
-      const r = spawnSync(process.execPath, [CLI, 'exec', '--', 'sh', '-c', ioScript(dir)], { env, cwd: proj, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`mount I/O failed: ${r.stderr}`);
-      return Number(r.stdout.trim());
-    };
+    const io = (dir: string) => ioRun(env, proj, dir);
     const ioMount: number[] = [];
     const ioLocal: number[] = [];
     for (let i = 0; i < (ONLY_RESUME ? 0 : 3); i++) {

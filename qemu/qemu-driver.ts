@@ -34,6 +34,8 @@ export interface QemuDriverOptions {
   /** The guest user the host user maps to on shares. */
   guestUid: number;
   guestGid: number;
+  /** FUSE tuning options for every share (measurements only; see parseTuning). */
+  virtiofsdTuning?: readonly string[];
 }
 
 export class DriverError extends Error {
@@ -158,7 +160,7 @@ export class QemuDriver implements VmDriver {
       const stage = m.spec.file ? join(this.o.runDir, `fs${i}.d`) : undefined;
       if (stage) mkdirSync(stage, { recursive: true });
       const git = stage || s.writableGitConfig ? NO_GIT_WALLS : gitWallsIn(s.host);
-      const argv = virtiofsdArgv({ virtiofsd: this.o.virtiofsd, python: this.o.python, socket, shared: s.host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : (s.hide ?? statefulDirsIn(s.host)), git, guestUid: this.o.guestUid, guestGid: this.o.guestGid });
+      const argv = virtiofsdArgv({ virtiofsd: this.o.virtiofsd, python: this.o.python, socket, shared: s.host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : (s.hide ?? statefulDirsIn(s.host)), git, guestUid: this.o.guestUid, guestGid: this.o.guestGid, ...(this.o.virtiofsdTuning?.length ? { tuning: this.o.virtiofsdTuning } : {}) });
       const full = [...this.setpriv, ...argv];
       // A socket file left by a killed supervisor would look ready before this virtiofsd listens.
       rmSync(socket, { force: true });

@@ -79,19 +79,34 @@ export interface VirtiofsdSpec {
   /** The guest user's uid/gid: the host user is mapped to it. */
   guestUid: number;
   guestGid: number;
+  /** FUSE tuning under measurement (parseTuning), normally none. */
+  tuning?: readonly string[];
 }
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/**
+ * FUSE tuning options a measurement may try (VIBEBOX_VIRTIOFSD_OPTS, comma-separated; the bench's
+ * --fuse-options): only caching and readdir behaviour, never anything that moves the shared
+ * directory or the walls. Returns the options, or the first one refused (pure).
+ */
+export const TUNING_OPTIONS: readonly RegExp[] = [/^cache=(auto|always|none)$/, /^timeout=\d+(\.\d+)?$/, /^(no_)?readdirplus$/, /^(no_)?writeback$/];
+export function parseTuning(value: string | undefined): { ok: true; options: string[] } | { ok: false; refused: string } {
+  const options = (value ?? '').split(',').map((o) => o.trim()).filter(Boolean);
+  for (const o of options) if (!TUNING_OPTIONS.some((r) => r.test(o))) return { ok: false, refused: o };
+  return { ok: true, options };
+}
+
 /** virtiofsd's own argv, serving the socket the launcher passes as fd 3 (pure). */
-export function virtiofsdCommand(v: Virtiofsd, source: string, readonly: boolean): string[] {
+export function virtiofsdCommand(v: Virtiofsd, source: string, readonly: boolean, tuning: readonly string[] = []): string[] {
   if (v.flavour === 'rust') {
     // Inside our namespace it is not uid 0, so its namespace sandbox maps just that uid again.
+    // (Tuning options are the C virtiofsd's: the Rust one is not measured here.)
     return [v.binary, '--fd=3', `--shared-dir=${source}`, '--cache=auto', '--sandbox=namespace', '--thread-pool-size=0', ...(readonly && v.readonlyFlag ? ['--readonly'] : [])];
   }
   // With --fd the C virtiofsd neither binds a socket nor takes its lock in /var/run/virtiofsd
-  // (which an ordinary user cannot create).
-  return [v.binary, '--fd=3', '-o', `source=${source}`, '-o', 'cache=auto', '-o', 'no_xattr', '--thread-pool-size=0'];
+  // (which an ordinary user cannot create). Later -o options override earlier ones.
+  return [v.binary, '--fd=3', '-o', `source=${source}`, '-o', 'cache=auto', '-o', 'no_xattr', '--thread-pool-size=0', ...tuning.flatMap((o) => ['-o', o])];
 }
 
 /** The whole chain: launcher → unshare → sh (walls) → virtiofsd (pure). */
@@ -113,7 +128,7 @@ export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   for (const h of s.hide) steps.push(`mount -t tmpfs -o ro,size=4k,mode=0555 vibebox-hidden ${shq(h)}`);
   // argv[0] names the socket, so the orphan clean-up (by run-dir command line) finds virtiofsd
   // and the server it forks: with --fd nothing else on its command line names the run dir.
-  steps.push(`exec -a ${shq(`virtiofsd@${s.socket}`)} ${virtiofsdCommand(s.virtiofsd, source, s.readonly).map(shq).join(' ')}`);
+  steps.push(`exec -a ${shq(`virtiofsd@${s.socket}`)} ${virtiofsdCommand(s.virtiofsd, source, s.readonly, s.tuning).map(shq).join(' ')}`);
   // The user namespace maps the host user to the guest user (vibe) and nothing else: files vibe
   // creates are the host user's, the host user's files are vibe's, and guest root (or any other
   // guest id) has no host id, so it can neither create nor chown files as anyone on the host.

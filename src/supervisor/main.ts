@@ -10,7 +10,7 @@ import { updateIndex } from '../session/index-store.js';
 import { touch } from '../session/index-file.js';
 import { checkDisk } from '../../qemu/disk.js';
 import { prepareSessionDisk } from '../session/disk.js';
-import { findPython, findVirtiofsd } from '../../qemu/virtiofsd.js';
+import { findPython, findVirtiofsd, parseTuning } from '../../qemu/virtiofsd.js';
 import { QemuDriver } from '../../qemu/qemu-driver.js';
 import type { VmDriver } from '../../qemu/driver.js';
 import { aliveAs, readPid } from '../../qemu/pidfile.js';
@@ -102,9 +102,13 @@ async function superviseSession(project: string, id: string, events: EventWriter
   const python = findPython();
   if (!python) throw new VibeboxError('E_TOOL_MISSING', 'python3 is not installed (it starts virtiofsd behind a seccomp filter)', 'install the `python3` package');
 
+  // A measurement knob (the bench's --fuse-options), held to caching options only.
+  const tuning = parseTuning(process.env['VIBEBOX_VIRTIOFSD_OPTS']);
+  if (!tuning.ok) throw new VibeboxError('E_USAGE', `VIBEBOX_VIRTIOFSD_OPTS: "${tuning.refused}" is not a tuning option`, 'use cache=, timeout=, [no_]readdirplus or [no_]writeback, comma-separated, or unset it');
   const qemuDriver = new QemuDriver({
     virtiofsd,
     python,
+    virtiofsdTuning: tuning.options,
     runDir: rp.dir,
     accelCache: `${home.home}/accel.json`,
     guestUid: image.manifest.user.uid,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildArgv, qemuEscape, type VmSpec } from '../../qemu/argv.js';
 import { candidates } from '../../qemu/accel.js';
-import { NO_GIT_WALLS, virtiofsdArgv, virtiofsdCommand, virtiofsdFlavour, type VirtiofsdSpec } from '../../qemu/virtiofsd.js';
+import { NO_GIT_WALLS, parseTuning, virtiofsdArgv, virtiofsdCommand, virtiofsdFlavour, type VirtiofsdSpec } from '../../qemu/virtiofsd.js';
 import { LAUNCHER_PY } from '../../qemu/virtiofsd-launcher.js';
 
 const base: VmSpec = {
@@ -109,6 +109,17 @@ test('virtiofsd flavour is told from --help: QEMU\'s C one and the Rust one, eac
   assert.deepEqual(c, ['/usr/lib/qemu/virtiofsd', '--fd=3', '-o', 'source=/p', '-o', 'cache=auto', '-o', 'no_xattr', '--thread-pool-size=0']);
   // Read-only is a bind mount for both flavours.
   assert.match(virtiofsdArgv(spec({ virtiofsd: RUST_FSD })).at(-1)!, /remount,bind,ro '\/p'.*--readonly/);
+});
+
+test('FUSE tuning under measurement: caching and readdir options only, appended after the defaults', () => {
+  assert.deepEqual(parseTuning(undefined), { ok: true, options: [] });
+  assert.deepEqual(parseTuning(' timeout=5, no_readdirplus ,writeback,cache=always,timeout=0.5'), { ok: true, options: ['timeout=5', 'no_readdirplus', 'writeback', 'cache=always', 'timeout=0.5'] });
+  for (const bad of ['source=/', 'xattr', 'timeout=', 'cache=weird', 'allow_root', 'writeback;rm', 'readdirplus=1'])
+    assert.deepEqual(parseTuning(`timeout=1,${bad}`), { ok: false, refused: bad }, bad);
+  const c = virtiofsdCommand(C_FSD, '/p', false, ['timeout=5', 'no_readdirplus']);
+  assert.deepEqual(c.slice(-4), ['-o', 'timeout=5', '-o', 'no_readdirplus']);
+  assert.deepEqual(c.slice(0, 5), ['/usr/lib/qemu/virtiofsd', '--fd=3', '-o', 'source=/p', '-o']);
+  assert.match(virtiofsdArgv(spec({ virtiofsd: C_FSD, tuning: ['writeback'] })).at(-1)!, /'-o' 'writeback'$/);
 });
 
 test('session folders in a share are found for hiding: its own and one level down', async () => {
