@@ -126,6 +126,14 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('resume') }),
   /** The host's time (epoch ms) when sent: the guest sets its clock (after a resume it is behind). */
   z.strictObject({ type: z.literal('clock'), epochMs: z.number().int().positive() }),
+  /**
+   * Port forwarding (issue 13): open a relay in the VM for guest port `guest` (the host side is
+   * QEMU's hostfwd onto the relay's port). Each connection goes to 127.0.0.1:guest in the VM, or,
+   * when nothing listens there, to that port of `container` (default: the agent container).
+   * Opening an id that is open answers with its port again (after a resume).
+   */
+  z.strictObject({ type: z.literal('forward_open'), fwdId: id, guest: z.number().int().min(1).max(65535), container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/).optional() }),
+  z.strictObject({ type: z.literal('forward_close'), fwdId: id }),
 ]);
 export type HostMessage = z.infer<typeof HostMessage>;
 
@@ -158,6 +166,8 @@ export const AgentMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('log'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
   /** The answer to `suspend`: ok when no share is mounted any more; lazy: mounts detached while in use. */
   z.strictObject({ type: z.literal('suspend_done'), ok: z.boolean(), lazy: z.array(z.string()), error: z.string().optional() }),
+  /** The answer to forward_open: the relay's port in the VM, or why it could not listen. */
+  z.strictObject({ type: z.literal('forward_ready'), fwdId: id, port: z.number().int().min(1).max(65535).optional(), error: z.string().optional() }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { probeAccel, qemuBinary, type ProbeResult } from './accel.js';
 import { gitWallsIn, NO_GIT_WALLS, statefulDirsIn, virtiofsdArgv, type Virtiofsd } from './virtiofsd.js';
 import { QmpClient } from './qmp.js';
+import { VibeboxError } from '../guest/errors.js';
 import { aliveAs, cmdline, readPid } from './pidfile.js';
 import { pollUntil, PollTimeout, withDeadline } from '../guest/poll.js';
 import type { MountSpec } from '../guest/protocol.js';
@@ -246,6 +247,22 @@ export class QemuDriver implements VmDriver {
       ...(this.sharedRam ? { memoryFile: this.ramPath! } : {}),
       ...(req.incoming ? { withoutShareDevices: true, incoming: 'defer' } : {}),
     };
+  }
+
+  async hostForward(op: 'add' | 'remove', host: number, guestPort?: number): Promise<void> {
+    // HMP through QMP: slirp's hostfwd has no QMP command of its own. Bound to 127.0.0.1 only.
+    const rule = op === 'add' ? `hostfwd_add net0 tcp:127.0.0.1:${host}-:${guestPort ?? host}` : `hostfwd_remove net0 tcp:127.0.0.1:${host}`;
+    const qmp = await QmpClient.connect(this.paths.qmpSock);
+    try {
+      const out = String((await qmp.execute('human-monitor-command', { 'command-line': rule })) ?? '').trim();
+      // HMP reports failure as text, not as a QMP error.
+      if (out !== '') {
+        if (op === 'add') throw new VibeboxError('E_PORT_IN_USE', `host port 127.0.0.1:${host} is in use`, `free it, or forward to another host port: vibebox port ${guestPort ?? host} <host-port>`);
+        throw new VibeboxError('E_PORT', `could not remove the forward of host port ${host}: ${out.split('\n')[0]}`);
+      }
+    } finally {
+      qmp.close();
+    }
   }
 
   resumeArgvKey(req: VmRequest): string {

@@ -126,6 +126,16 @@ export async function runCli(argv: string[]): Promise<void> {
     .action(async (o: { project?: string; json?: boolean }) => (await import('./explain.js')).explainCmd(o));
 
   program
+    .command('port')
+    .description('forward host 127.0.0.1:<host> to <guest> in the running session (VM or agent container); no arguments: list')
+    .argument('[guest]', 'port in the VM or the agent container')
+    .argument('[host]', 'port on 127.0.0.1 of this machine (default: the same)')
+    .addOption(projectOpt())
+    .option('--close <host>', 'stop forwarding this host port')
+    .option('--json', 'machine-readable list')
+    .action(async (g: string | undefined, h: string | undefined, o: { project?: string; close?: string; json?: boolean }) => (await import('./port.js')).port(g, h, o));
+
+  program
     .command('doctor')
     .description('check what vibebox needs on this machine and how to install what is missing')
     .option('--json', 'machine-readable output')

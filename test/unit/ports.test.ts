@@ -1,0 +1,133 @@
+// Port forwarding (issue 13): [[ports]] config, approval, the supervisor's forward table, and the
+// guest relay (real sockets on loopback: 127.0.0.2 stands in for a container address).
+import assert from 'node:assert/strict';
+import { createServer, connect, type Server } from 'node:net';
+import { describe, it } from 'node:test';
+import { parseConfigText } from '../../src/config/load.js';
+import { portWidenings, widenings, type Grant } from '../../src/approval/diff.js';
+import { forwardConflict, ForwardTable, type ForwardDeps } from '../../src/supervisor/forwards.js';
+import { VibeboxError } from '../../src/errors.js';
+import { dialTarget, Forwards } from '../../guest/agent/forward.js';
+import { parsePort } from '../../src/cli/port.js';
+
+describe('[[ports]] in vibebox.toml', () => {
+  it('host defaults to guest; both are kept', () => {
+    const c = parseConfigText('[[ports]]\nguest = 3000\n[[ports]]\nguest = 80\nhost = 8080\n');
+    assert.deepEqual(c.ports, [{ guest: 3000, host: 3000 }, { guest: 80, host: 8080 }]);
+  });
+  it('a host port forwarded twice, a port out of range, an unknown key: E_CONFIG_INVALID naming the key', () => {
+    const bad = (t: string, re: RegExp) =>
+      assert.throws(() => parseConfigText(t), (e: unknown) => e instanceof VibeboxError && e.code === 'E_CONFIG_INVALID' && re.test(e.message));
+    bad('[[ports]]\nguest = 1\nhost = 9000\n[[ports]]\nguest = 2\nhost = 9000\n', /ports\[1\]\.host: host port 9000 is forwarded twice/);
+    bad('[[ports]]\nguest = 70000\n', /ports\[0\]\.guest/);
+    bad('[[ports]]\nguest = 3000\nbind = "0.0.0.0"\n', /bind/);
+  });
+});
+
+describe('approval of forwards', () => {
+  const base: Grant = { network: { mode: 'allowlist', entries: [] }, mounts: [] };
+  it('a new forward is a widening; the same one, or dropping one, is not', () => {
+    assert.deepEqual(portWidenings(undefined, [{ guest: 3000, host: 3000 }]), ['+ port 127.0.0.1:3000 → guest 3000']);
+    assert.deepEqual(portWidenings([{ guest: 3000, host: 3000 }], [{ guest: 3000, host: 3000 }]), []);
+    assert.deepEqual(portWidenings([{ guest: 3000, host: 3000 }], []), []);
+    // the same host port to another guest port reaches something else: a widening
+    assert.equal(portWidenings([{ guest: 3000, host: 3000 }], [{ guest: 22, host: 3000 }]).length, 1);
+    assert.deepEqual(widenings(base, { ...base, ports: [{ guest: 5173, host: 5173 }] }), ['+ port 127.0.0.1:5173 → guest 5173']);
+  });
+});
+
+describe('forward planning', () => {
+  it('a host port taken by another forward is E_PORT_IN_USE naming it; the same forward again is fine', () => {
+    const have = [{ host: 3000, guest: 3000, origin: 'config' as const }];
+    assert.equal(forwardConflict(have, { host: 3000, guest: 3000, origin: 'session' }), null);
+    const e = forwardConflict(have, { host: 3000, guest: 4000, origin: 'session' });
+    assert.ok(e instanceof VibeboxError && e.code === 'E_PORT_IN_USE' && /127\.0\.0\.1:3000/.test(e.message));
+    assert.equal(e.exitCode, 1);
+  });
+  it('parsePort takes 1..65535 only', () => {
+    assert.equal(parsePort('8080', 'guest port'), 8080);
+    for (const s of ['0', '65536', 'x', '-1', '80.5']) assert.throws(() => parsePort(s, 'guest port'), /not a port number/);
+  });
+
+  function fakeDeps(busy: Set<number>) {
+    const calls: string[] = [];
+    let relay = 40000;
+    const deps: ForwardDeps = {
+      openRelay: async (id, guest) => (calls.push(`relay ${id} ${guest}`), relay++),
+      closeRelay: (id) => void calls.push(`close ${id}`),
+      hostfwd: async (op, host, g) => {
+        if (op === 'add' && busy.has(host)) throw new VibeboxError('E_PORT_IN_USE', `host port 127.0.0.1:${host} is in use`);
+        calls.push(`${op} ${host}${g ? `→${g}` : ''}`);
+      },
+      log: () => undefined,
+    };
+    return { deps, calls };
+  }
+  it('opens relay then hostfwd; a busy host port fails, leaves nothing behind, and closes the relay', async () => {
+    const { deps, calls } = fakeDeps(new Set([8081]));
+    const t = new ForwardTable(deps);
+    const e = await t.add({ host: 8080, guest: 3000, origin: 'session' });
+    assert.equal(e.state, 'open');
+    await assert.rejects(t.add({ host: 8081, guest: 3000, origin: 'session' }), /127\.0\.0\.1:8081 is in use/);
+    assert.deepEqual(t.list().map((f) => f.host), [8080]);
+    assert.deepEqual(calls, ['relay 1 3000', 'add 8080→40000', 'relay 2 3000', 'close 2']);
+    assert.equal(await t.remove(8080), true);
+    assert.deepEqual(calls.slice(-2), ['remove 8080', 'close 1']);
+    assert.deepEqual(t.list(), []);
+  });
+  it('config forwards: a failing one is kept as failed (explain shows why); reopen re-adds the open ones', async () => {
+    const { deps, calls } = fakeDeps(new Set([9001]));
+    const t = new ForwardTable(deps);
+    await t.addAll([
+      { host: 9000, guest: 9000, origin: 'config' },
+      { host: 9001, guest: 9001, origin: 'config' },
+    ]);
+    assert.deepEqual(t.list().map((f) => [f.host, f.state]), [[9000, 'open'], [9001, 'failed']]);
+    assert.match(t.list()[1]!.error ?? '', /in use/);
+    calls.length = 0;
+    await t.reopen();
+    assert.deepEqual(calls, ['relay 1 9000', 'add 9000→40002']);
+  });
+});
+
+describe('guest relay', () => {
+  const listen = (host: string, reply: string): Promise<Server> =>
+    new Promise((r) => {
+      const s = createServer((c) => c.end(reply));
+      s.listen(0, host, () => r(s));
+    });
+  const portOf = (s: Server) => (s.address() as { port: number }).port;
+  const fetchVia = (port: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const c = connect(port, '127.0.0.1');
+      let out = '';
+      c.on('data', (d) => (out += d));
+      c.on('end', () => resolve(out));
+      c.on('close', () => resolve(out));
+      c.on('error', reject);
+    });
+
+  it('goes to the VM port when something listens there, else to the container address', async () => {
+    const vm = await listen('127.0.0.1', 'vm');
+    const g = portOf(vm);
+    const sock = await dialTarget({ guest: g, container: 'c' }, async () => '127.0.0.2');
+    const got = await new Promise<string>((r) => sock.once('data', (d) => r(String(d))));
+    assert.equal(got, 'vm');
+    vm.close();
+    const ctr = await new Promise<Server>((r) => {
+      const s = createServer((c) => c.end('container'));
+      s.listen(g, '127.0.0.2', () => r(s));
+    });
+    const fw = new Forwards(() => undefined);
+    const relayPort = await fw.start(1, { guest: g, container: 'c' });
+    // dialTarget's default lookup asks Docker; this relay has none: the VM side must be refused
+    // cleanly (the connection closes) rather than hang.
+    assert.equal(await fetchVia(relayPort), '');
+    assert.equal(await fw.start(1, { guest: g, container: 'c' }), relayPort, 'same id, same target: same relay');
+    fw.stop(1);
+    const viaContainer = await dialTarget({ guest: g, container: 'c' }, async () => '127.0.0.2');
+    assert.equal(await new Promise<string>((r) => viaContainer.once('data', (d) => r(String(d)))), 'container');
+    ctr.close();
+    await assert.rejects(dialTarget({ guest: g, container: 'c' }, async () => null), /has no address/);
+  });
+});
