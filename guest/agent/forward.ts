@@ -52,14 +52,18 @@ function dial(host: string, port: number): Promise<Socket> {
 export interface ForwardTarget {
   guest: number;
   container: string;
+  /** Try the VM's own port first (a plain forward); a kit's forward goes to its container only. */
+  vmFirst: boolean;
 }
 
-/** Where a connection goes: the VM's own port first, then the container's. */
+/** Where a connection goes: the VM's own port first (when vmFirst), then the container's. */
 export async function dialTarget(t: ForwardTarget, lookup = containerAddress): Promise<Socket> {
-  try {
-    return await dial('127.0.0.1', t.guest);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ECONNREFUSED') throw e;
+  if (t.vmFirst) {
+    try {
+      return await dial('127.0.0.1', t.guest);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ECONNREFUSED') throw e;
+    }
   }
   const ip = await lookup(t.container);
   if (!ip) throw new Error(`nothing listens on ${t.guest} in the VM and container ${t.container} has no address`);
@@ -75,7 +79,7 @@ export class Forwards {
     const have = this.open.get(id);
     // The same id again: a resumed VM's supervisor re-adding its rules. A different target under
     // an old id (a new supervisor after a save) replaces the old relay.
-    if (have && have.target.guest === target.guest && have.target.container === target.container) return have.port;
+    if (have && have.target.guest === target.guest && have.target.container === target.container && have.target.vmFirst === target.vmFirst) return have.port;
     if (have) this.stop(id);
     const server = createServer((client) => {
       client.pause();

@@ -93,7 +93,7 @@ function handle(msg: HostMessage): void {
   switch (msg.type) {
     case 'forward_open': {
       const fwdId = msg.fwdId;
-      forwards.start(fwdId, { guest: msg.guest, container: msg.container ?? 'vibebox-agent' }).then(
+      forwards.start(fwdId, { guest: msg.guest, container: msg.container ?? 'vibebox-agent', vmFirst: msg.container === undefined }).then(
         (port) => send({ type: 'forward_ready', fwdId, port }),
         (e: Error) => send({ type: 'forward_ready', fwdId, error: e.message }),
       );

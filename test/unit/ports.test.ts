@@ -110,7 +110,7 @@ describe('guest relay', () => {
   it('goes to the VM port when something listens there, else to the container address', async () => {
     const vm = await listen('127.0.0.1', 'vm');
     const g = portOf(vm);
-    const sock = await dialTarget({ guest: g, container: 'c' }, async () => '127.0.0.2');
+    const sock = await dialTarget({ guest: g, container: 'c', vmFirst: true }, async () => '127.0.0.2');
     const got = await new Promise<string>((r) => sock.once('data', (d) => r(String(d))));
     assert.equal(got, 'vm');
     vm.close();
@@ -119,15 +119,25 @@ describe('guest relay', () => {
       s.listen(g, '127.0.0.2', () => r(s));
     });
     const fw = new Forwards(() => undefined);
-    const relayPort = await fw.start(1, { guest: g, container: 'c' });
+    const relayPort = await fw.start(1, { guest: g, container: 'c', vmFirst: true });
     // dialTarget's default lookup asks Docker; this relay has none: the VM side must be refused
     // cleanly (the connection closes) rather than hang.
     assert.equal(await fetchVia(relayPort), '');
-    assert.equal(await fw.start(1, { guest: g, container: 'c' }), relayPort, 'same id, same target: same relay');
+    assert.equal(await fw.start(1, { guest: g, container: 'c', vmFirst: true }), relayPort, 'same id, same target: same relay');
     fw.stop(1);
-    const viaContainer = await dialTarget({ guest: g, container: 'c' }, async () => '127.0.0.2');
+    const viaContainer = await dialTarget({ guest: g, container: 'c', vmFirst: true }, async () => '127.0.0.2');
     assert.equal(await new Promise<string>((r) => viaContainer.once('data', (d) => r(String(d)))), 'container');
+    // A kit's forward skips the VM even when something listens there.
+    const vm2 = await listen('127.0.0.1', 'vm');
+    await new Promise<void>((r) => vm2.close(() => r()));
+    const vm3 = await new Promise<Server>((r) => {
+      const s = createServer((c) => c.end('vm'));
+      s.listen(g, '127.0.0.1', () => r(s));
+    });
+    const kitOnly = await dialTarget({ guest: g, container: 'c', vmFirst: false }, async () => '127.0.0.2');
+    assert.equal(await new Promise<string>((r) => kitOnly.once('data', (d) => r(String(d)))), 'container');
+    vm3.close();
     ctr.close();
-    await assert.rejects(dialTarget({ guest: g, container: 'c' }, async () => null), /has no address/);
+    await assert.rejects(dialTarget({ guest: g, container: 'c', vmFirst: true }, async () => null), /has no address/);
   });
 });
