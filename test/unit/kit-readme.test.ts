@@ -47,3 +47,11 @@ it('the README SDK example runs against a live kit', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+it('the repository README shows the same SDK example (the one run above)', () => {
+  const root = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+  const shown = /<!-- kit-sdk-example[^>]*-->\n```ts\n([\s\S]*?)```/.exec(root)?.[1];
+  const tested = /```ts\n([\s\S]*?)```/.exec(readFileSync(README, 'utf8'))?.[1];
+  assert.ok(shown && tested);
+  assert.equal(shown, tested);
+});
