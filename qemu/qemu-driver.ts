@@ -67,6 +67,19 @@ export function mountSpecFor(s: ShareRequest, tag: string, fs: 'virtiofs' | '9p'
   return { spec: { tag, guest: s.guest, ro: s.readonly, fs, ...(isFile ? { file: basename(s.host) } : {}) } };
 }
 
+/** Bind 127.0.0.1:port for a moment; a one-line VibeboxError when that is not possible. */
+export function probeLoopbackPort(port: number, guestPort: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EACCES') reject(new VibeboxError('E_PORT', `host port ${port} needs privileges to bind`, `use a port above 1023: vibebox port ${guestPort} <host-port>`));
+      else if (e.code === 'EADDRINUSE') reject(new VibeboxError('E_PORT_IN_USE', `host port 127.0.0.1:${port} is in use`, `free it, or forward to another host port: vibebox port ${guestPort} <host-port>`));
+      else reject(new VibeboxError('E_PORT', `cannot bind host port 127.0.0.1:${port}: ${e.message}`));
+    });
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+  });
+}
+
 export class QemuDriver implements VmDriver {
   private qemu: ChildProcess | null = null;
   private helpers: ChildProcess[] = [];
@@ -252,6 +265,8 @@ export class QemuDriver implements VmDriver {
   async hostForward(op: 'add' | 'remove', host: number, guestPort?: number): Promise<void> {
     // HMP through QMP: slirp's hostfwd has no QMP command of its own. Bound to 127.0.0.1 only.
     const rule = op === 'add' ? `hostfwd_add net0 tcp:127.0.0.1:${host}-:${guestPort ?? host}` : `hostfwd_remove net0 tcp:127.0.0.1:${host}`;
+    // slirp's failure text does not say why: a trial bind does (in use, or a privileged port).
+    if (op === 'add') await probeLoopbackPort(host, guestPort ?? host);
     const qmp = await QmpClient.connect(this.paths.qmpSock);
     try {
       const out = String((await qmp.execute('human-monitor-command', { 'command-line': rule })) ?? '').trim();

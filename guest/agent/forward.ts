@@ -8,6 +8,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 
 const DOCKER_SOCKET = '/run/docker.sock';
 const CONNECT_TIMEOUT_MS = 5_000;
+/** The VM's address on QEMU's user network (images/guest-init.sh); hostfwd delivers there. */
+export const GUEST_ADDRESS = '10.0.2.15';
 
 /** The container's address on its first network with one (Engine API, no containers bundle needed). */
 export function containerAddress(name: string, socketPath = DOCKER_SOCKET): Promise<string | null> {
@@ -72,7 +74,14 @@ export async function dialTarget(t: ForwardTarget, lookup = containerAddress): P
 
 export class Forwards {
   private readonly open = new Map<number, { server: Server; port: number; target: ForwardTarget }>();
-  constructor(private readonly log: (line: string) => void) {}
+  /**
+   * `listenHost`: the VM's slirp address, where hostfwd delivers; not 0.0.0.0, so containers on
+   * the VM's Docker bridges cannot use a relay to reach the VM's loopback services.
+   */
+  constructor(
+    private readonly log: (line: string) => void,
+    private readonly listenHost = GUEST_ADDRESS,
+  ) {}
 
   /** Listen on a free port (idempotent per id); resolves with it. */
   async start(id: number, target: ForwardTarget): Promise<number> {
@@ -100,8 +109,7 @@ export class Forwards {
     });
     const port = await new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      // Any address: slirp delivers hostfwd traffic to the VM's 10.0.2.15.
-      server.listen(0, '0.0.0.0', () => {
+      server.listen(0, this.listenHost, () => {
         const a = server.address();
         resolve(typeof a === 'object' && a ? a.port : 0);
       });

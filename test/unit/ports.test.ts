@@ -9,6 +9,7 @@ import { forwardConflict, ForwardTable, type ForwardDeps } from '../../src/super
 import { VibeboxError } from '../../src/errors.js';
 import { dialTarget, Forwards } from '../../guest/agent/forward.js';
 import { parsePort } from '../../src/cli/port.js';
+import { probeLoopbackPort } from '../../qemu/qemu-driver.js';
 
 describe('[[ports]] in vibebox.toml', () => {
   it('host defaults to guest; both are kept', () => {
@@ -90,6 +91,20 @@ describe('forward planning', () => {
   });
 });
 
+describe('host port probe', () => {
+  it('a taken 127.0.0.1 port is E_PORT_IN_USE naming it; a free one is left free', async () => {
+    const busy = await new Promise<Server>((r) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => r(s));
+    });
+    const port = (busy.address() as { port: number }).port;
+    await assert.rejects(probeLoopbackPort(port, 3000), (e: unknown) => e instanceof VibeboxError && e.code === 'E_PORT_IN_USE' && e.toLine() === `vibebox: host port 127.0.0.1:${port} is in use (free it, or forward to another host port: vibebox port 3000 <host-port>)`);
+    await new Promise<void>((r) => busy.close(() => r()));
+    await probeLoopbackPort(port, 3000);
+    await probeLoopbackPort(port, 3000); // closed again after the probe
+  });
+});
+
 describe('guest relay', () => {
   const listen = (host: string, reply: string): Promise<Server> =>
     new Promise((r) => {
@@ -118,7 +133,7 @@ describe('guest relay', () => {
       const s = createServer((c) => c.end('container'));
       s.listen(g, '127.0.0.2', () => r(s));
     });
-    const fw = new Forwards(() => undefined);
+    const fw = new Forwards(() => undefined, '127.0.0.1');
     const relayPort = await fw.start(1, { guest: g, container: 'c', vmFirst: true });
     // dialTarget's default lookup asks Docker; this relay has none: the VM side must be refused
     // cleanly (the connection closes) rather than hang.
