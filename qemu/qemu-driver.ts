@@ -270,11 +270,9 @@ export class QemuDriver implements VmDriver {
     const qmp = await QmpClient.connect(this.paths.qmpSock);
     try {
       const out = String((await qmp.execute('human-monitor-command', { 'command-line': rule })) ?? '').trim();
-      // HMP reports failure as text, not as a QMP error.
-      if (out !== '') {
-        if (op === 'add') throw new VibeboxError('E_PORT_IN_USE', `host port 127.0.0.1:${host} is in use`, `free it, or forward to another host port: vibebox port ${guestPort ?? host} <host-port>`);
-        throw new VibeboxError('E_PORT', `could not remove the forward of host port ${host}: ${out.split('\n')[0]}`);
-      }
+      // HMP reports as text, not as a QMP error: add says nothing when it worked, remove says "… removed".
+      if (op === 'add' && out !== '') throw new VibeboxError('E_PORT_IN_USE', `host port 127.0.0.1:${host} is in use`, `free it, or forward to another host port: vibebox port ${guestPort ?? host} <host-port>`);
+      if (op === 'remove' && !/removed/.test(out)) throw new VibeboxError('E_PORT', `could not remove the forward of host port ${host}: ${out.split('\n')[0]}`);
     } finally {
       qmp.close();
     }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bootedSession, vb, type RunResult, type TestEnv } from '../helpers/vm.js';
+import { bootedSession, spawnVb, until, vb, type RunResult, type TestEnv } from '../helpers/vm.js';
 import type * as Sdk from '../../guest/kit/sdk.js';
 
 const LONG = { timeoutMs: 900_000 };
@@ -94,12 +94,27 @@ describe('ports and kits', () => {
   });
 
   it('a forward reaches a server in the agent container when nothing in the VM listens', { timeout: 900_000 }, async () => {
-    const s = await cli(['run', '--', 'sh', '-c', `setsid -f node -e "require('http').createServer((q,s)=>s.end('container-ok')).listen(4000,'0.0.0.0')" >/dev/null 2>&1; sleep 3`]);
-    assert.equal(s.code, 0, s.stderr);
+    // As a user would: a dev server running in the foreground of a `vibebox run`, opened from the host.
     ctrPort = await freePort();
     const p = await cli(['port', '4000', String(ctrPort)]);
     assert.equal(p.code, 0, p.stderr);
-    assert.deepEqual(await get(`http://127.0.0.1:${ctrPort}/`), { status: 200, body: 'container-ok' });
+    const server = spawnVb(t, proj, ['run', '--', 'node', '-e', "require('http').createServer((q,s)=>s.end('container-ok')).listen(4000,'0.0.0.0')"]);
+    let err = '';
+    server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    try {
+      let last: unknown;
+      await until(
+        async () => {
+          last = await get(`http://127.0.0.1:${ctrPort}/`);
+          return typeof last === 'object' && last !== null && 'status' in last;
+        },
+        600_000,
+        `the container's server through 127.0.0.1:${ctrPort} (last: ${JSON.stringify(last)}; run stderr: ${err})`,
+      );
+      assert.deepEqual(last, { status: 200, body: 'container-ok' });
+    } finally {
+      server.kill('SIGTERM');
+    }
   });
 
   it('a host port in use is a one-line error naming it (exit 1); explain and `vibebox port` list the forwards', { timeout: 120_000 }, async () => {
