@@ -2,7 +2,12 @@
 // guest relay (real sockets on loopback: 127.0.0.2 stands in for a container address).
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server } from 'node:net';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { effectiveConfig } from '../../src/approval/effective.js';
+import { checkApproval } from '../../src/approval/check.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { portWidenings, widenings, type Grant } from '../../src/approval/diff.js';
 import { forwardConflict, ForwardTable, type ForwardDeps } from '../../src/supervisor/forwards.js';
@@ -34,6 +39,42 @@ describe('approval of forwards', () => {
     // the same host port to another guest port reaches something else: a widening
     assert.equal(portWidenings([{ guest: 3000, host: 3000 }], [{ guest: 22, host: 3000 }]).length, 1);
     assert.deepEqual(widenings(base, { ...base, ports: [{ guest: 5173, host: 5173 }] }), ['+ port 127.0.0.1:5173 → guest 5173']);
+  });
+});
+
+describe('[[ports]] against a real vibebox.toml', () => {
+  let tmp = '';
+  let project = '';
+  let saved: string | undefined;
+  before(() => {
+    tmp = realpathSync(mkdtempSync(join(tmpdir(), 'vb-ports-')));
+    project = join(tmp, 'proj');
+    mkdirSync(project);
+    saved = process.env['VIBEBOX_HOME'];
+    process.env['VIBEBOX_HOME'] = join(tmp, 'home');
+  });
+  after(() => {
+    if (saved === undefined) delete process.env['VIBEBOX_HOME'];
+    else process.env['VIBEBOX_HOME'] = saved;
+    rmSync(tmp, { recursive: true, force: true });
+  });
+  it('a forward is not opened until approved; an approved one stays; dropping one applies at once', async () => {
+    const id = '01900000-0000-7000-8000-0000000000c1';
+    const toml = (t: string) => writeFileSync(join(project, 'vibebox.toml'), t);
+    toml('[[ports]]\nguest = 3000\n');
+    const eff = effectiveConfig(project, id, {});
+    assert.deepEqual(eff.ports, []);
+    assert.deepEqual(eff.unapproved, ['+ port 127.0.0.1:3000 → guest 3000']);
+    await assert.rejects(checkApproval(project, id, { interactive: false }), (e: VibeboxError) => e.code === 'E_NOT_APPROVED' && /port 127\.0\.0\.1:3000/.test(e.message));
+    await checkApproval(project, id, { interactive: false, yes: true });
+    assert.deepEqual(effectiveConfig(project, id, {}).ports, [{ guest: 3000, host: 3000 }]);
+    // a second forward written from inside the guest: the approved one stays open, the new one waits
+    toml('[[ports]]\nguest = 3000\n[[ports]]\nguest = 22\nhost = 2222\n');
+    const e2 = effectiveConfig(project, id, {});
+    assert.deepEqual(e2.ports, [{ guest: 3000, host: 3000 }]);
+    assert.deepEqual(e2.unapproved, ['+ port 127.0.0.1:2222 → guest 22']);
+    toml('');
+    assert.deepEqual(effectiveConfig(project, id, {}).ports, []);
   });
 });
 
