@@ -15,6 +15,7 @@ import { VibeboxError } from '../../src/errors.js';
 import { dialTarget, Forwards } from '../../guest/agent/forward.js';
 import { parsePort } from '../../src/cli/port.js';
 import { probeLoopbackPort } from '../../qemu/qemu-driver.js';
+import { AgentMessage, ContainerOp, HostMessage } from '../../guest/protocol.js';
 
 describe('[[ports]] in vibebox.toml', () => {
   it('host defaults to guest; both are kept', () => {
@@ -195,5 +196,22 @@ describe('guest relay', () => {
     vm3.close();
     ctr.close();
     await assert.rejects(dialTarget({ guest: g, container: 'c', vmFirst: true }, async () => null), /has no address/);
+  });
+});
+
+describe('guest protocol additions', () => {
+  it('forward_open/close and forward_ready are strict; the kit op takes a dir under /workspace only', () => {
+    assert.ok(HostMessage.safeParse({ type: 'forward_open', fwdId: 1, guest: 3000 }).success);
+    assert.ok(HostMessage.safeParse({ type: 'forward_open', fwdId: 1, guest: 8080, container: 'vibebox-kit-a' }).success);
+    assert.ok(!HostMessage.safeParse({ type: 'forward_open', fwdId: 1, guest: 0 }).success);
+    assert.ok(!HostMessage.safeParse({ type: 'forward_open', fwdId: 1, guest: 3000, host: '0.0.0.0' }).success, 'no bind address from anyone');
+    assert.ok(!HostMessage.safeParse({ type: 'forward_open', fwdId: 1, guest: 3000, container: '../x' }).success);
+    assert.ok(HostMessage.safeParse({ type: 'forward_close', fwdId: 1 }).success);
+    assert.ok(AgentMessage.safeParse({ type: 'forward_ready', fwdId: 1, port: 40000 }).success);
+    assert.ok(AgentMessage.safeParse({ type: 'forward_ready', fwdId: 1, error: 'EADDRINUSE' }).success);
+    const spec = { image: { apt: [], npm: [], run: [] } };
+    assert.ok(ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'a', dir: '/workspace/dist' } }).success);
+    assert.ok(!ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'a', dir: '/etc' } }).success);
+    assert.ok(!ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'A/../b', dir: '/workspace' } }).success);
   });
 });
