@@ -74,7 +74,11 @@ export const KitOp = z.strictObject({
   action: z.enum(['serve', 'stop', 'ls']),
   name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/).optional(),
   /** serve: the kit's dist directory in the VM (under /workspace). */
-  dir: z.string().regex(/^\/workspace(\/|$)/).optional(),
+  dir: z
+    .string()
+    .regex(/^\/workspace(\/|$)/)
+    .refine((d) => !d.split('/').includes('..'), 'must not leave /workspace')
+    .optional(),
 });
 export type KitOp = z.infer<typeof KitOp>;
 

@@ -212,6 +212,7 @@ describe('guest protocol additions', () => {
     const spec = { image: { apt: [], npm: [], run: [] } };
     assert.ok(ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'a', dir: '/workspace/dist' } }).success);
     assert.ok(!ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'a', dir: '/etc' } }).success);
+    assert.ok(!ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'a', dir: '/workspace/../etc' } }).success);
     assert.ok(!ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'A/../b', dir: '/workspace' } }).success);
   });
 });
