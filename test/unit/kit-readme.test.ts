@@ -33,7 +33,7 @@ it('the README SDK example runs against a live kit', async () => {
   });
   try {
     writeFileSync(join(dir, 'notes.txt'), 'first line\nsecond\n');
-    // 'vibebox/kit' is the package export the issue asks for; until package.json maps it, point at the source.
+    // 'vibebox/kit' is the package export (needs a build; kit-build.test.ts imports it by that name): here, the source.
     writeFileSync(join(dir, 'example.mts'), block.replace("'vibebox/kit'", JSON.stringify(CLIENT)));
     const out = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, ['--import', import.meta.resolve('tsx'), 'example.mts'], { cwd: dir, timeout: 20_000, env: { ...process.env, KIT_URL: kit.url, KIT_KEY: KEY } }, (err, stdout, stderr) =>
