@@ -79,7 +79,9 @@ describe('ports and kits', () => {
   after(() => t?.cleanup());
 
   it('vibebox port reaches a server in the VM, bound to its loopback', { timeout: 300_000 }, async () => {
-    const s = await cli(['exec', '--', 'sh', '-c', `setsid -f node -e "require('http').createServer((q,s)=>s.end('vm-ok')).listen(3000,'127.0.0.1')" >/dev/null 2>&1; sleep 3`]);
+    // Started in the background; the exec returns once it listens (node starts slowly under TCG).
+    const s = await cli(['exec', '--', 'bash', '-c', `setsid -f node -e "require('http').createServer((q,s)=>s.end('vm-ok')).listen(3000,'127.0.0.1')" >/dev/null 2>&1
+      for i in $(seq 240); do (echo > /dev/tcp/127.0.0.1/3000) 2>/dev/null && exit 0; sleep 0.5; done; echo 'the server did not listen within 120 s' >&2; exit 1`]);
     assert.equal(s.code, 0, s.stderr);
     vmPort = await freePort();
     const t0 = Date.now();
