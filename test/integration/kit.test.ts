@@ -101,18 +101,24 @@ describe('ports and kits', () => {
     const p = await cli(['port', '4000', String(ctrPort)]);
     assert.equal(p.code, 0, p.stderr);
     const server = spawnVb(t, proj, ['run', '--', 'node', '-e', "require('http').createServer((q,s)=>s.end('container-ok')).listen(4000,'0.0.0.0')"]);
-    let err = '';
-    server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    let out = '';
+    server.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    server.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    let exited: number | null | undefined;
+    server.on('exit', (code) => (exited = code));
+    let last: unknown;
     try {
-      let last: unknown;
       await until(
         async () => {
           last = await get(`http://127.0.0.1:${ctrPort}/`);
+          if (exited !== undefined) throw new Error(`vibebox run exited (${exited}): ${out}`);
           return typeof last === 'object' && last !== null && 'status' in last;
         },
         600_000,
-        `the container's server through 127.0.0.1:${ctrPort} (last: ${JSON.stringify(last)}; run stderr: ${err})`,
-      );
+        `the container's server through 127.0.0.1:${ctrPort}`,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; last answer ${JSON.stringify(last)}; vibebox run output: ${out}`);
+      });
       assert.deepEqual(last, { status: 200, body: 'container-ok' });
     } finally {
       server.kill('SIGTERM');
