@@ -97,6 +97,9 @@ describe('ports and kits', () => {
 
   it('a forward reaches a server in the agent container when nothing in the VM listens', { timeout: 900_000 }, async () => {
     // As a user would: a dev server running in the foreground of a `vibebox run`, opened from the host.
+    // The first run on a fresh VM disk imports the agent base image (minutes under TCG): its own step.
+    const first = await cli(['run', '--', 'true']);
+    assert.equal(first.code, 0, first.stderr);
     ctrPort = await freePort();
     const p = await cli(['port', '4000', String(ctrPort)]);
     assert.equal(p.code, 0, p.stderr);
@@ -114,7 +117,7 @@ describe('ports and kits', () => {
           if (exited !== undefined) throw new Error(`vibebox run exited (${exited}): ${out}`);
           return typeof last === 'object' && last !== null && 'status' in last;
         },
-        600_000,
+        180_000,
         `the container's server through 127.0.0.1:${ctrPort}`,
       ).catch((e: Error) => {
         throw new Error(`${e.message}; last answer ${JSON.stringify(last)}; vibebox run output: ${out}`);
