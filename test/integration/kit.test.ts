@@ -161,7 +161,7 @@ describe('ports and kits', () => {
     const t0 = Date.now();
     const s = await cli(['kit', 'serve', 'kitdist', '--port', String(kitPort)]);
     assert.equal(s.code, 0, s.stderr);
-    process.stderr.write(`# measured: kit serve ${Date.now() - t0} ms (first, includes the base image import when not done yet)\n`);
+    process.stderr.write(`# measured: kit serve ${Date.now() - t0} ms (base image already imported by the run before)\n`);
     assert.match(s.stdout, new RegExp(`serving at ws://127\\.0\\.0\\.1:${kitPort}/ \\(key: .*kitdist/kit\\.key\\)`));
     const { readFileSync } = await import('node:fs');
     kitKey = readFileSync(join(proj, 'kitdist', 'kit.key'), 'utf8').trim();
