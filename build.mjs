@@ -34,7 +34,7 @@ await build({
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
   target: 'node20',
-  external: ['node-pty', 'better-sqlite3'],
+  external: ['node-pty', 'better-sqlite3', 'esbuild'],
   define: { ...common.define, SUPERVISOR_MESSAGE_SCHEMA: JSON.stringify(supervisorSchema) },
 });
 
@@ -51,3 +51,22 @@ await build({
   target: 'node18',
   external: ['node-pty'],
 });
+
+// The kit (issue 13): the launcher `vibebox kit build` copies into a kit's dist/server/, and the
+// client SDK behind the package export `vibebox/kit` (with its .d.ts, emitted by tsc).
+await build({
+  ...common,
+  entryPoints: { 'kit-server': 'guest/kit/main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  target: 'node20',
+  external: ['better-sqlite3'],
+});
+await build({ ...common, banner: {}, entryPoints: { kit: 'guest/kit/sdk.ts' }, outdir: 'dist', target: 'node20', external: ['ws', 'zod'] });
+{
+  const { execFileSync } = await import('node:child_process');
+  rmSync(new URL('./dist/types', import.meta.url), { recursive: true, force: true });
+  const tsc = new URL('./node_modules/typescript/bin/tsc', import.meta.url).pathname;
+  execFileSync(process.execPath, [tsc, '--ignoreConfig', '--declaration', '--emitDeclarationOnly', '--outDir', 'dist/types/kit', '--rootDir', 'guest/kit',
+    '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--skipLibCheck', '--types', 'node', 'guest/kit/sdk.ts'], { stdio: 'inherit' });
+}

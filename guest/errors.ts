@@ -32,6 +32,10 @@ export type ErrorCode =
   | 'E_KEYS_UNSAFE'
   | 'E_AGENT_UNKNOWN'
   | 'E_CONTAINER'
+  // issue 13: a host port taken by another program is a failure of the moment (exit 1), not bad input.
+  | 'E_PORT_IN_USE'
+  | 'E_PORT'
+  | 'E_KIT'
   | 'E_INTERNAL';
 
 /** Exit code 2 is bad input (the user can fix it); 1 is a failure of the machine or of vibebox. */

@@ -70,6 +70,18 @@ export const ContainerSpec = z.strictObject({
 });
 export type ContainerSpec = z.infer<typeof ContainerSpec>;
 
+export const KitOp = z.strictObject({
+  action: z.enum(['serve', 'stop', 'ls']),
+  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/).optional(),
+  /** serve: the kit's dist directory in the VM (under /workspace). */
+  dir: z
+    .string()
+    .regex(/^\/workspace(\/|$)/)
+    .refine((d) => !d.split('/').includes('..'), 'must not leave /workspace')
+    .optional(),
+});
+export type KitOp = z.infer<typeof KitOp>;
+
 /**
  * An exec whose target is the project's agent container rather than the VM (issue 11). The exec's
  * stdio, exit status, resize and signals work as for a VM exec; progress goes to its stderr.
@@ -80,13 +92,15 @@ export type ContainerSpec = z.infer<typeof ContainerSpec>;
  *   commit   bake the container into the project image; reset: discard it; rebuild: rebuild layers, recreate
  */
 export const ContainerOp = z.strictObject({
-  op: z.enum(['run', 'agents', 'update', 'changes', 'commit', 'reset', 'rebuild']),
+  op: z.enum(['run', 'agents', 'update', 'changes', 'commit', 'reset', 'rebuild', 'kit']),
   agent: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(),
   /** Run as root in the container (still cap_drop ALL, no-new-privileges): for apt installs. */
   root: z.boolean().optional(),
   /** Names of exec env entries that go into the container process (keys from ~/.vibebox/.env); never stored in the container's config. */
   pass: z.array(envName).max(256).optional(),
   spec: ContainerSpec,
+  /** op kit (issue 13): serve a built kit (its dist/ under /workspace) in a container, stop one, or list them. */
+  kit: KitOp.optional(),
 });
 export type ContainerOp = z.infer<typeof ContainerOp>;
 
@@ -126,6 +140,15 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('resume') }),
   /** The host's time (epoch ms) when sent: the guest sets its clock (after a resume it is behind). */
   z.strictObject({ type: z.literal('clock'), epochMs: z.number().int().positive() }),
+  /**
+   * Port forwarding (issue 13): open a relay in the VM for guest port `guest` (the host side is
+   * QEMU's hostfwd onto the relay's port). Without `container`, each connection goes to
+   * 127.0.0.1:guest in the VM or, when nothing listens there, to the agent container; with it,
+   * to that container only (a kit).
+   * Opening an id that is open answers with its port again (after a resume).
+   */
+  z.strictObject({ type: z.literal('forward_open'), fwdId: id, guest: z.number().int().min(1).max(65535), container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/).optional() }),
+  z.strictObject({ type: z.literal('forward_close'), fwdId: id }),
 ]);
 export type HostMessage = z.infer<typeof HostMessage>;
 
@@ -158,6 +181,8 @@ export const AgentMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('log'), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
   /** The answer to `suspend`: ok when no share is mounted any more; lazy: mounts detached while in use. */
   z.strictObject({ type: z.literal('suspend_done'), ok: z.boolean(), lazy: z.array(z.string()), error: z.string().optional() }),
+  /** The answer to forward_open: the relay's port in the VM, or why it could not listen. */
+  z.strictObject({ type: z.literal('forward_ready'), fwdId: id, port: z.number().int().min(1).max(65535).optional(), error: z.string().optional() }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 

@@ -98,4 +98,9 @@ export interface VmDriver {
   resume(o: ResumeOptions): Promise<void>;
   /** Kill a VM that never ran (a failed resume) without reporting its exit; the shares stay up. */
   abandon(): Promise<void>;
+  /**
+   * Forward host 127.0.0.1:`host` to `guestPort` in the VM (add), or stop (remove). Throws with
+   * code E_PORT_IN_USE when the host port cannot be bound. Gone with the VM process.
+   */
+  hostForward(op: 'add' | 'remove', host: number, guestPort?: number): Promise<void>;
 }

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { probeAccel, qemuBinary, type ProbeResult } from './accel.js';
 import { gitWallsIn, NO_GIT_WALLS, statefulDirsIn, virtiofsdArgv, type Virtiofsd } from './virtiofsd.js';
 import { QmpClient } from './qmp.js';
+import { VibeboxError } from '../guest/errors.js';
 import { aliveAs, cmdline, readPid } from './pidfile.js';
 import { pollUntil, PollTimeout, withDeadline } from '../guest/poll.js';
 import type { MountSpec } from '../guest/protocol.js';
@@ -66,6 +67,19 @@ export function mountSpecFor(s: ShareRequest, tag: string, fs: 'virtiofs' | '9p'
     return { skip: `${s.host}: ${(e as Error).message}` };
   }
   return { spec: { tag, guest: s.guest, ro: s.readonly, fs, ...(isFile ? { file: basename(s.host) } : {}) } };
+}
+
+/** Bind 127.0.0.1:port for a moment; a one-line VibeboxError when that is not possible. */
+export function probeLoopbackPort(port: number, guestPort: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EACCES') reject(new VibeboxError('E_PORT', `host port ${port} needs privileges to bind`, `use a port above 1023: vibebox port ${guestPort} <host-port>`));
+      else if (e.code === 'EADDRINUSE') reject(new VibeboxError('E_PORT_IN_USE', `host port 127.0.0.1:${port} is in use`, `free it, or forward to another host port: vibebox port ${guestPort} <host-port>`));
+      else reject(new VibeboxError('E_PORT', `cannot bind host port 127.0.0.1:${port}: ${e.message}`));
+    });
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+  });
 }
 
 export class QemuDriver implements VmDriver {
@@ -248,6 +262,22 @@ export class QemuDriver implements VmDriver {
       ...(this.sharedRam ? { memoryFile: this.ramPath! } : {}),
       ...(req.incoming ? { withoutShareDevices: true, incoming: 'defer' } : {}),
     };
+  }
+
+  async hostForward(op: 'add' | 'remove', host: number, guestPort?: number): Promise<void> {
+    // HMP through QMP: slirp's hostfwd has no QMP command of its own. Bound to 127.0.0.1 only.
+    const rule = op === 'add' ? `hostfwd_add net0 tcp:127.0.0.1:${host}-:${guestPort ?? host}` : `hostfwd_remove net0 tcp:127.0.0.1:${host}`;
+    // slirp's failure text does not say why: a trial bind does (in use, or a privileged port).
+    if (op === 'add') await probeLoopbackPort(host, guestPort ?? host);
+    const qmp = await QmpClient.connect(this.paths.qmpSock);
+    try {
+      const out = String((await qmp.execute('human-monitor-command', { 'command-line': rule })) ?? '').trim();
+      // HMP reports as text, not as a QMP error: add says nothing when it worked, remove says "… removed".
+      if (op === 'add' && out !== '') throw new VibeboxError('E_PORT_IN_USE', `host port 127.0.0.1:${host} is in use`, `free it, or forward to another host port: vibebox port ${guestPort ?? host} <host-port>`);
+      if (op === 'remove' && !/removed/.test(out)) throw new VibeboxError('E_PORT', `could not remove the forward of host port ${host}: ${out.split('\n')[0]}`);
+    } finally {
+      qmp.close();
+    }
   }
 
   resumeArgvKey(req: VmRequest): string {

@@ -14,6 +14,8 @@ export interface Explanation {
   local: string[];
   network: { mode: 'allowlist' | 'blocklist'; entries: string[]; proxy: string };
   storage: { config: string; state: string };
+  /** Port forwards: the live ones of a running session, else the approved [[ports]] (issue 13). */
+  ports: { host: number; guest: number; origin: string; state: string; container?: string; error?: string }[];
   /** The agent container: its project layer and caps, and the key names (never values) a `vibebox run` receives. */
   container: {
     image: { apt: string[]; npm: string[]; run: string[] };
@@ -33,7 +35,7 @@ function keyNames(): { keys: string[]; keysProblem?: string } {
   }
 }
 
-export function explain(project: string, sessionId: string | null, cfg: ResolvedConfig): Explanation {
+export function explain(project: string, sessionId: string | null, cfg: ResolvedConfig, live?: Explanation['ports']): Explanation {
   const p = projectPaths(project);
   const rel = (x: string) => relative(project, x) || '.';
   return {
@@ -43,6 +45,7 @@ export function explain(project: string, sessionId: string | null, cfg: Resolved
     local: localDirOrder(cfg.workspace?.local ?? []).map((n) => `${WORKSPACE}/${n}`),
     network: { mode: cfg.network.mode, entries: cfg.network.entries, proxy: 'http://10.0.2.100:3128' },
     storage: { config: rel(p.config), state: `${rel(p.stateDir)}/` },
+    ports: live ?? (cfg.ports ?? []).map((f) => ({ host: f.host, guest: f.guest, origin: 'config', state: 'not running' })),
     container: {
       image: { apt: [...cfg.image.apt], npm: [...cfg.image.npm], run: [...cfg.image.run] },
       cpus: cfg.container.cpus ?? null,
@@ -68,6 +71,9 @@ export function explainText(e: Explanation): string {
   lines.push(`  image: vibebox/agent:base${layer.length ? ` + ${layer.join(', ')}` : ''}`);
   if (c.cpus !== null || c.memory !== null) lines.push(`  caps: ${c.cpus ?? 'no'} cpus, ${c.memory ?? 'no'} memory limit`);
   lines.push(`  keys from ~/.vibebox/.env passed to each run: ${c.keysProblem ? `none (${c.keysProblem})` : c.keys.length ? c.keys.join(', ') : 'none'}`);
+  lines.push('', 'ports (host 127.0.0.1 only → VM, or the agent container when nothing in the VM listens):');
+  if (e.ports.length === 0) lines.push('  (none)');
+  for (const f of e.ports) lines.push(`  127.0.0.1:${f.host} → ${f.guest}${f.container ? ` (${f.container})` : ''} [${f.origin}]${f.state === 'open' ? '' : ` ${f.state}${f.error ? `: ${f.error}` : ''}`}`);
   lines.push('', 'storage:', `  config: ${e.storage.config}`, `  state:  ${e.storage.state}`);
   return lines.join('\n') + '\n';
 }

@@ -16,6 +16,7 @@ import { execOf, peerPid } from './peer.js';
 import { installHostCas } from './host-cas.js';
 import { mountLocalDirs } from './local-dirs.js';
 import { retrying, setClock, unmountForSuspend } from './suspend.js';
+import { Forwards } from './forward.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -86,8 +87,21 @@ function mount(m: MountSpec): void {
   }
 }
 
+const forwards = new Forwards((line) => log('warn', line));
+
 function handle(msg: HostMessage): void {
   switch (msg.type) {
+    case 'forward_open': {
+      const fwdId = msg.fwdId;
+      forwards.start(fwdId, { guest: msg.guest, container: msg.container ?? 'vibebox-agent', vmFirst: msg.container === undefined }).then(
+        (port) => send({ type: 'forward_ready', fwdId, port }),
+        (e: Error) => send({ type: 'forward_ready', fwdId, error: e.message }),
+      );
+      return;
+    }
+    case 'forward_close':
+      forwards.stop(msg.fwdId);
+      return;
     case 'exec': {
       const id = msg.id;
       if (msg.argv.length === 0 && !msg.container) {

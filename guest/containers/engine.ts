@@ -108,6 +108,12 @@ export async function removeContainer(id: string): Promise<void> {
   await expect('DELETE', `/containers/${q(id)}?force=1`, undefined, [204, 404], `remove container ${id}`, 60_000);
 }
 
+/** Containers (running or not) carrying `label=value`. */
+export async function listContainers(label: string, value: string): Promise<{ Id: string; Names: string[]; State: string; Labels: Record<string, string> | null }[]> {
+  const filters = q(JSON.stringify({ label: [`${label}=${value}`] }));
+  return json(await expect('GET', `/containers/json?all=1&filters=${filters}`, undefined, [200], `list containers ${label}=${value}`));
+}
+
 export type ChangeKind = 'changed' | 'added' | 'deleted';
 export interface Change {
   path: string;

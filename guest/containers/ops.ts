@@ -12,6 +12,7 @@ import { commitContainer, inspectContainer, inspectImage, removeContainer, remov
 import { ensureProjectImage } from './project-image.js';
 import { RunnerExec, RunnerHub } from './runner-hub.js';
 import { pollUntil } from '../poll.js';
+import { kitOp } from './kit.js';
 
 export interface OpRequest {
   op: ContainerOp;
@@ -203,6 +204,9 @@ async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, l
   await deps.dockerd();
   if (h.cancelled) return 130;
   switch (op.op) {
+    case 'kit':
+      if (!op.kit) throw new Usage('vibebox: the kit op needs its action');
+      return kitOp(op.kit, req.env, op.pass ?? [], deps.who, line, (s) => sink.stdout(Buffer.from(s)));
     case 'run':
       return run(req, sink, deps, h, line, agent, started);
     case 'agents':

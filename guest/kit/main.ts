@@ -5,33 +5,9 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { keyFingerprint } from './auth.js';
 import { KitError } from './errors.js';
-import { StoragePolicy } from './protocol.js';
+import { KitManifestFile } from './main-schema.js';
 import { loadRunnable } from './runnable.js';
 import { startKitServer } from './server.js';
-
-export const KitManifestFile = z
-  .object({
-    name: z.string().min(1),
-    version: z.string().min(1),
-    base: z.string().optional(),
-    packages: z.record(z.string(), z.array(z.string())).optional(),
-    /** sha256:<hex> of the key; when present the kit refuses to boot with any other key. */
-    key_fingerprint: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
-    storage: z.object({ inputs: StoragePolicy.optional(), outputs: StoragePolicy.optional() }).strict().optional(),
-    limits: z
-      .object({
-        maxInputBytes: z.number().int().positive(),
-        maxTotalInputBytes: z.number().int().positive(),
-        maxInputFiles: z.number().int().positive(),
-        maxOutputFiles: z.number().int().positive(),
-        maxFrameBytes: z.number().int().positive(),
-        promptTimeoutMs: z.number().int().nonnegative(),
-      })
-      .partial()
-      .strict()
-      .optional(),
-  })
-  .strict();
 
 const Env = z.object({
   VIBEBOX_KIT_KEY: z.string().min(16, 'VIBEBOX_KIT_KEY must be set (at least 16 characters)'),
@@ -46,7 +22,26 @@ const Env = z.object({
   VIBEBOX_KIT_PUBLIC_URL: z.string().optional(),
 });
 
+/**
+ * VIBEBOX_KIT_SECRETS: a JSON file of env entries (the key, the manifest's secrets) that `vibebox
+ * kit serve` writes 0600 in the kit's state, so they stay out of the container's stored config.
+ */
+function loadSecrets(): void {
+  const file = process.env['VIBEBOX_KIT_SECRETS'];
+  if (!file) return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new KitError('E_CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  const r = z.record(z.string(), z.string()).safeParse(parsed);
+  if (!r.success) throw new KitError('E_CONFIG_INVALID', `${file}: must be a JSON object of strings`);
+  for (const [k, v] of Object.entries(r.data)) process.env[k] ??= v;
+}
+
 async function main(): Promise<void> {
+  loadSecrets();
   const env = Env.safeParse(process.env);
   if (!env.success) throw new KitError('E_CONFIG_INVALID', env.error.issues.map((i) => i.message).join('; '));
   const e = env.data;

@@ -26,6 +26,8 @@ export interface Grant {
   writable_git_config?: boolean;
   /** [image]: what the project layer installs and runs (absent in older grants: nothing) */
   image?: ImageLayerSpec;
+  /** [[ports]]: host 127.0.0.1 port → guest port (absent in older grants: none) */
+  ports?: { guest: number; host: number }[];
 }
 
 const EMPTY_IMAGE: ImageLayerSpec = { apt: [], npm: [], run: [] };
@@ -88,6 +90,12 @@ export function approvedResources(approved: Resources, wanted: Resources): Resou
   };
 }
 
+/** A forward not approved (same host port to the same guest port) is a new way in. Dropping one is free. */
+export function portWidenings(approved: Grant['ports'], wanted: Grant['ports']): string[] {
+  const a = approved ?? [];
+  return (wanted ?? []).filter((w) => !a.some((p) => p.host === w.host && p.guest === w.guest)).map((w) => `+ port 127.0.0.1:${w.host} → guest ${w.guest}`);
+}
+
 export function widenings(approved: Grant, wanted: Grant): string[] {
   return [
     ...mountWidenings(approved.mounts, wanted.mounts),
@@ -95,5 +103,6 @@ export function widenings(approved: Grant, wanted: Grant): string[] {
     ...resourceWidenings(approved.resources ?? DEFAULT_RESOURCES, wanted.resources ?? DEFAULT_RESOURCES),
     ...(wanted.writable_git_config && !approved.writable_git_config ? ['workspace.writable_git_config = true (the guest may write .git/config and .git/hooks, which git on the host runs)'] : []),
     ...imageWidenings(approved.image, wanted.image),
+    ...portWidenings(approved.ports, wanted.ports),
   ];
 }

@@ -3,7 +3,7 @@
 // the file's when they ask nothing new, else the approved ones; each resource is the lower of the
 // approved and the asked-for value (narrowing applies at once, raising waits for approval).
 import { applyEnvOverrides, loadFileConfig, type ResolvedConfig } from '../config/load.js';
-import { approvedResources, DEFAULT_RESOURCES, imageWidenings, mountWidenings, widenings } from './diff.js';
+import { approvedResources, DEFAULT_RESOURCES, imageWidenings, mountWidenings, portWidenings, widenings } from './diff.js';
 import { networkWidenings } from './network-diff.js';
 import { defaultGrant, grantOf, readGrant } from './store.js';
 
@@ -27,6 +27,8 @@ export function effectiveConfig(project: string, sessionId: string, env: NodeJS.
     workspace: { ...cfg.workspace, writable_git_config: wanted.writable_git_config === true && approved.writable_git_config === true },
     // An [image] that adds anything unapproved builds the approved one instead.
     image: imageWidenings(approved.image, wanted.image).length ? { apt: [], npm: [], run: [], ...approved.image } : cfg.image,
+    // Unapproved forwards are not opened; the approved ones the file still asks for are.
+    ports: (cfg.ports ?? []).filter((p) => portWidenings(approved.ports, [p]).length === 0),
   };
   return { ...applyEnvOverrides(eff, env), unapproved };
 }

@@ -22,6 +22,7 @@ const GrantSchema = z.strictObject({
     .optional(),
   writable_git_config: z.boolean().optional(),
   image: z.strictObject({ apt: z.array(z.string()), npm: z.array(z.string()), run: z.array(z.string()) }).optional(),
+  ports: z.array(z.strictObject({ guest: z.number().int(), host: z.number().int() })).optional(),
 });
 
 const file = (id: string) => approvedFile(id); // throws for an id that is not a UUID
@@ -34,6 +35,7 @@ export function grantOf(cfg: ResolvedConfig): Grant {
     resources: { cpus: cfg.vm.cpus, memory: cfg.vm.memory, disk: cfg.vm.disk, auto_shutdown_ms: cfg.session.auto_shutdown_ms },
     writable_git_config: cfg.workspace?.writable_git_config === true,
     image: { apt: [...cfg.image.apt], npm: [...cfg.image.npm], run: [...cfg.image.run] },
+    ports: (cfg.ports ?? []).map((p) => ({ guest: p.guest, host: p.host })),
   };
 }
 
@@ -49,7 +51,7 @@ export function defaultGrant(project: string): Grant {
 function parseGrant(text: string): Grant {
   const g = GrantSchema.parse(JSON.parse(text));
   // a grant from before resources were approved: the defaults were what it allowed
-  return { network: g.network, mounts: g.mounts, resources: g.resources ?? { ...DEFAULT_RESOURCES }, writable_git_config: g.writable_git_config === true, ...(g.image ? { image: g.image } : {}) };
+  return { network: g.network, mounts: g.mounts, resources: g.resources ?? { ...DEFAULT_RESOURCES }, writable_git_config: g.writable_git_config === true, ...(g.image ? { image: g.image } : {}), ...(g.ports ? { ports: g.ports } : {}) };
 }
 
 export function readGrant(id: string): Grant | null {

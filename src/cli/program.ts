@@ -126,6 +126,45 @@ export async function runCli(argv: string[]): Promise<void> {
     .action(async (o: { project?: string; json?: boolean }) => (await import('./explain.js')).explainCmd(o));
 
   program
+    .command('port')
+    .description('forward host 127.0.0.1:<host> to <guest> in the running session (VM or agent container); no arguments: list')
+    .argument('[guest]', 'port in the VM or the agent container')
+    .argument('[host]', 'port on 127.0.0.1 of this machine (default: the same)')
+    .addOption(projectOpt())
+    .option('--close <host>', 'stop forwarding this host port')
+    .option('--json', 'machine-readable list')
+    .action(async (g: string | undefined, h: string | undefined, o: { project?: string; close?: string; json?: boolean }) => (await import('./port.js')).port(g, h, o));
+
+  const kit = program.command('kit').description('build a kit (an agent behind one authenticated endpoint) and serve it from the VM');
+  kit
+    .command('build')
+    .description('bundle a kit module into dist/: server, kit.json, kit.key (0600), .env.example, Dockerfile')
+    .argument('<entry>', 'the module exporting run(prompt, ctx) (and optionally `kit`)')
+    .option('--out <dir>', 'output directory', 'dist')
+    .option('--name <name>', 'kit name (default: kit.name, else the file name)')
+    .option('--version <version>', 'kit version (default: kit.version, else 0.0.0)')
+    .action(async (entry: string, o: { out?: string; name?: string; version?: string }) => (await import('./kit.js')).kitBuild(entry, o));
+  kit
+    .command('serve')
+    .description('run a built kit in a container in the VM, its port forwarded to 127.0.0.1')
+    .argument('<dist>', 'the built kit directory (inside the project)')
+    .addOption(projectOpt())
+    .option('--port <port>', 'host port on 127.0.0.1 (default: a free one)')
+    .option('--name <name>', 'serve under another name')
+    .action(async (dist: string, o: { project?: string; port?: string; name?: string }) => (await import('./kit.js')).kitServe(dist, o));
+  kit
+    .command('ls')
+    .description('list the kits in the VM and their forwards')
+    .addOption(projectOpt())
+    .action(async (o: { project?: string }) => (await import('./kit.js')).kitLs(o));
+  kit
+    .command('stop')
+    .description('stop a kit and close its forward')
+    .argument('<name>')
+    .addOption(projectOpt())
+    .action(async (name: string, o: { project?: string }) => (await import('./kit.js')).kitStop(name, o));
+
+  program
     .command('doctor')
     .description('check what vibebox needs on this machine and how to install what is missing')
     .option('--json', 'machine-readable output')

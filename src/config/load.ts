@@ -26,6 +26,8 @@ export interface ResolvedConfig {
   workspace?: Config['workspace'];
   image: Config['image'];
   container: Config['container'];
+  /** [[ports]]: host 127.0.0.1 port → guest port (absent in configs built before ports existed). */
+  ports?: Config['ports'];
 }
 
 export const WORKSPACE = '/workspace';
@@ -123,7 +125,7 @@ export function resolveConfig(cfg: Config, project: string, opts: { vbHome?: str
   }
   checkMounts(mounts, project, realpathOr(opts.vbHome ?? vibeboxHome()));
   const entries = cfg.network.entries ?? (cfg.network.mode === 'allowlist' ? [...DEFAULT_ALLOWLIST] : []);
-  return { vm: cfg.vm, session: cfg.session, network: { mode: cfg.network.mode, entries }, mounts, ...(cfg.workspace ? { workspace: cfg.workspace } : {}), image: cfg.image, container: cfg.container };
+  return { vm: cfg.vm, session: cfg.session, network: { mode: cfg.network.mode, entries }, mounts, ...(cfg.workspace ? { workspace: cfg.workspace } : {}), image: cfg.image, container: cfg.container, ports: cfg.ports };
 }
 
 /** Read the project's vibebox.toml; a missing file means the defaults. */

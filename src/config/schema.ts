@@ -31,6 +31,14 @@ export const MountSchema = z.strictObject({
   mode: z.enum(['ro', 'rw']).default('ro'),
 });
 
+// [[ports]]: host 127.0.0.1:<host> → guest <guest> (a server in the VM or in its containers).
+// `host` defaults to `guest`. A forward is a widening (approval): it opens a way in.
+const port = z.number().int().min(1).max(65535);
+export const PortSchema = z
+  .strictObject({ guest: port, host: port.optional() })
+  .transform((p) => ({ guest: p.guest, host: p.host ?? p.guest }));
+export type PortConfig = z.output<typeof PortSchema>;
+
 export const ConfigSchema = z.strictObject({
   vm: z
     .strictObject({
@@ -46,6 +54,16 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   mounts: z.array(MountSchema).default([]),
+  ports: z
+    .array(PortSchema)
+    .default([])
+    .superRefine((ps, ctx) => {
+      const seen = new Set<number>();
+      for (const [i, p] of ps.entries()) {
+        if (seen.has(p.host)) ctx.addIssue({ code: 'custom', path: [i, 'host'], message: `host port ${p.host} is forwarded twice` });
+        seen.add(p.host);
+      }
+    }),
   network: z
     .strictObject({
       mode: z.enum(['allowlist', 'blocklist']).default('allowlist'),

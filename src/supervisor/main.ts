@@ -13,6 +13,7 @@ import { prepareSessionDisk } from '../session/disk.js';
 import { findPython, findVirtiofsd, parseTuning } from '../../qemu/virtiofsd.js';
 import { QemuDriver } from '../../qemu/qemu-driver.js';
 import type { VmDriver } from '../../qemu/driver.js';
+import { ForwardTable } from './forwards.js';
 import { aliveAs, readPid } from '../../qemu/pidfile.js';
 import { AGENT_PORT_NAME, PROTOCOL_VERSION, type AgentMessage, type MountSpec } from '../../guest/protocol.js';
 import { AgentChannel } from './agent-channel.js';
@@ -134,6 +135,29 @@ async function superviseSession(project: string, id: string, events: EventWriter
   let mounts: MountSpec[] = [];
   // The CA certificates the host trusts, for the guest's setup: read while the VM boots.
   let hostCas: { cas?: string } = {};
+  // ---- port forwards (issue 13): [[ports]] at boot, `vibebox port` and kits at any time
+  const relayWaits = new Map<number, (m: { port?: number; error?: string }) => void>();
+  const forwards = new ForwardTable({
+    openRelay: (fwdId, guest, container) =>
+      new Promise<number>((resolve, reject) => {
+        if (!agent) return reject(new VibeboxError('E_PORT', 'the guest is not connected'));
+        const t = setTimeout(() => {
+          relayWaits.delete(fwdId);
+          reject(new VibeboxError('E_PORT', `the guest did not open a relay for port ${guest} within 10 s`));
+        }, 10_000);
+        relayWaits.set(fwdId, (m) => {
+          clearTimeout(t);
+          relayWaits.delete(fwdId);
+          if (m.port) resolve(m.port);
+          else reject(new VibeboxError('E_PORT', `the guest could not relay port ${guest}: ${cleanLine(m.error ?? 'unknown error', 200)}`));
+        });
+        agent.send({ type: 'forward_open', fwdId, guest, ...(container ? { container } : {}) });
+      }),
+    closeRelay: (fwdId) => agent?.send({ type: 'forward_close', fwdId }),
+    hostfwd: (op, host, guestPort) => driver.hostForward(op, host, guestPort),
+    log,
+  });
+  let forwardsStarted = false;
   let readyResolve!: () => void;
   let readyReject!: (e: Error) => void;
   const ready = new Promise<void>((res, rej) => {
@@ -178,6 +202,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
 
   const status = (): Status => ({
     id, project, state, refs: refs.count, supervisorPid: process.pid, qemuPid: driver.status().pid, accel: driver.status().accel, bootMs,
+    forwards: forwards.list(),
   });
 
   const hub = new ClientsHub({
@@ -216,6 +241,20 @@ async function superviseSession(project: string, id: string, events: EventWriter
           c.send({ type: 'error', code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) });
         }
         return;
+      case 'port': {
+        // Typed on the host by the user: that is the approval. Session-only (not written anywhere).
+        try {
+          await ready;
+          if (m.close) {
+            if (!(await forwards.remove(m.host))) throw new VibeboxError('E_USAGE', `host port ${m.host} is not forwarded`, 'see `vibebox port` for the forwards');
+          } else await forwards.add({ host: m.host, guest: m.guest ?? m.host, origin: m.origin ?? 'session', ...(m.container ? { container: m.container } : {}) });
+          c.send({ type: 'ok' });
+        } catch (e) {
+          const err = e instanceof VibeboxError ? e : new VibeboxError('E_PORT', (e as Error).message);
+          c.send({ type: 'error', code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) });
+        }
+        return;
+      }
       case 'resize':
         if (c.execId !== null) agent?.send({ type: 'resize', id: c.execId, cols: m.cols, rows: m.rows });
         return;
@@ -299,6 +338,11 @@ async function superviseSession(project: string, id: string, events: EventWriter
           log(`guest ready after ${Date.now() - t0} ms`);
           events.emit('running');
           readyResolve();
+          // First boot: the approved [[ports]]; after a resume: the same rules on the new QEMU.
+          if (!forwardsStarted) {
+            forwardsStarted = true;
+            void forwards.addAll((cfg.ports ?? []).map((p) => ({ host: p.host, guest: p.guest, origin: 'config' as const })));
+          } else void forwards.reopen();
         } else {
           readyReject(new Error(`guest setup failed: ${cleanLine(m.error ?? 'unknown error', 500)}`));
           void stop('setup failed');
@@ -329,7 +373,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
       case 'request': {
         const r = handleGuestRequest(m, {
           explain: (json) => {
-            const e = explain(project, id, cfg);
+            const e = explain(project, id, cfg, forwards.list());
             return json ? JSON.stringify(e, null, 2) + '\n' : explainText(e);
           },
           ownerOf: (execId) => hub.ownerOf(execId),
@@ -345,6 +389,9 @@ async function superviseSession(project: string, id: string, events: EventWriter
         return;
       case 'suspend_done':
         suspendAnswer?.(m);
+        return;
+      case 'forward_ready':
+        relayWaits.get(m.fwdId)?.({ ...(m.port !== undefined ? { port: m.port } : {}), ...(m.error !== undefined ? { error: m.error } : {}) });
         return;
     }
   }

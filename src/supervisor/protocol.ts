@@ -29,6 +29,15 @@ export const ClientMessage = z.discriminatedUnion('type', [
   /** suspend: save the VM's state for a resume instead of shutting it down (issue 14). */
   z.strictObject({ type: z.literal('stop'), suspend: z.boolean().optional() }),
   z.strictObject({ type: z.literal('reload') }),
+  /** Forward host 127.0.0.1:host → guest port (issue 13); close: stop forwarding host. Session-only. */
+  z.strictObject({
+    type: z.literal('port'),
+    host: z.number().int().min(1).max(65535),
+    guest: z.number().int().min(1).max(65535).optional(),
+    container: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/).optional(),
+    origin: z.enum(['session', 'kit']).optional(),
+    close: z.boolean().optional(),
+  }),
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
@@ -41,6 +50,19 @@ export const StatusSchema = z.strictObject({
   qemuPid: z.number().int().nullable(),
   accel: z.string(),
   bootMs: z.number().nullable(),
+  /** Port forwards of the running session (issue 13). */
+  forwards: z
+    .array(
+      z.strictObject({
+        host: z.number().int(),
+        guest: z.number().int(),
+        origin: z.enum(['config', 'session', 'kit']),
+        container: z.string().optional(),
+        state: z.enum(['pending', 'open', 'failed']),
+        error: z.string().optional(),
+      }),
+    )
+    .optional(),
 });
 export type Status = z.infer<typeof StatusSchema>;
 

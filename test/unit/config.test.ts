@@ -72,6 +72,7 @@ describe('parseConfigText: defaults', () => {
       network: { mode: 'allowlist' },
       image: { apt: [], npm: [], run: [] },
       container: {},
+      ports: [],
     });
     assert.deepEqual(ConfigSchema.parse({}), c);
   });

@@ -1,0 +1,124 @@
+// Kits in the VM (issue 13): `vibebox kit serve` runs a built kit (dist/ under /workspace) in its
+// own container with the agent container's hardening and egress path: cap_drop ALL,
+// no-new-privileges, the vibe uid, on the internal network whose only way out is the relay to the
+// host proxy. The root filesystem is read-only; the kit's state (files index, /input, /output,
+// /work) lives in a per-kit directory on the VM disk. The key and the manifest's secrets reach
+// the kit through a 0600 file there, never the container's stored config.
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { KitOp } from '../protocol.js';
+import { VibeboxError } from '../errors.js';
+import { BASE_IMAGE, ensureBaseImage } from './base-image.js';
+import { CONTAINER_PATH, INTERNAL_NETWORK, LABEL_ROLE, PROXY_ENV } from './container-spec.js';
+import { createContainer, inspectContainer, listContainers, removeContainer, startContainer } from './engine.js';
+import { ensureRelay } from './network.js';
+import type { Who } from './container.js';
+
+export const KIT_PREFIX = 'vibebox-kit-';
+export const LABEL_KIT = 'org.vibebox.kit';
+/** The port the kit listens on inside its container (forwarded to 127.0.0.1 on the host). */
+export const KIT_PORT = 8080;
+const STATE_ROOT = '/var/lib/vibebox/kits';
+const IN_CONTAINER_STATE = '/var/lib/vibebox-kit';
+
+export const kitContainerName = (name: string): string => `${KIT_PREFIX}${name}`;
+
+export interface KitContainerInput {
+  name: string;
+  /** The kit's dist directory in the VM. */
+  dir: string;
+  /** Its state directory in the VM. */
+  state: string;
+  who: Who;
+  image?: string;
+}
+
+/** Pure: the container body (hardening as agentContainerBody, plus a read-only root). */
+export function kitContainerBody(i: KitContainerInput): Record<string, unknown> {
+  const st = IN_CONTAINER_STATE;
+  return {
+    Image: i.image ?? BASE_IMAGE,
+    Hostname: kitContainerName(i.name),
+    User: `${i.who.uid}:${i.who.gid}`,
+    WorkingDir: `${st}/work`,
+    Cmd: ['node', '/opt/kit/server/index.mjs'],
+    Entrypoint: [],
+    Env: [
+      `PATH=${CONTAINER_PATH}`,
+      `HOME=${st}/work`,
+      'LANG=C.UTF-8',
+      'NODE_EXTRA_CA_CERTS=/etc/vibebox/host-cas.pem',
+      ...Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`),
+      'VIBEBOX_KIT_MANIFEST=/opt/kit/kit.json',
+      'VIBEBOX_KIT_RUNNABLE=/opt/kit/server/runnable.mjs',
+      `VIBEBOX_KIT_SECRETS=${st}/secrets.json`,
+      `VIBEBOX_KIT_PORT=${KIT_PORT}`,
+      `VIBEBOX_KIT_STATE=${st}/files`,
+      `VIBEBOX_KIT_INPUT=${st}/input`,
+      `VIBEBOX_KIT_OUTPUT=${st}/output`,
+      `VIBEBOX_KIT_WORK=${st}/work`,
+    ],
+    Labels: { [LABEL_ROLE]: 'kit', [LABEL_KIT]: i.name },
+    HostConfig: {
+      Binds: [
+        `${i.dir}:/opt/kit:ro`,
+        `${i.state}:${st}`,
+        '/etc/vibebox:/etc/vibebox:ro',
+        '/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro',
+      ],
+      Tmpfs: { '/tmp': 'rw,nosuid,nodev,size=256m' },
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      NetworkMode: INTERNAL_NETWORK,
+      Init: true,
+      ReadonlyRootfs: true,
+      RestartPolicy: { Name: 'no' },
+      Privileged: false,
+    },
+    NetworkingConfig: { EndpointsConfig: { [INTERNAL_NETWORK]: {} } },
+  };
+}
+
+/** The secrets file's content: the key and the manifest's env entries found in the exec env. */
+export function kitSecrets(env: Record<string, string>, pass: readonly string[]): { VIBEBOX_KIT_KEY: string } & Record<string, string> {
+  const key = env['VIBEBOX_KIT_KEY'];
+  if (!key || key.length < 16) throw new VibeboxError('E_USAGE', 'kit serve needs the kit key (VIBEBOX_KIT_KEY, at least 16 characters)', 'run vibebox kit serve <dist> from the host');
+  const out: { VIBEBOX_KIT_KEY: string } & Record<string, string> = { VIBEBOX_KIT_KEY: key };
+  for (const n of pass) if (n !== 'VIBEBOX_KIT_KEY' && env[n] !== undefined) out[n] = env[n]!;
+  return out;
+}
+
+export async function kitOp(op: KitOp, env: Record<string, string>, pass: readonly string[], who: Who, line: (s: string) => void, out: (s: string) => void): Promise<number> {
+  if (op.action === 'ls') {
+    const cs = await listContainers(LABEL_ROLE, 'kit');
+    for (const c of cs) out(`${c.Labels?.[LABEL_KIT] ?? c.Names[0]?.replace(/^\//, '')}\t${c.State}\n`);
+    return 0;
+  }
+  if (!op.name) throw new VibeboxError('E_USAGE', `kit ${op.action} needs a name`);
+  const cname = kitContainerName(op.name);
+  if (op.action === 'stop') {
+    const c = await inspectContainer(cname);
+    if (!c) {
+      line(`vibebox: no kit named ${op.name} is running`);
+      return 1;
+    }
+    await removeContainer(c.Id);
+    return 0;
+  }
+  if (!op.dir) throw new VibeboxError('E_USAGE', 'kit serve needs the kit directory');
+  const secrets = kitSecrets(env, pass);
+  await ensureBaseImage(line);
+  await ensureRelay(line);
+  // A kit served again replaces the one running (a rebuilt dist, a new key).
+  await removeContainer(cname);
+  const state = `${STATE_ROOT}/${op.name}`;
+  for (const d of ['', '/files', '/input', '/output', '/work']) {
+    mkdirSync(`${state}${d}`, { recursive: true, mode: 0o700 });
+    chownSync(`${state}${d}`, who.uid, who.gid);
+  }
+  writeFileSync(`${state}/secrets.json`, JSON.stringify(secrets), { mode: 0o600 });
+  chownSync(`${state}/secrets.json`, who.uid, who.gid);
+  const id = await createContainer(cname, kitContainerBody({ name: op.name, dir: op.dir, state, who }));
+  await startContainer(id);
+  line(`vibebox: kit ${op.name} started in container ${cname}`);
+  return 0;
+}

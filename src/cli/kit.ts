@@ -1,0 +1,132 @@
+// `vibebox kit build|serve|ls|stop` (issue 13). build is host-only work (src/kit/build.ts); serve
+// runs a built dist/ (inside the project, so the VM sees it under /workspace) in a container in the
+// session's VM (guest/containers/kit.ts) and forwards its port to 127.0.0.1 on the host.
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join, relative, resolve, sep } from 'node:path';
+import { VibeboxError } from '../errors.js';
+import { keyFingerprint } from '../../guest/kit/auth.js';
+import { KitManifestFile } from '../../guest/kit/main-schema.js';
+import { resolveProject } from '../session/project.js';
+import { readKeys } from '../keys/env-file.js';
+import { WORKSPACE } from '../config/load.js';
+import { pollUntil } from '../../guest/poll.js';
+import { KIT_PORT } from '../kit/plan.js';
+import { forwardLines, liveSocket, liveStatus, parsePort } from './port.js';
+import { request } from '../client/attach.js';
+
+const KIT_PREFIX = 'vibebox-kit-';
+
+export async function kitBuild(entry: string, o: { out?: string; name?: string; version?: string }): Promise<void> {
+  const { buildKit } = await import('../kit/build.js');
+  const r = await buildKit(entry, o);
+  process.stdout.write(`built kit ${r.name} ${r.version} in ${r.out}\n  key: ${r.keyFile} (${r.keyReused ? 'kept from the last build' : 'new'}; mode 0600)\n`);
+}
+
+/** The dist directory as the VM sees it: it must be inside the project (mounted at /workspace). */
+export function guestPathOf(project: string, dist: string): string {
+  const rel = relative(project, dist);
+  if (rel === '' || rel.startsWith('..') || resolve(project, rel) !== dist) throw new VibeboxError('E_USAGE', `${dist} is outside the project ${project}`, 'build the kit into the project (vibebox kit build <entry> --out <dir in the project>)');
+  return `${WORKSPACE}/${rel.split(sep).join('/')}`;
+}
+
+function readDist(dist: string): { manifest: ReturnType<typeof KitManifestFile.parse>; key: string; keyFile: string } {
+  let manifest;
+  try {
+    manifest = KitManifestFile.parse(JSON.parse(readFileSync(join(dist, 'kit.json'), 'utf8')));
+  } catch (e) {
+    throw new VibeboxError('E_USAGE', `${dist} is not a built kit (${(e as Error).message.split('\n')[0]})`, 'run vibebox kit build <entry> first');
+  }
+  const keyFile = join(dist, 'kit.key');
+  let key: string;
+  try {
+    if ((statSync(keyFile).mode & 0o077) !== 0) throw new VibeboxError('E_USAGE', `${keyFile} is readable by others`, `chmod 600 ${keyFile}`);
+    key = readFileSync(keyFile, 'utf8').trim();
+  } catch (e) {
+    if (e instanceof VibeboxError) throw e;
+    throw new VibeboxError('E_USAGE', `cannot read the kit key ${keyFile}`, 'run vibebox kit build again');
+  }
+  if (manifest.key_fingerprint && manifest.key_fingerprint !== keyFingerprint(key)) throw new VibeboxError('E_USAGE', `${keyFile} does not match kit.json's key_fingerprint`, 'run vibebox kit build again');
+  return { manifest, key, keyFile };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+export async function kitServe(distArg: string, o: { project?: string; port?: string; name?: string }): Promise<void> {
+  const project = resolveProject(o.project);
+  let dist: string;
+  try {
+    dist = realpathSync(resolve(distArg));
+  } catch {
+    throw new VibeboxError('E_USAGE', `${distArg} does not exist`, 'run vibebox kit build <entry> first');
+  }
+  const guestDir = guestPathOf(project, dist);
+  const { manifest, key, keyFile } = readDist(dist);
+  const name = o.name ?? manifest.name;
+  // The manifest's variables come from ~/.vibebox/.env, by name; a missing required one is an error now.
+  const wanted = Object.entries(manifest.env ?? {});
+  const keys = wanted.length ? readKeys() : new Map<string, string>();
+  const missing = wanted.filter(([n, s]) => s.required && !keys.has(n) && s.default === undefined).map(([n]) => n);
+  if (missing.length) throw new VibeboxError('E_USAGE', `kit ${name} needs ${missing.join(', ')}`, 'add them to ~/.vibebox/.env');
+  const env: Record<string, string> = { VIBEBOX_KIT_KEY: key };
+  for (const [n, s] of wanted) {
+    const v = keys.get(n) ?? s.default;
+    if (v !== undefined) env[n] = v;
+  }
+  const { run } = await import('../client/run.js');
+  const code = await run({ project, tty: false, env, container: { op: 'kit', kit: { action: 'serve', name, dir: guestDir }, pass: Object.keys(env) } });
+  if (code !== 0) throw new VibeboxError('E_KIT', `kit ${name} did not start (exit ${code})`, 'see the lines above');
+  const sock = await liveSocket(project);
+  const container = `${KIT_PREFIX}${name}`;
+  // Served again: the same host port (clients keep their URL) unless --port says otherwise.
+  const before = ((await liveStatus(sock)).forwards ?? []).filter((f) => f.container === container);
+  const host = o.port !== undefined ? parsePort(o.port, 'host port') : (before[0]?.host ?? (await freePort()));
+  for (const f of before) if (f.host !== host) await request(sock, { type: 'port', host: f.host, close: true });
+  const r = await request(sock, { type: 'port', host, guest: KIT_PORT, container, origin: 'kit' }, 30_000);
+  if (r.type === 'error') throw new VibeboxError(r.code === 'E_PORT_IN_USE' ? 'E_PORT_IN_USE' : 'E_PORT', r.message, r.hint);
+  // Up when /health answers through the forward (node under emulation takes a while to start).
+  const health = `http://127.0.0.1:${host}/health`;
+  await pollUntil(
+    async () => {
+      try {
+        const res = await fetch(health, { signal: AbortSignal.timeout(3000) });
+        return res.ok;
+      } catch {
+        return false;
+      }
+    },
+    { deadline: Date.now() + 180_000, intervalMs: 250, maxIntervalMs: 2000, what: `kit ${name} answering on ${health}` },
+  ).catch(() => {
+    throw new VibeboxError('E_KIT', `kit ${name} did not answer on ${health} within 180 s`, `see its log: vibebox exec --user root -- docker logs ${container}`);
+  });
+  process.stdout.write(`kit ${name} ${manifest.version} serving at ws://127.0.0.1:${host}/ (key: ${keyFile})\n`);
+}
+
+export async function kitLs(o: { project?: string }): Promise<void> {
+  const project = resolveProject(o.project);
+  const sock = await liveSocket(project);
+  const { run } = await import('../client/run.js');
+  const code = await run({ project, tty: false, container: { op: 'kit', kit: { action: 'ls' } } });
+  if (code !== 0) throw new VibeboxError('E_KIT', `listing kits failed (exit ${code})`);
+  const fs = ((await liveStatus(sock)).forwards ?? []).filter((f) => f.origin === 'kit');
+  if (fs.length) process.stdout.write(forwardLines(fs).map((l) => `  ${l}`).join('\n') + '\n');
+}
+
+export async function kitStop(name: string, o: { project?: string }): Promise<void> {
+  const project = resolveProject(o.project);
+  const sock = await liveSocket(project);
+  const { run } = await import('../client/run.js');
+  const code = await run({ project, tty: false, container: { op: 'kit', kit: { action: 'stop', name } } });
+  for (const f of ((await liveStatus(sock)).forwards ?? []).filter((x) => x.container === `${KIT_PREFIX}${name}`)) await request(sock, { type: 'port', host: f.host, close: true });
+  if (code !== 0) process.exitCode = code;
+  else process.stdout.write(`kit ${name} stopped\n`);
+}
