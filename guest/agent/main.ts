@@ -86,6 +86,24 @@ function mount(m: MountSpec): void {
   }
 }
 
+/** The path of the stack-controller's state on the VM disk (guest/stack/controller-container.ts). */
+const STACK_STATE = '/var/lib/vibebox/stack/state.json';
+let stackBooted = false;
+
+/**
+ * An applied stack comes back at every boot (issue 12): dockerd is started (it restarts the
+ * controller and the services, unless-stopped) and the controller, which reconciles, is ensured.
+ * Without a stack nothing happens: dockerd stays on demand.
+ */
+function bootStack(): void {
+  stackBooted = true;
+  if (!existsSync(STACK_STATE)) return;
+  void (async () => {
+    await dockerdOnDemand(setupEnv);
+    await loadContainers().ensureController(() => undefined);
+  })().catch((e: Error) => send({ type: 'log', level: 'warn', message: `the stack did not come back: ${e.message}` }));
+}
+
 function handle(msg: HostMessage): void {
   switch (msg.type) {
     case 'exec': {
@@ -144,6 +162,7 @@ function handle(msg: HostMessage): void {
         writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(setupEnv).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
         // After a resume, commands start only once the clock is right.
         void clockSet.then(() => send({ type: 'setup_done', ok: true }));
+        if (!stackBooted) bootStack();
       } catch (e) {
         const err = e as { stderr?: Buffer; message: string };
         send({ type: 'setup_done', ok: false, error: err.stderr?.toString().trim() || err.message });
