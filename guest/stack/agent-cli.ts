@@ -101,7 +101,11 @@ export async function agentStackMain(argv: string[]): Promise<number> {
       const deadline = Date.now() + c.timeoutS * 1000;
       let last = '';
       for (;;) {
-        const r = (await json('GET', '/v1/wait')).body;
+        // The controller may be starting (a boot: it reconciles first): not answering yet is waiting too.
+        const r = await json('GET', '/v1/wait').then(
+          (x) => x.body,
+          (e: Error) => ({ state: 'starting', reason: e.message }) as Record<string, unknown>,
+        );
         const state = String(r['state']);
         if (state === 'applied' && r['ready'] === true) {
           out('ready');
@@ -112,7 +116,7 @@ export async function agentStackMain(argv: string[]): Promise<number> {
           err(`vibebox-stack: ${state}: ${String(r['reason'] ?? '')}`);
           return 1;
         }
-        if (state !== last) err(`vibebox-stack: ${state === 'pending' ? 'waiting for the user to apply the proposal' : state === 'down' ? String(r['reason']) : 'waiting for the services to be healthy'}…`);
+        if (state !== last) err(`vibebox-stack: ${state === 'pending' ? 'waiting for the user to apply the proposal' : state === 'down' || state === 'starting' ? String(r['reason']) : 'waiting for the services to be healthy'}…`);
         last = state;
         if (Date.now() > deadline) {
           err(`vibebox-stack: still ${state} after ${c.timeoutS} s`);

@@ -143,7 +143,8 @@ async function info(): Promise<Record<string, unknown>> {
 
 async function waitAnswer(): Promise<Record<string, unknown>> {
   const s = loadState();
-  if (s.proposed) {
+  // A proposal equal to the live stack leaves nothing for the user to apply: not pending.
+  if (s.proposed && !(s.live && diffManifests(s.live, s.proposed.manifest).empty)) {
     const o = waitOutcome(s, s.proposed.time);
     if (o.state !== 'applied') return { ...o, ready: false };
   } else if (s.live === null) {
