@@ -68,6 +68,8 @@ export function explainText(e: Explanation): string {
   lines.push(`  image: vibebox/agent:base${layer.length ? ` + ${layer.join(', ')}` : ''}`);
   if (c.cpus !== null || c.memory !== null) lines.push(`  caps: ${c.cpus ?? 'no'} cpus, ${c.memory ?? 'no'} memory limit`);
   lines.push(`  keys from ~/.vibebox/.env passed to each run: ${c.keysProblem ? `none (${c.keysProblem})` : c.keys.length ? c.keys.join(', ') : 'none'}`);
+  lines.push('', 'stack (issue 12): services the agent proposes (vibebox-stack propose) run in the VM on an internal network, caps dropped');
+  lines.push('  apply/down/destroy only from the host: vibebox stack diff, apply, status (:explain in the VM shows the live services)');
   lines.push('', 'storage:', `  config: ${e.storage.config}`, `  state:  ${e.storage.state}`);
   return lines.join('\n') + '\n';
 }

@@ -16,6 +16,7 @@ import { execOf, peerPid } from './peer.js';
 import { installHostCas } from './host-cas.js';
 import { mountLocalDirs } from './local-dirs.js';
 import { retrying, setClock, unmountForSuspend } from './suspend.js';
+import { stackSummary } from '../stack/summary.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -71,6 +72,7 @@ function sendData(id: number, kind: typeof Kind.stdout | typeof Kind.stderr, b: 
 // Requests from the :commands, waiting for the supervisor's reply.
 let nextReq = 1;
 const pending = new Map<number, Socket>();
+const explainReqs = new Set<number>();
 
 function mount(m: MountSpec): void {
   const at = m.file ? `/run/vibebox/mounts/${m.tag}` : m.guest;
@@ -89,6 +91,14 @@ function mount(m: MountSpec): void {
 /** The path of the stack-controller's state on the VM disk (guest/stack/controller-container.ts). */
 const STACK_STATE = '/var/lib/vibebox/stack/state.json';
 let stackBooted = false;
+
+function readStackState(): string | null {
+  try {
+    return readFileSync(STACK_STATE, 'utf8');
+  } catch {
+    return null;
+  }
+}
 
 /**
  * An applied stack comes back at every boot (issue 12): dockerd is started (it restarts the
@@ -172,7 +182,9 @@ function handle(msg: HostMessage): void {
     case 'reply': {
       const s = pending.get(msg.reqId);
       pending.delete(msg.reqId);
-      if (s) s.end(`${msg.exitCode}\n${msg.output}`);
+      // :explain (text) also shows the stack, whose state only the VM has (issue 12).
+      const extra = explainReqs.delete(msg.reqId) && msg.ok ? stackSummary(readStackState()) : '';
+      if (s) s.end(`${msg.exitCode}\n${msg.output}${extra}`);
       return;
     }
     case 'shutdown':
@@ -254,6 +266,7 @@ function serveCommands(): void {
           sock.end(`2\nunknown vibebox command :${cmd}\n`);
           return;
         }
+        if (cmd === 'explain' && !args.includes('--json')) explainReqs.add(nextReq);
         pending.set(nextReq++, sock);
         send(parsed.data);
       })();

@@ -169,3 +169,18 @@ describe('stack status text', () => {
     assert.equal(renderStatus({ live: false, down: false, services: [], last_apply: null, proposed: null }), 'No stack applied.\n');
   });
 });
+
+describe(':explain stack section', () => {
+  it('says none, or the live services, the last apply and a waiting proposal', async () => {
+    const { stackSummary } = await import('../../guest/stack/summary.js');
+    assert.match(stackSummary(null), /none proposed or applied/);
+    assert.match(stackSummary('{'), /unreadable/);
+    const m = validateManifest({ version: 1, services: { redis: { image: 'local/redis:abc' } } });
+    assert.ok(m.ok);
+    const state = { version: 1, live: m.manifest, proposed: { manifest: m.manifest, text: 'x', time: '2026-01-01T00:01:00.000Z' }, last_apply: { status: 'rolled_back', reason: 'redis is unhealthy', time: '2026-01-01T00:02:00.000Z' }, down: false };
+    const t = stackSummary(JSON.stringify(state));
+    assert.match(t, /services: redis \(local\/redis:abc\)/);
+    assert.match(t, /last apply: rolled_back at .*: redis is unhealthy/);
+    assert.match(t, /proposal from 2026-01-01T00:01:00.000Z: redis/);
+  });
+});
