@@ -25,6 +25,7 @@ import { ensureRelay } from './network.js';
 import { ensureProjectImage } from './project-image.js';
 import { STATE_HOME } from './agents.js';
 import { STACK_PREFIX as STACK_NETWORK } from '../stack/plan.js';
+import { ensureController } from '../stack/controller-container.js';
 
 /** What `vibebox commit` makes; the next container is created from it while it matches the spec. */
 export const COMMITTED_IMAGE = 'vibebox/project:committed';
@@ -99,6 +100,8 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
     // instruction block its refresh.
     await ensureRelay(log);
     if (!(INTERNAL_NETWORK in (c.NetworkSettings.Networks ?? {}))) await connectNetwork(INTERNAL_NETWORK, c.Id);
+    // The stack-controller answers the agent's vibebox-stack from the container's first start (issue 12).
+    await ensureController(log);
     await startContainer(c.Id);
     await refreshInstructions(c.Id, who);
     c = (await inspectContainer(AGENT_CONTAINER)) ?? c;

@@ -223,8 +223,8 @@ async function simple(what: 'down' | 'destroy' | 'start' | 'stop' | 'reset', ser
       const svc = service ?? '';
       if (what === 'start') {
         const p = planStart(live, s.live, svc, { vars: vars(), names });
-        steps = p === null ? null : p.ok ? p.steps : (out.end({ ok: false, reason: p.message }), undefined as never);
-        if (p && !p.ok) return;
+        if (p && !p.ok) return out.end({ ok: false, reason: p.message });
+        steps = p === null ? null : p.steps;
       } else if (what === 'stop') steps = planStop(live, s.live, svc, { names });
       else steps = planReset(live, s.live, svc, { vars: vars(), names });
       if (steps === null) return out.end({ ok: false, reason: `${svc} is not a service of the applied stack (${s.live.services.map((x) => x.name).join(', ')}); new services need a proposal the user applies` });

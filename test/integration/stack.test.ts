@@ -37,7 +37,7 @@ s.on('error', (e) => { console.error(e.message); process.exit(2); });
 `;
 
 /** One redis command over bash's /dev/tcp: the raw reply. */
-const redis = (cmd: string) => `exec 3<>/dev/tcp/redis/6379 && printf '${cmd}\\r\\n' >&3 && timeout 5 head -c 64 <&3 | head -n 2; true`;
+const redis = (cmd: string) => `exec 3<>/dev/tcp/redis/6379 && printf '${cmd}\\r\\n' >&3 && timeout 3 cat <&3 | head -n 1; true`;
 
 describe('the stack', () => {
   let t: TestEnv;
@@ -56,7 +56,7 @@ describe('the stack', () => {
   const host = (args: string[], input?: string): Promise<RunResult> => vb(t, proj, args, { ...LONG, ...(input !== undefined ? { input } : {}) });
   const agent = (cmd: string): Promise<RunResult> => vb(t, proj, ['run', '--', 'bash', '-c', cmd], LONG);
   const root = (cmd: string): Promise<RunResult> => vb(t, proj, ['exec', '--user', 'root', '--', 'sh', '-c', cmd], LONG);
-  const leftovers = async () => (await root('docker ps -aq --filter label=vibebox.stack; docker volume ls -q --filter label=vibebox.stack; docker network ls -q --filter name=^vibebox-stack$')).stdout.trim();
+  const leftovers = async () => (await root('docker ps -aq --filter label=vibebox.stack; docker volume ls -q --filter label=vibebox.stack; docker network inspect vibebox-stack >/dev/null 2>&1 && echo network-left')).stdout.trim();
 
   before(async () => {
     ({ t, proj } = await bootedSession('stack'));
@@ -97,7 +97,7 @@ describe('the stack', () => {
   });
 
   it('propose (agent) → diff → apply (host) → the agent uses redis and postgres by name', { timeout: 1_200_000 }, async () => {
-    const pgCmd = 'test -s /data/PG_VERSION || { /usr/local/pgbin/initdb -D /data -U postgres --auth=trust >/dev/null && echo "host all all 0.0.0.0/0 trust" >> /data/pg_hba.conf; }; exec /usr/local/pgbin/postgres -D /data -c listen_addresses=* -k /tmp';
+    const pgCmd = 'test -s /data/PG_VERSION || { /usr/local/pgbin/initdb -D /data -U postgres --auth=trust >/dev/null && echo "host all all 0.0.0.0/0 trust" >> /data/pg_hba.conf; }; exec /usr/local/pgbin/postgres -D /data -c listen_addresses=\'*\' -k /tmp';
     writeFileSync(
       join(proj, 'stack.yml'),
       `version: 1\nservices:\n  redis:\n    image: ${redisImage}\n    command: ["redis-server", "--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data"]\n    volumes:\n      data: /data\n  postgres:\n    image: ${pgImage}\n    command: ["sh", "-c", ${JSON.stringify(pgCmd)}]\n    volumes:\n      data: /data\n`,
