@@ -90,9 +90,10 @@ export type KitOp = z.infer<typeof KitOp>;
  *   update   reinstall `agent` at its latest version
  *   changes  print the container's uncommitted changes (summary)
  *   commit   bake the container into the project image; reset: discard it; rebuild: rebuild layers, recreate
+ *   stack    the host-only stack commands (issue 12), argv = [diff|apply|down|destroy|status|logs|image, …]
  */
 export const ContainerOp = z.strictObject({
-  op: z.enum(['run', 'agents', 'update', 'changes', 'commit', 'reset', 'rebuild', 'kit']),
+  op: z.enum(['run', 'agents', 'update', 'changes', 'commit', 'reset', 'rebuild', 'kit', 'stack']),
   agent: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(),
   /** Run as root in the container (still cap_drop ALL, no-new-privileges): for apt installs. */
   root: z.boolean().optional(),

@@ -65,8 +65,10 @@ cp "$PAYLOAD/agent-base.tar.sha256" "$ROOT/opt/vibebox/agent-base.tar.sha256"
 printf '{"name":"vibebox-guest","private":true,"type":"commonjs"}\n' > "$ROOT/opt/vibebox/package.json"
 if [ -d "$PAYLOAD/node-pty" ]; then cp -R "$PAYLOAD/node-pty" "$ROOT/opt/vibebox/node_modules/node-pty"; fi
 cp "$PAYLOAD/init" "$ROOT/opt/vibebox/init"
+# vibebox-stack: bind-mounted onto the agent container's PATH (issue 12).
+printf '#!/bin/sh\nexec node /opt/vibebox/guest-containers.js stack-cli "$@"\n' > "$ROOT/opt/vibebox/vibebox-stack"
 chown -R 0:0 "$ROOT/opt/vibebox"
-chmod 0755 "$ROOT/opt/vibebox/init"
+chmod 0755 "$ROOT/opt/vibebox/init" "$ROOT/opt/vibebox/vibebox-stack"
 if [ -d "$PAYLOAD/commands" ]; then
   for f in "$PAYLOAD/commands"/* "$PAYLOAD/commands"/.[!.]*; do
     [ -f "$f" ] || continue

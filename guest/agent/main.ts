@@ -17,6 +17,7 @@ import { installHostCas } from './host-cas.js';
 import { mountLocalDirs } from './local-dirs.js';
 import { retrying, setClock, unmountForSuspend } from './suspend.js';
 import { Forwards } from './forward.js';
+import { stackSummary } from '../stack/summary.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -72,6 +73,7 @@ function sendData(id: number, kind: typeof Kind.stdout | typeof Kind.stderr, b: 
 // Requests from the :commands, waiting for the supervisor's reply.
 let nextReq = 1;
 const pending = new Map<number, Socket>();
+const explainReqs = new Set<number>();
 
 function mount(m: MountSpec): void {
   const at = m.file ? `/run/vibebox/mounts/${m.tag}` : m.guest;
@@ -88,6 +90,31 @@ function mount(m: MountSpec): void {
 }
 
 const forwards = new Forwards((line) => log('warn', line));
+/** The path of the stack-controller's state on the VM disk (guest/stack/controller-container.ts). */
+const STACK_STATE = '/var/lib/vibebox/stack/state.json';
+let stackBooted = false;
+
+function readStackState(): string | null {
+  try {
+    return readFileSync(STACK_STATE, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * An applied stack comes back at every boot (issue 12): dockerd is started (it restarts the
+ * controller and the services, unless-stopped) and the controller, which reconciles, is ensured.
+ * Without a stack nothing happens: dockerd stays on demand.
+ */
+function bootStack(): void {
+  stackBooted = true;
+  if (!existsSync(STACK_STATE)) return;
+  void (async () => {
+    await dockerdOnDemand(setupEnv);
+    await loadContainers().ensureController(() => undefined);
+  })().catch((e: Error) => send({ type: 'log', level: 'warn', message: `the stack did not come back: ${e.message}` }));
+}
 
 function handle(msg: HostMessage): void {
   switch (msg.type) {
@@ -158,6 +185,7 @@ function handle(msg: HostMessage): void {
         writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(setupEnv).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
         // After a resume, commands start only once the clock is right.
         void clockSet.then(() => send({ type: 'setup_done', ok: true }));
+        if (!stackBooted) bootStack();
       } catch (e) {
         const err = e as { stderr?: Buffer; message: string };
         send({ type: 'setup_done', ok: false, error: err.stderr?.toString().trim() || err.message });
@@ -167,7 +195,9 @@ function handle(msg: HostMessage): void {
     case 'reply': {
       const s = pending.get(msg.reqId);
       pending.delete(msg.reqId);
-      if (s) s.end(`${msg.exitCode}\n${msg.output}`);
+      // :explain (text) also shows the stack, whose state only the VM has (issue 12).
+      const extra = explainReqs.delete(msg.reqId) && msg.ok ? stackSummary(readStackState()) : '';
+      if (s) s.end(`${msg.exitCode}\n${msg.output}${extra}`);
       return;
     }
     case 'shutdown':
@@ -249,6 +279,7 @@ function serveCommands(): void {
           sock.end(`2\nunknown vibebox command :${cmd}\n`);
           return;
         }
+        if (cmd === 'explain' && !args.includes('--json')) explainReqs.add(nextReq);
         pending.set(nextReq++, sock);
         send(parsed.data);
       })();

@@ -5,6 +5,8 @@
 //   node guest-containers.js image-project '<spec json>' print the tag to create the container from
 //   node guest-containers.js <op> …                      the container ops from a shell (ops-cli.ts)
 //   node guest-containers.js runner                      the agent container's main process (runner.ts)
+//   node guest-containers.js stack-controller            the stack-controller container's main process
+//   node guest-containers.js stack-cli …                 vibebox-stack in the agent container
 // Progress goes to stderr, results to stdout.
 import { VibeboxError } from '../errors.js';
 import { ImageLayerSpec } from '../protocol.js';
@@ -13,8 +15,11 @@ import { ensureProjectImage, projectImageTag } from './project-image.js';
 import { OP_COMMANDS, opMain } from './ops-cli.js';
 import { startOp } from './ops.js';
 import { runnerMain } from './runner.js';
+import { agentStackMain } from '../stack/agent-cli.js';
+import { controllerMain } from '../stack/controller.js';
+import { ensureController } from '../stack/controller-container.js';
 
-export { BASE_IMAGE, ensureBaseImage, ensureProjectImage, projectImageTag, startOp };
+export { BASE_IMAGE, ensureBaseImage, ensureController, ensureProjectImage, projectImageTag, startOp };
 export type { OpDeps, OpHandle, OpRequest, OpSink } from './ops.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -43,6 +48,16 @@ export const commands: Record<string, Command> = {
 export async function main(argv: string[]): Promise<number> {
   const [name = '', ...args] = argv;
   if (OP_COMMANDS.includes(name)) return opMain(argv);
+  // The stack (issue 12): the controller container's main process, and the agent's vibebox-stack.
+  if (name === 'stack-controller') return controllerMain();
+  if (name === 'stack-cli') {
+    try {
+      return await agentStackMain(args);
+    } catch (e) {
+      log(`vibebox-stack: ${(e as Error).message}`);
+      return 1;
+    }
+  }
   if (name === 'runner') {
     // The agent container's main process: a failing run must never take it down. Never returns.
     process.on('uncaughtException', (e) => process.stderr.write(`vibebox-runner: ${e.message}\n`));

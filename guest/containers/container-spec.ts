@@ -4,7 +4,7 @@ import type { ContainerSpec } from '../protocol.js';
 import { AGENT_PREFIX, STATE_HOME } from './agents.js';
 
 /** Bump when the create body changes: containers made by an older runtime are then recreated (when clean). */
-export const RUNTIME_VERSION = 2;
+export const RUNTIME_VERSION = 3;
 /** The agent's runner socket directory in the VM (runner-hub.ts; here to keep this module pure). */
 export const RUNNER_DIR = '/run/vibebox/runner';
 
@@ -60,6 +60,8 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
       // the agent's socket in this directory (runner.ts).
       '/opt/vibebox:/opt/vibebox:ro',
       `${RUNNER_DIR}:/run/vibebox-runner:ro`,
+      // The agent's stack CLI (issue 12): a wrapper around the bundle's stack-cli.
+      '/opt/vibebox/vibebox-stack:/usr/local/bin/vibebox-stack:ro',
     ],
     Mounts: [{ Type: 'volume', Source: STATE_VOLUME, Target: STATE_HOME }],
     CapDrop: ['ALL'],
@@ -91,6 +93,7 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
       `HOME=${STATE_HOME}`,
       'LANG=C.UTF-8',
       'NODE_EXTRA_CA_CERTS=/etc/vibebox/host-cas.pem',
+      'VIBEBOX_STACK_URL=http://stack-controller:7000',
       ...Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`),
     ],
     Labels: { [LABEL_ROLE]: 'agent', [LABEL_IMAGE]: i.projectImage, [LABEL_SPEC]: i.specHash },

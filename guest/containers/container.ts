@@ -12,6 +12,7 @@ import {
   createVolume,
   inspectContainer,
   inspectImage,
+  inspectNetwork,
   inspectVolume,
   removeContainer,
   startContainer,
@@ -23,6 +24,8 @@ import { INSTRUCTION_FILES, instructionWrites } from './instructions.js';
 import { ensureRelay } from './network.js';
 import { ensureProjectImage } from './project-image.js';
 import { STATE_HOME } from './agents.js';
+import { STACK_PREFIX as STACK_NETWORK } from '../stack/plan.js';
+import { ensureController } from '../stack/controller-container.js';
 
 /** What `vibebox commit` makes; the next container is created from it while it matches the spec. */
 export const COMMITTED_IMAGE = 'vibebox/project:committed';
@@ -87,6 +90,8 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
     if (!committed && (await inspectImage(COMMITTED_IMAGE))) log(`vibebox: the committed image was made from an older [image]; starting from ${projectImage} (vibebox rebuild drops it)`);
     log(`vibebox: creating the agent container from ${committed ?? projectImage}`);
     await createContainer(AGENT_CONTAINER, agentContainerBody({ image: committed ?? projectImage, projectImage, specHash: hash, spec, uid: who.uid, gid: who.gid }));
+    // An applied stack (issue 12): a new agent container reaches its services by name too.
+    if (await inspectNetwork(STACK_NETWORK)) await connectNetwork(STACK_NETWORK, AGENT_CONTAINER);
     c = await inspectContainer(AGENT_CONTAINER);
     if (!c) throw new Error(`${AGENT_CONTAINER} vanished after its creation`);
   }
@@ -95,6 +100,8 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
     // instruction block its refresh.
     await ensureRelay(log);
     if (!(INTERNAL_NETWORK in (c.NetworkSettings.Networks ?? {}))) await connectNetwork(INTERNAL_NETWORK, c.Id);
+    // The stack-controller answers the agent's vibebox-stack from the container's first start (issue 12).
+    await ensureController(log);
     await startContainer(c.Id);
     await refreshInstructions(c.Id, who);
     c = (await inspectContainer(AGENT_CONTAINER)) ?? c;

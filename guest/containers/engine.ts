@@ -79,7 +79,7 @@ const q = encodeURIComponent;
 export interface ContainerInfo {
   Id: string;
   Image: string;
-  State: { Running: boolean; Status: string; Pid: number };
+  State: { Running: boolean; Status: string; Pid: number; ExitCode?: number; Health?: { Status: string; Log?: { ExitCode: number; Output: string }[] | null } };
   Config: { Labels: Record<string, string> | null; Image: string; Env: string[] | null };
   HostConfig: Record<string, unknown>;
   NetworkSettings: { Networks: Record<string, unknown> | null };
@@ -108,12 +108,6 @@ export async function removeContainer(id: string): Promise<void> {
   await expect('DELETE', `/containers/${q(id)}?force=1`, undefined, [204, 404], `remove container ${id}`, 60_000);
 }
 
-/** Containers (running or not) carrying `label=value`. */
-export async function listContainers(label: string, value: string): Promise<{ Id: string; Names: string[]; State: string; Labels: Record<string, string> | null }[]> {
-  const filters = q(JSON.stringify({ label: [`${label}=${value}`] }));
-  return json(await expect('GET', `/containers/json?all=1&filters=${filters}`, undefined, [200], `list containers ${label}=${value}`));
-}
-
 export type ChangeKind = 'changed' | 'added' | 'deleted';
 export interface Change {
   path: string;
@@ -133,7 +127,54 @@ export async function commitContainer(id: string, repo: string, tag: string, lab
   return json<{ Id: string }>(r).Id;
 }
 
+export async function stopContainer(id: string, seconds = 10): Promise<void> {
+  // 304: not running; 404: gone (a stop of what is not there has nothing to do).
+  await expect('POST', `/containers/${q(id)}/stop?t=${seconds}`, undefined, [204, 304, 404], `stop container ${id}`, (seconds + 60) * 1000);
+}
+
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  State: string;
+  Labels: Record<string, string> | null;
+}
+
+/** All containers (running or not) carrying label `key=value`. */
+export async function listContainers(key: string, value: string): Promise<ContainerSummary[]> {
+  const f = q(JSON.stringify({ label: [`${key}=${value}`] }));
+  return json<ContainerSummary[]>(await expect('GET', `/containers/json?all=1&filters=${f}`, undefined, [200], 'list containers'));
+}
+
+/** A container's log as a stream (multiplexed: demux.ts); follow keeps it open. */
+export function containerLogs(id: string, o: { follow: boolean; tail: number }): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath: DOCKER_SOCKET, method: 'GET', path: `/containers/${q(id)}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}` }, (res) => {
+      if (res.statusCode === 200) return resolve(res);
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => reject(new EngineError(res.statusCode ?? 0, `logs of ${id}`, messageOf(Buffer.concat(chunks).toString('utf8')))));
+    });
+    req.on('error', (e) => reject(new VibeboxError('E_CONTAINER', `the docker engine did not answer: ${e.message}`, 'see /var/log/dockerd.log in the VM')));
+    req.end();
+  });
+}
+
 // ---- images ----
+
+/** Pull through dockerd (which reaches registries only through the egress proxy). The engine
+ * answers 200 and reports a failure inside the progress stream. */
+export async function pullImage(ref: string): Promise<void> {
+  const r = await expect('POST', `/images/create?fromImage=${q(ref)}`, undefined, [200], `pull ${ref}`, 30 * 60_000);
+  for (const line of r.body.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const m = JSON.parse(line) as { error?: unknown };
+      if (typeof m.error === 'string') throw new EngineError(500, `pull ${ref}`, m.error);
+    } catch (e) {
+      if (e instanceof EngineError) throw e;
+    }
+  }
+}
 
 export interface ImageInfo {
   Id: string;
@@ -171,6 +212,24 @@ export async function connectNetwork(network: string, container: string, aliases
   if (r.status === 200) return;
   if (r.status === 403 && /already exists/.test(messageOf(r.body))) return;
   throw new EngineError(r.status, `connect ${container} to ${network}`, messageOf(r.body));
+}
+
+export async function disconnectNetwork(network: string, container: string): Promise<void> {
+  const r = await call('POST', `/networks/${q(network)}/disconnect`, { Container: container, Force: true }, DEFAULT_TIMEOUT_MS);
+  // 404 (no such network or container) and "is not connected": nothing to undo.
+  if (r.status === 200 || r.status === 404) return;
+  if (/not connected/.test(messageOf(r.body))) return;
+  throw new EngineError(r.status, `disconnect ${container} from ${network}`, messageOf(r.body));
+}
+
+export async function listVolumes(key: string, value: string): Promise<string[]> {
+  const f = q(JSON.stringify({ label: [`${key}=${value}`] }));
+  const r = json<{ Volumes: { Name: string }[] | null }>(await expect('GET', `/volumes?filters=${f}`, undefined, [200], 'list volumes'));
+  return (r.Volumes ?? []).map((v) => v.Name);
+}
+
+export async function removeVolume(name: string): Promise<void> {
+  await expect('DELETE', `/volumes/${q(name)}`, undefined, [204, 404], `remove volume ${name}`);
 }
 
 export async function inspectVolume(name: string): Promise<{ Mountpoint: string } | null> {

@@ -13,6 +13,7 @@ import { ensureProjectImage } from './project-image.js';
 import { RunnerExec, RunnerHub } from './runner-hub.js';
 import { pollUntil } from '../poll.js';
 import { kitOp } from './kit.js';
+import { stackOp } from '../stack/host-op.js';
 
 export interface OpRequest {
   op: ContainerOp;
@@ -233,6 +234,8 @@ async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, l
       line(`vibebox: discarded the agent container; the next run starts fresh from ${(await inspectImage(COMMITTED_IMAGE)) ? 'the committed image' : 'the project image'} (your home directory is kept)`);
       return 0;
     }
+    case 'stack':
+      return stack(req, sink, deps, h, line);
     case 'rebuild': {
       const tag = await ensureProjectImage(op.spec.image, line);
       const committed = await inspectImage(COMMITTED_IMAGE);
@@ -247,6 +250,50 @@ async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, l
       return 0;
     }
   }
+}
+
+/** The stack op (issue 12): its stdin is read line by line (apply's y/N), a signal aborts logs -f. */
+async function stack(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void): Promise<number> {
+  let buf = '';
+  let ended = false;
+  let wake: (() => void) | null = null;
+  let onSignal: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  h.attach({
+    stdin: (b) => {
+      buf += b.toString('utf8');
+      notify();
+    },
+    stdinEnd: () => {
+      ended = true;
+      notify();
+    },
+    resize: () => undefined,
+    signal: () => onSignal?.(),
+    pause: () => undefined,
+    resume: () => undefined,
+  });
+  const readLine = async (): Promise<string | null> => {
+    for (;;) {
+      const i = buf.indexOf('\n');
+      if (i >= 0) {
+        const l = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        return l;
+      }
+      if (ended) {
+        const l = buf;
+        buf = '';
+        return l.length ? l : null;
+      }
+      await new Promise<void>((r) => (wake = r));
+    }
+  };
+  return stackOp(req.argv, { stdout: (b) => sink.stdout(b), line, readLine, onSignal: (f) => (onSignal = f) }, { dockerd: deps.dockerd });
 }
 
 async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, agent: AgentDef | undefined, started: () => void): Promise<Outcome> {

@@ -115,7 +115,7 @@ export function commitChanges(layer: string, baseSha: string): string[] {
   ];
 }
 
-async function imageExists(tag: string): Promise<boolean> {
+export async function imageExists(tag: string): Promise<boolean> {
   const r = await dockerRun(['image', 'inspect', '--format', '{{.Id}}', tag], { timeoutMs: DOCKER_MS });
   if (r.code === 0) return true;
   if (/no such image/i.test(r.stderr)) return false;
@@ -132,6 +132,13 @@ export async function ensureProjectImage(input: ImageLayerSpec, log: (line: stri
   const tag = projectImageTag(spec, baseSha);
   if (tag === BASE_IMAGE || (await imageExists(tag))) return tag;
 
+  await buildLayerImage(spec, baseSha, tag, log);
+  return tag;
+}
+
+/** Build `tag` FROM the base with the (canonical) spec's steps, through the proxy; also the stack's
+ * `local/<name>` service images (issue 12). */
+export async function buildLayerImage(spec: ImageLayerSpec, baseSha: string, tag: string, log: (line: string) => void): Promise<void> {
   const t0 = Date.now();
   const layer = layerSha(spec, baseSha);
   const name = `vibebox-layer-build-${layer.slice(0, 12)}-${randomBytes(3).toString('hex')}`;
@@ -153,5 +160,4 @@ export async function ensureProjectImage(input: ImageLayerSpec, log: (line: stri
     await dockerRun(['rm', '-f', name], { timeoutMs: DOCKER_MS }).catch(() => undefined);
   }
   log(`built ${tag} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-  return tag;
 }

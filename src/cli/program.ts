@@ -96,6 +96,26 @@ export async function runCli(argv: string[]): Promise<void> {
     .addOption(projectOpt())
     .action(async (o: { project?: string }) => (await import('./container.js')).rebuild(o));
 
+  // The stack (issue 12): services the agent proposes, applied from here only.
+  const stack = program.command('stack').description('services for the agent (redis, postgres, …): review and apply what it proposed');
+  stack.command('diff').description('show the agent\'s proposal against the live stack').addOption(projectOpt())
+    .action(async (o: { project?: string }) => (await import('./stack.js')).stackDiff(o));
+  stack.command('apply').description('apply the proposal (shows the diff and asks first)').addOption(projectOpt())
+    .option('--dry-run', 'show the steps, change nothing').option('-y, --yes', 'do not ask (required without a terminal)')
+    .action(async (o: { project?: string; dryRun?: boolean; yes?: boolean }) => (await import('./stack.js')).stackApply(o));
+  stack.command('down').description('stop and remove the services and their network; volumes are kept').addOption(projectOpt())
+    .action(async (o: { project?: string }) => (await import('./stack.js')).stackDown(o));
+  stack.command('destroy').description('remove the services, their network and their volumes').addOption(projectOpt())
+    .option('-y, --yes', 'do not ask (required without a terminal)')
+    .action(async (o: { project?: string; yes?: boolean }) => (await import('./stack.js')).stackDestroy(o));
+  stack.command('status').description('services, their health, the last apply').addOption(projectOpt())
+    .action(async (o: { project?: string }) => (await import('./stack.js')).stackStatus(o));
+  stack.command('logs').description('a service\'s log').argument('<service>').addOption(projectOpt()).option('-f, --follow', 'keep following')
+    .action(async (service: string, o: { project?: string; follow?: boolean }) => (await import('./stack.js')).stackLogs(service, o));
+  stack.command('image').description('build local/<name>:<hash> FROM the agent base from Debian packages (no registry needed)').argument('<name>').addOption(projectOpt())
+    .option('--apt <packages...>', 'Debian packages to install').option('--run <command>', 'a shell command run as root after the packages (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (name: string, o: { project?: string; apt?: string[]; run?: string[] }) => (await import('./stack.js')).stackImage(name, o));
+
   program
     .command('list')
     .alias('ls')
