@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { asUserArgv, longestFirst, plan, summaryLine, tapCounts, userEnv, type PlanInput } from '../run-plan.js';
+import { asUserArgv, plan, summaryLine, tapCounts, userEnv, type PlanInput } from '../run-plan.js';
 
 const input = (o: Partial<PlanInput> = {}): PlanInput => ({
   uid: 0,
@@ -29,11 +29,6 @@ test('as root: build, typecheck, unit as root; integration and e2e as the unpriv
   assert.deepEqual(steps[4]!.argv.slice(0, 5), ['/usr/bin/node', '--import', 'tsx', '--test', '--test-concurrency=1']);
   assert.deepEqual(steps[5]!.argv.slice(-1), ['test/integration/session.test.ts']);
   assert.ok(steps.filter((s) => s.name !== 'build' && s.name !== 'typecheck').every((s) => s.tap));
-});
-
-test('integration files: the longest first (they run two at a time), the rest in their order', () => {
-  const files = ['test/integration/agent-image.test.ts', 'test/integration/agent.test.ts', 'test/integration/chaos.test.ts', 'test/integration/kit.test.ts', 'test/integration/session.test.ts', 'test/integration/stack.test.ts'];
-  assert.deepEqual(longestFirst(files), ['test/integration/stack.test.ts', 'test/integration/agent.test.ts', 'test/integration/agent-image.test.ts', 'test/integration/kit.test.ts', 'test/integration/chaos.test.ts', 'test/integration/session.test.ts']);
 });
 
 test('as an ordinary user: everything runs as that user, no root run', () => {
