@@ -78,6 +78,19 @@ function pssKiB(pid: number): number {
   }
 }
 
+/** The session's id12 (its run directory's name) from the project's session.toml. */
+function id12Of(proj: string): string {
+  return /^id = "(.+)"$/m.exec(readFileSync(join(proj, '.vibebox', 'session.toml'), 'utf8'))![1]!.replace(/-/g, '').slice(-12);
+}
+
+/** Supervisor, QEMU and virtiofsd of a project's session. */
+function sessionPids(home: string, proj: string): number[] {
+  return [...new Set([...pidsUnder(join(home, 'run', id12Of(proj))), ...pidsUnder(`__supervise\0${proj}`)])];
+}
+
+/** PSS, not RSS: QEMU and virtiofsd both map the guest's RAM; summing RSS would count it twice. */
+const pssMb = (pids: number[]): number => pids.reduce((a, p) => a + pssKiB(p), 0) / 1024;
+
 async function untilGone(fragment: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (pidsUnder(fragment).length > 0) {
@@ -206,12 +219,11 @@ async function main(): Promise<void> {
 
     // ---- idle host memory: supervisor + QEMU + virtiofsd of this session, before any container
     await new Promise((r) => setTimeout(r, 2000));
-    const id12 = /^id = "(.+)"$/m.exec(session)![1]!.replace(/-/g, '').slice(-12);
-    const sessionPids = () => [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise\0${proj}`)])];
-    // PSS: QEMU and virtiofsd both map the guest's RAM; summing RSS would count it twice.
-    const rss = sessionPids().reduce((a, p) => a + pssKiB(p), 0) / 1024;
-    const peak = sessionPids().reduce((a, p) => a + rssKiB(p, 'VmHWM'), 0) / 1024;
-    log(`idle host memory ${rss.toFixed(0)} MB PSS (sum of peak RSS ${peak.toFixed(0)} MB) over ${sessionPids().length} processes`);
+    const id12 = id12Of(proj);
+    const idlePids = sessionPids(home, proj);
+    const rss = pssMb(idlePids);
+    const peak = idlePids.reduce((a, p) => a + rssKiB(p, 'VmHWM'), 0) / 1024;
+    log(`idle host memory ${rss.toFixed(0)} MB PSS (sum of peak RSS ${peak.toFixed(0)} MB) over ${idlePids.length} processes`);
 
     // ---- the agent container (issue 11): the first `run` in this VM (dockerd, base image import,
     // network, relay, container create + start), then warm `run -- true` next to warm `exec -- true`
@@ -228,7 +240,7 @@ async function main(): Promise<void> {
     // ---- the same once the agent container has run (dockerd, the base image, the container), after
     // the guest has had time to write back and drop the import's page cache
     await new Promise((r) => setTimeout(r, 30_000));
-    const rssAfterRun = ONLY_RESUME ? 0 : sessionPids().reduce((a, p) => a + pssKiB(p), 0) / 1024;
+    const rssAfterRun = ONLY_RESUME ? 0 : pssMb(sessionPids(home, proj));
     if (!ONLY_RESUME) log(`idle host memory after the agent container ran: ${rssAfterRun.toFixed(0)} MB PSS`);
 
     // ---- mount I/O: 5,000 small files created, stat'ed and read, /workspace vs guest-local
@@ -384,16 +396,12 @@ async function fourSessions(base: string, env: NodeJS.ProcessEnv, log: (s: strin
     const allMs = Number(process.hrtime.bigint() - t0) / 1e6;
     log(`four sessions: all answering after ${allMs.toFixed(0)} ms`);
     await new Promise((r) => setTimeout(r, 5000));
-    const pssMb = projs.map((p) => {
-      const id12 = /^id = "(.+)"$/m.exec(readFileSync(join(p, '.vibebox', 'session.toml'), 'utf8'))![1]!.replace(/-/g, '').slice(-12);
-      const pids = [...new Set([...pidsUnder(join(home, 'run', id12)), ...pidsUnder(`__supervise\0${p}`)])];
-      return Math.round(pids.reduce((a, q) => a + pssKiB(q), 0) / 1024);
-    });
-    log(`four sessions: PSS ${pssMb.join(', ')} MB`);
+    const pss = projs.map((p) => Math.round(pssMb(sessionPids(home, p))));
+    log(`four sessions: PSS ${pss.join(', ')} MB`);
     const warm: number[] = [];
     for (let i = 0; i < RUNS; i++) warm.push(timeRun(process.execPath, [CLI, 'exec', '--', 'true'], env, projs[0]!));
     log(`four sessions: warm exec of one, three idle: median ${stat(warm).median.toFixed(0)} ms`);
-    return { allMs, pssMb, warm: stat(warm) };
+    return { allMs, pssMb: pss, warm: stat(warm) };
   } finally {
     for (const p of projs) spawnSync(process.execPath, [CLI, 'stop'], { env, cwd: p });
   }

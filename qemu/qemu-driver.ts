@@ -115,21 +115,25 @@ export class QemuDriver implements VmDriver {
    */
   private async detachRam(pid: number): Promise<void> {
     const path = this.ramPath!;
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline && !this.qemuGone()) {
-      let maps = '';
-      try {
-        maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
-      } catch {
-        /* not yet */
-      }
-      if (maps.includes(path)) {
+    // Not mapped within the deadline (or QEMU gone): no descriptor, so a save falls back to a shutdown.
+    await pollUntil(
+      () => {
+        if (this.qemuGone()) return true;
+        let maps = '';
+        try {
+          maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+        } catch {
+          /* not yet */
+        }
+        if (!maps.includes(path)) return false;
         this.ramFd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
         rmSync(path, { force: true });
-        return;
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
+        return true;
+      },
+      { deadline: Date.now() + 60_000, intervalMs: 20, maxIntervalMs: 20 },
+    ).catch((e: unknown) => {
+      if (!(e instanceof PollTimeout)) throw e;
+    });
   }
 
   cleanup(): void {
@@ -377,15 +381,17 @@ export class QemuDriver implements VmDriver {
 
   /** Poll query-migrate until it completes; throws on failure, a dead QEMU or the deadline. */
   private async migrated(qmp: QmpClient, timeoutMs: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (let d = 5; ; d = Math.min(d * 2, 50)) {
-      if (this.qemuGone()) throw new DriverError(`QEMU exited during the ${what}`);
-      const r = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
-      if (r.status === 'completed') return;
-      if (r.status === 'failed' || r.status === 'cancelled') throw new DriverError(`the ${what} failed${r['error-desc'] ? `: ${r['error-desc']}` : ''}`);
-      if (Date.now() > deadline) throw new DriverError(`the ${what} did not finish in ${timeoutMs / 1000} s`);
-      await new Promise((r) => setTimeout(r, d));
-    }
+    await pollUntil(
+      async () => {
+        if (this.qemuGone()) throw new DriverError(`QEMU exited during the ${what}`);
+        const r = (await qmp.execute('query-migrate')) as { status?: string; 'error-desc'?: string };
+        if (r.status === 'failed' || r.status === 'cancelled') throw new DriverError(`the ${what} failed${r['error-desc'] ? `: ${r['error-desc']}` : ''}`);
+        return r.status === 'completed';
+      },
+      { deadline: Date.now() + timeoutMs, intervalMs: 5, maxIntervalMs: 50 },
+    ).catch((e: unknown) => {
+      throw e instanceof PollTimeout ? new DriverError(`the ${what} did not finish in ${timeoutMs / 1000} s`) : e;
+    });
   }
 
   async suspend(o: SuspendOptions): Promise<{ bytes: number; ramBytes: number | null }> {

@@ -1,6 +1,6 @@
 // A small QMP client: JSON lines over a unix socket. Greeting, qmp_capabilities, then commands.
 import { connect, type Socket } from 'node:net';
-import { withDeadline } from '../guest/poll.js';
+import { pollUntil, withDeadline } from '../guest/poll.js';
 
 /** A QMP command that does not answer in this long is not going to (every wait has a deadline). */
 const QMP_TIMEOUT_MS = 5_000;
@@ -85,14 +85,15 @@ export class QmpClient {
 
   /** Resolves with the first event (seen before or after the call) that `match` accepts. */
   async waitEvent(match: (e: { event: string; data?: unknown }) => boolean, timeoutMs: number, what: string): Promise<{ event: string; data?: unknown }> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const e = this.events.find(match);
-      if (e) return e;
-      if (this.sock.destroyed) throw new Error(`QMP connection closed while waiting for ${what}`);
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    return pollUntil(
+      () => {
+        const e = this.events.find(match);
+        if (e) return e;
+        if (this.sock.destroyed) throw new Error(`QMP connection closed while waiting for ${what}`);
+        return undefined;
+      },
+      { deadline: Date.now() + timeoutMs, intervalMs: 10, maxIntervalMs: 10, what },
+    );
   }
 
   close(): void {

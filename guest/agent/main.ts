@@ -18,6 +18,7 @@ import { mountLocalDirs } from './local-dirs.js';
 import { retrying, setClock, unmountForSuspend } from './suspend.js';
 import { Forwards } from './forward.js';
 import { stackSummary } from '../stack/summary.js';
+import { VM_STATE_FILE } from '../stack/paths.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -90,13 +91,11 @@ function mount(m: MountSpec): void {
 }
 
 const forwards = new Forwards((line) => log('warn', line));
-/** The path of the stack-controller's state on the VM disk (guest/stack/controller-container.ts). */
-const STACK_STATE = '/var/lib/vibebox/stack/state.json';
 let stackBooted = false;
 
 function readStackState(): string | null {
   try {
-    return readFileSync(STACK_STATE, 'utf8');
+    return readFileSync(VM_STATE_FILE, 'utf8');
   } catch {
     return null;
   }
@@ -109,7 +108,7 @@ function readStackState(): string | null {
  */
 function bootStack(): void {
   stackBooted = true;
-  if (!existsSync(STACK_STATE)) return;
+  if (!existsSync(VM_STATE_FILE)) return;
   void (async () => {
     await dockerdOnDemand(setupEnv);
     await loadContainers().ensureController(() => undefined);

@@ -16,6 +16,10 @@ export const PROXY_ALIAS = 'proxy';
 export const PROXY_PORT = 3128;
 /** The host's egress proxy as the VM reaches it (QEMU's guestfwd). */
 export const HOST_PROXY = '10.0.2.100:3128';
+/** A served kit's container (guest/containers/kit.ts) and the port it listens on (forwarded to the host). */
+export const KIT_PREFIX = 'vibebox-kit-';
+export const KIT_PORT = 8080;
+export const kitContainerName = (name: string): string => `${KIT_PREFIX}${name}`;
 
 /** Labels on the container: what it was made from, for "is it still current?". */
 export const LABEL_IMAGE = 'org.vibebox.project-image';

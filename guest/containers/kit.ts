@@ -8,19 +8,14 @@ import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { KitOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
 import { BASE_IMAGE, ensureBaseImage } from './base-image.js';
-import { CONTAINER_PATH, INTERNAL_NETWORK, LABEL_ROLE, PROXY_ENV } from './container-spec.js';
+import { CONTAINER_PATH, INTERNAL_NETWORK, KIT_PORT, LABEL_ROLE, PROXY_ENV, kitContainerName } from './container-spec.js';
 import { createContainer, inspectContainer, listContainers, removeContainer, startContainer } from './engine.js';
 import { ensureRelay } from './network.js';
 import type { Who } from './container.js';
 
-export const KIT_PREFIX = 'vibebox-kit-';
 export const LABEL_KIT = 'org.vibebox.kit';
-/** The port the kit listens on inside its container (forwarded to 127.0.0.1 on the host). */
-export const KIT_PORT = 8080;
 const STATE_ROOT = '/var/lib/vibebox/kits';
 const IN_CONTAINER_STATE = '/var/lib/vibebox-kit';
-
-export const kitContainerName = (name: string): string => `${KIT_PREFIX}${name}`;
 
 export interface KitContainerInput {
   name: string;

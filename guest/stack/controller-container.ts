@@ -8,13 +8,11 @@ import { INTERNAL_NETWORK, LABEL_ROLE, LABEL_SPEC } from '../containers/containe
 import { createContainer, inspectContainer, removeContainer, startContainer } from '../containers/engine.js';
 import { ensureInternalNetwork } from '../containers/network.js';
 import { CONTROLLER_ALIAS } from './api.js';
+import { VM_SOCKET_DIR, VM_STATE_DIR } from './paths.js';
 
 export const CONTROLLER_CONTAINER = 'vibebox-stack-controller';
 /** Bump when the body changes: an older controller container is then recreated. */
 export const CONTROLLER_VERSION = '1';
-export const VM_STATE_DIR = '/var/lib/vibebox/stack';
-export const VM_SOCKET_DIR = '/run/vibebox/stack';
-export const HOST_SOCKET = `${VM_SOCKET_DIR}/host.sock`;
 
 export function controllerBody(image: string): Record<string, unknown> {
   return {

@@ -20,6 +20,7 @@ import {
   stopContainer,
 } from '../containers/engine.js';
 import { VibeboxError } from '../errors.js';
+import { PollTimeout, pollUntil } from '../poll.js';
 import type { Manifest } from './manifest.js';
 import { serviceContainerBody } from './engine-body.js';
 import { LABEL_STACK, describeStep, planRollback, stackNames, type LiveState, type StackNames, type Step } from './plan.js';
@@ -57,33 +58,34 @@ export class StepFailed extends Error {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Poll until the container is healthy (or, without a healthcheck, running and still running 2 s later). */
 async function waitFor(container: string, service: string, timeoutMs: number, health: boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   let runningSince: number | null = null;
-  for (;;) {
-    const c = await inspectContainer(container);
-    if (!c) throw new Error(`${service}: its container disappeared`);
-    const st = c.State;
-    if (!st.Running && (st.Status === 'exited' || st.Status === 'dead')) {
-      throw new Error(`${service} exited with code ${st.ExitCode ?? '?'} before it was ready (vibebox stack logs ${service})`);
-    }
-    if (health) {
-      const h = st.Health;
-      if (h?.Status === 'healthy') return;
-      if (h?.Status === 'unhealthy') {
-        const last = h.Log?.[h.Log.length - 1];
-        throw new Error(`${service} is unhealthy: healthcheck exit ${last?.ExitCode ?? '?'}${last?.Output.trim() ? `: ${last.Output.trim().slice(0, 200)}` : ''}`);
+  await pollUntil(
+    async () => {
+      const c = await inspectContainer(container);
+      if (!c) throw new Error(`${service}: its container disappeared`);
+      const st = c.State;
+      if (!st.Running && (st.Status === 'exited' || st.Status === 'dead')) {
+        throw new Error(`${service} exited with code ${st.ExitCode ?? '?'} before it was ready (vibebox stack logs ${service})`);
       }
-    } else if (st.Running) {
-      runningSince ??= Date.now();
-      if (Date.now() - runningSince >= 2000) return;
-    } else runningSince = null;
-    if (Date.now() > deadline) throw new Error(`${service} was not ${health ? 'healthy' : 'running'} within ${Math.round(timeoutMs / 1000)} s`);
-    await sleep(1000);
-  }
+      if (health) {
+        const h = st.Health;
+        if (h?.Status === 'unhealthy') {
+          const last = h.Log?.[h.Log.length - 1];
+          throw new Error(`${service} is unhealthy: healthcheck exit ${last?.ExitCode ?? '?'}${last?.Output.trim() ? `: ${last.Output.trim().slice(0, 200)}` : ''}`);
+        }
+        return h?.Status === 'healthy';
+      }
+      if (!st.Running) runningSince = null;
+      else runningSince ??= Date.now();
+      return runningSince !== null && Date.now() - runningSince >= 2000;
+    },
+    { deadline: Date.now() + timeoutMs, intervalMs: 1000, maxIntervalMs: 1000 },
+  ).catch((e: unknown) => {
+    if (e instanceof PollTimeout) throw new Error(`${service} was not ${health ? 'healthy' : 'running'} within ${Math.round(timeoutMs / 1000)} s`);
+    throw e;
+  });
 }
 
 export async function runStep(s: Step): Promise<void> {

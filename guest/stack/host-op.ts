@@ -9,7 +9,8 @@ import { buildLayerImage, canonicalSpec, imageExists, layerSha } from '../contai
 import { pollUntil } from '../poll.js';
 import { socketAnswers } from '../socket-answers.js';
 import { hostArgv, parseHostArgv, type HostCommand } from './api.js';
-import { HOST_SOCKET, ensureController } from './controller-container.js';
+import { ensureController } from './controller-container.js';
+import { HOST_SOCKET } from './paths.js';
 
 export interface StackIo {
   stdout(b: Buffer): void;

@@ -2,7 +2,6 @@
 // runs a built dist/ (inside the project, so the VM sees it under /workspace) in a container in the
 // session's VM (guest/containers/kit.ts) and forwards its port to 127.0.0.1 on the host.
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, relative, resolve, sep } from 'node:path';
 import { VibeboxError } from '../errors.js';
 import { keyFingerprint } from '../../guest/kit/auth.js';
@@ -11,11 +10,10 @@ import { resolveProject } from '../session/project.js';
 import { readKeys } from '../keys/env-file.js';
 import { WORKSPACE } from '../config/load.js';
 import { pollUntil } from '../../guest/poll.js';
-import { KIT_PORT } from '../kit/plan.js';
+import { KIT_PORT, kitContainerName } from '../../guest/containers/container-spec.js';
+import { freePort } from '../net/free-port.js';
 import { forwardLines, liveSocket, liveStatus, parsePort } from './port.js';
 import { request } from '../client/attach.js';
-
-const KIT_PREFIX = 'vibebox-kit-';
 
 export async function kitBuild(entry: string, o: { out?: string; name?: string; version?: string }): Promise<void> {
   const { buildKit } = await import('../kit/build.js');
@@ -50,17 +48,6 @@ function readDist(dist: string): { manifest: ReturnType<typeof KitManifestFile.p
   return { manifest, key, keyFile };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
-
 export async function kitServe(distArg: string, o: { project?: string; port?: string; name?: string }): Promise<void> {
   const project = resolveProject(o.project);
   let dist: string;
@@ -86,7 +73,7 @@ export async function kitServe(distArg: string, o: { project?: string; port?: st
   const code = await run({ project, tty: false, env, container: { op: 'kit', kit: { action: 'serve', name, dir: guestDir }, pass: Object.keys(env) } });
   if (code !== 0) throw new VibeboxError('E_KIT', `kit ${name} did not start (exit ${code})`, 'see the lines above');
   const sock = await liveSocket(project);
-  const container = `${KIT_PREFIX}${name}`;
+  const container = kitContainerName(name);
   // Served again: the same host port (clients keep their URL) unless --port says otherwise.
   const before = ((await liveStatus(sock)).forwards ?? []).filter((f) => f.container === container);
   const host = o.port !== undefined ? parsePort(o.port, 'host port') : (before[0]?.host ?? (await freePort()));
@@ -126,7 +113,7 @@ export async function kitStop(name: string, o: { project?: string }): Promise<vo
   const sock = await liveSocket(project);
   const { run } = await import('../client/run.js');
   const code = await run({ project, tty: false, container: { op: 'kit', kit: { action: 'stop', name } } });
-  for (const f of ((await liveStatus(sock)).forwards ?? []).filter((x) => x.container === `${KIT_PREFIX}${name}`)) await request(sock, { type: 'port', host: f.host, close: true });
+  for (const f of ((await liveStatus(sock)).forwards ?? []).filter((x) => x.container === kitContainerName(name))) await request(sock, { type: 'port', host: f.host, close: true });
   if (code !== 0) process.exitCode = code;
   else process.stdout.write(`kit ${name} stopped\n`);
 }

@@ -6,9 +6,9 @@ import { KitEnvSpec, KitManifestFile } from '../../guest/kit/main-schema.js';
 import { KIT_PROTOCOL_VERSION, StoragePolicy } from '../../guest/kit/protocol.js';
 import { validateOutputsPolicy, validateInputsPolicy, type AdapterInfo } from '../../guest/kit/storage/policy.js';
 import { VibeboxError } from '../errors.js';
+import { KIT_PORT } from '../../guest/containers/container-spec.js';
 
 export const KIT_BASE = 'vibebox/agent:base';
-export const KIT_PORT = 8080;
 
 /** The optional `export const kit = {…}` of a kit module (every field optional, as glovebox's wrap config). */
 export const KitDeclaration = z

@@ -8,22 +8,12 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bootedSession, spawnVb, until, vb, type RunResult, type TestEnv } from '../helpers/vm.js';
 import type * as Sdk from '../../guest/kit/sdk.js';
+import { freePort } from '../../src/net/free-port.js';
 
 const LONG = { timeoutMs: 900_000 };
 const INLINE_BOUND = 64 * 1024;
 const BIG = 200 * 1024;
 
-/** A free port on 127.0.0.1 of the host (closed again: the forward takes it). */
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string } | { error: string }> {
   try {
