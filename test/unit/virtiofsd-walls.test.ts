@@ -2,8 +2,8 @@
 // in a fraction of a second) and the git metadata found for read-only binds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launcherArgv } from '../../qemu/virtiofsd-launcher.js';
@@ -118,6 +118,175 @@ test('findVirtiofsd tells the flavours apart by running --help (and the C one, w
   } finally {
     if (old === undefined) delete process.env['VIBEBOX_VIRTIOFSD'];
     else process.env['VIBEBOX_VIRTIOFSD'] = old;
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+// Layouts host git reads config, hooks and code from, built with real host git in a temp dir
+// (our own repositories: no hostile config is ever run here).
+const hostGit = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.email=h@example.com', '-c', 'user.name=h', '-c', 'init.defaultBranch=main', '-c', 'protocol.file.allow=always', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** A source repository at `dir` with one commit (and submodules added from `subs`: path → source). */
+function repo(dir: string, subs: Record<string, string> = {}) {
+  mkdirSync(dir, { recursive: true });
+  hostGit(dir, 'init', '-q');
+  hostGit(dir, 'commit', '-q', '--allow-empty', '-m', 'first');
+  for (const [path, src] of Object.entries(subs)) hostGit(dir, 'submodule', 'add', '-q', src, path);
+  if (Object.keys(subs).length) hostGit(dir, 'commit', '-q', '-m', 'subs');
+}
+
+/** The steps' script and the position of each bind in it. */
+function stepsOf(d: string, w: ReturnType<typeof gitWallsIn>) {
+  const spec = { virtiofsd: { binary: 'v', flavour: 'c', readonlyFlag: false } as const, python: 'p', socket: 's', hide: [], guestUid: 1000, guestGid: 1000 };
+  const script = virtiofsdArgv({ ...spec, shared: d, readonly: false, git: w }).at(-1)!;
+  return { script, bind: (p: string) => script.indexOf(`mount --bind '${p}' '${p}'`), ro: (p: string) => script.indexOf(`mount -o remount,bind,ro '${p}'`) };
+}
+
+test('submodules: every config and hooks under .git/modules (nested too) and every pointer, at any depth, is walled; the paths to them are pinned', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbsub-'));
+  try {
+    repo(join(d, 'src', 'inner'));
+    repo(join(d, 'src', 'sub'), { inner: join(d, 'src', 'inner') });
+    repo(join(d, 'src', 'deep'));
+    const p = join(d, 'proj');
+    repo(p, { sub: join(d, 'src', 'sub'), 'libs/x/deep': join(d, 'src', 'deep') });
+    hostGit(p, 'submodule', 'update', '-q', '--init', '--recursive');
+    const g = join(p, '.git');
+    const w = gitWallsIn(p);
+    for (const m of [join(g, 'modules', 'sub'), join(g, 'modules', 'sub', 'modules', 'inner'), join(g, 'modules', 'libs', 'x', 'deep')]) {
+      assert.ok(w.readonly.includes(join(m, 'config')), `${m}/config walled`);
+      assert.ok(w.readonly.includes(join(m, 'hooks')), `${m}/hooks walled`);
+      assert.ok(w.gitDirs.includes(m), `${m} pinned`);
+    }
+    for (const ptr of ['sub/.git', 'sub/inner/.git', 'libs/x/deep/.git']) assert.ok(w.readonly.includes(join(p, ptr)), `${ptr} walled`);
+    // A rename of any directory above a wall would let the guest put a planted one in its place.
+    for (const dir of ['libs', 'libs/x', 'libs/x/deep', 'sub', 'sub/inner', '.git/modules', '.git/modules/libs', '.git/modules/libs/x', '.git/modules/sub/modules']) {
+      assert.ok([...w.pinned, ...w.gitDirs].includes(join(p, dir)), `${dir} pinned`);
+    }
+    const s = stepsOf(p, w);
+    // Parents are bound before what is below them (a later bind of a parent would hide it).
+    assert.ok(s.bind(join(p, 'libs')) >= 0 && s.bind(join(p, 'libs')) < s.bind(join(p, 'libs', 'x')));
+    assert.ok(s.bind(join(g, 'modules', 'sub')) < s.ro(join(g, 'modules', 'sub', 'config')));
+    assert.ok(s.bind(join(g, 'modules', 'sub', 'modules', 'inner')) < s.ro(join(g, 'modules', 'sub', 'modules', 'inner', 'hooks')));
+    assert.ok(s.ro(join(p, 'libs', 'x', 'deep', '.git')) > s.bind(join(p, 'libs', 'x', 'deep')));
+    // Objects, refs, index, HEAD and logs stay writable: never bound read-only.
+    assert.ok(!w.readonly.some((r) => /\/(objects|refs|logs|index|HEAD)$/.test(r)), w.readonly.join('\n'));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('a submodule not checked out (a clone without --recursive) gets an empty read-only cover: no planted .git in it', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbsub-'));
+  try {
+    repo(join(d, 'src', 'sub'));
+    repo(join(d, 'src', 'proj'), { 'a/sub': join(d, 'src', 'sub') });
+    hostGit(d, 'clone', '-q', join(d, 'src', 'proj'), 'p');
+    const p = join(d, 'p');
+    const w = gitWallsIn(p);
+    assert.deepEqual(w.empty, [join(p, 'a', 'sub')]);
+    assert.ok(w.pinned.includes(join(p, 'a')));
+    assert.match(stepsOf(p, w).script, new RegExp(`mount -t tmpfs -o ro,size=4k,mode=0555 vibebox-hidden '${join(p, 'a', 'sub')}'`));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('a nested repository staged as a gitlink (no .gitmodules) is walled like a submodule, found from the index', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbsub-'));
+  try {
+    const p = join(d, 'p');
+    repo(p);
+    repo(join(p, 'x', 'nested'));
+    hostGit(p, 'add', 'x/nested');
+    hostGit(p, 'commit', '-q', '-m', 'gitlink');
+    for (const v of ['2', '3', '4']) {
+      hostGit(p, 'update-index', '--index-version', v);
+      const w = gitWallsIn(p);
+      assert.ok(w.readonly.includes(join(p, 'x', 'nested', '.git', 'config')), `index v${v}: ${w.readonly.join(' ')}`);
+      assert.ok(w.gitDirs.includes(join(p, 'x', 'nested', '.git')));
+      assert.ok(w.pinned.includes(join(p, 'x')) && w.pinned.includes(join(p, 'x', 'nested')));
+    }
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('linked worktrees and worktree config: config.worktree (made when the extension is on), commondir, the worktree\'s pointer', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbwt-'));
+  try {
+    const p = join(d, 'p');
+    repo(p);
+    hostGit(p, 'config', 'extensions.worktreeConfig', 'true');
+    hostGit(p, 'worktree', 'add', '-q', join(p, 'trees', 'in'));
+    hostGit(p, 'worktree', 'add', '-q', join(d, 'outside'));
+    const g = join(p, '.git');
+    const w = gitWallsIn(p);
+    for (const wt of ['in', 'outside']) {
+      assert.ok(w.readonly.includes(join(g, 'worktrees', wt, 'commondir')), `${wt}/commondir`);
+      assert.ok(w.readonly.includes(join(g, 'worktrees', wt, 'config.worktree')), `${wt}/config.worktree`);
+      assert.ok(w.missingFiles.includes(join(g, 'worktrees', wt, 'config.worktree')));
+      assert.ok(w.gitDirs.includes(join(g, 'worktrees', wt)) && w.pinned.includes(join(g, 'worktrees')));
+    }
+    assert.ok(w.readonly.includes(join(g, 'config.worktree')) && w.missingFiles.includes(join(g, 'config.worktree')));
+    assert.ok(w.readonly.includes(join(p, 'trees', 'in', '.git')) && w.pinned.includes(join(p, 'trees', 'in')));
+    assert.match(stepsOf(p, w).script, new RegExp(`touch '${join(g, 'config.worktree')}'`));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('core.hooksPath and include.path into the project, an existing .git/commondir, a pointer to a gitdir planted inside the project', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbhp-'));
+  try {
+    const p = join(d, 'p');
+    repo(p);
+    hostGit(p, 'config', 'core.hooksPath', '.githooks');
+    hostGit(p, 'config', 'include.path', '../team.gitconfig');
+    hostGit(p, 'config', 'includeIf.onbranch:main.path', join(p, 'cfg', 'extra'));
+    mkdirSync(join(p, 'cfg'));
+    // A repository whose .git is a pointer to a gitdir kept inside the project, with a commondir.
+    mkdirSync(join(p, 'r'));
+    mkdirSync(join(p, '.store', 'common', 'hooks'), { recursive: true });
+    hostGit(join(p, '.store'), 'init', '-q', '--bare', 'common');
+    mkdirSync(join(p, '.store', 'wt'));
+    writeFileSync(join(p, '.store', 'wt', 'HEAD'), 'ref: refs/heads/main\n');
+    writeFileSync(join(p, '.store', 'wt', 'commondir'), '../common\n');
+    writeFileSync(join(p, 'r', '.git'), 'gitdir: ../.store/wt\n');
+    const w = gitWallsIn(p);
+    assert.ok(w.missingHooks.includes(join(p, '.githooks')) && w.readonly.includes(join(p, '.githooks')));
+    assert.ok(w.missingFiles.includes(join(p, 'team.gitconfig')) && w.readonly.includes(join(p, 'team.gitconfig')));
+    assert.ok(w.missingFiles.includes(join(p, 'cfg', 'extra')) && w.readonly.includes(join(p, 'cfg', 'extra')));
+    assert.ok(w.readonly.includes(join(p, 'r', '.git')));
+    assert.ok(w.readonly.includes(join(p, '.store', 'wt', 'commondir')));
+    assert.ok(w.readonly.includes(join(p, '.store', 'common', 'config')) && w.readonly.includes(join(p, '.store', 'common', 'hooks')));
+    assert.ok(w.pinned.includes(join(p, '.store')));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('hostile layouts: symlinked metadata is refused, not followed; pointers and paths out of the share are ignored; walks are bounded', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbhost-'));
+  try {
+    const p = join(d, 'p');
+    repo(p);
+    rmSync(join(p, '.git', 'hooks'), { recursive: true, force: true });
+    symlinkSync(join(d, 'elsewhere'), join(p, '.git', 'hooks'));
+    mkdirSync(join(p, '.git', 'modules'));
+    symlinkSync(join(d), join(p, '.git', 'modules', 'loop'));
+    mkdirSync(join(p, 'a'));
+    writeFileSync(join(p, 'a', '.git'), 'gitdir: ../../../etc\n');
+    writeFileSync(join(p, '.gitmodules'), '[submodule "x"]\n\tpath = ../../outside\n[submodule "y"]\n\tpath = a\n');
+    let deep = join(p, '.git', 'modules');
+    for (let i = 0; i < 40; i++) mkdirSync((deep = join(deep, `n${i}`)));
+    const w = gitWallsIn(p);
+    assert.deepEqual(w.refused, [join(p, '.git', 'hooks')]);
+    assert.ok(!w.readonly.includes(join(p, '.git', 'hooks')));
+    assert.ok(w.readonly.includes(join(p, 'a', '.git')));
+    assert.ok([...w.readonly, ...w.pinned, ...w.gitDirs, ...w.empty].every((x) => x.startsWith(`${p}/`)), 'nothing outside the share');
+  } finally {
     rmSync(d, { recursive: true, force: true });
   }
 });
