@@ -311,9 +311,11 @@ class Finder {
   worktree(t: string, cover: boolean, depth: number) {
     if (depth > MAX_DEPTH || this.trees.has(t) || this.trees.size >= MAX_REPOS) return;
     if (t !== this.root && !this.realDirs(t)) return;
-    this.trees.add(t);
     const dotgit = join(t, '.git');
     const k = kindOf(dotgit);
+    // A directory without .git seen from a module's core.worktree may still be a gitlink to cover.
+    if (k === null && !cover) return;
+    this.trees.add(t);
     if (k === 'dir') this.gitdir(dotgit, t, depth);
     else if (k === 'file') {
       const target = this.pointer(dotgit, true);

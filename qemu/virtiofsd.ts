@@ -140,7 +140,8 @@ export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   return launcherArgv(s.python, s.socket, unshare);
 }
 
-function gitWallSteps(g: GitWalls): string[] {
+/** The shell steps that put up the walls in the private mount namespace (pure). */
+export function gitWallSteps(g: GitWalls): string[] {
   const out: string[] = [];
   // mkdir and touch run as the guest user, which is the host user: what they make is the user's.
   for (const h of g.missingHooks) out.push(`mkdir -p ${shq(h)}`);

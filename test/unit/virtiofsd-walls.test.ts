@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launcherArgv } from '../../qemu/virtiofsd-launcher.js';
 import { ConfigSchema } from '../../src/config/schema.js';
-import { findVirtiofsd, findPython, gitWallsIn, virtiofsdArgv, NO_GIT_WALLS } from '../../qemu/virtiofsd.js';
+import { findVirtiofsd, findPython, gitWallSteps, gitWallsIn, virtiofsdArgv, NO_GIT_WALLS } from '../../qemu/virtiofsd.js';
 
 const python = findPython();
 
@@ -286,6 +286,48 @@ test('hostile layouts: symlinked metadata is refused, not followed; pointers and
     assert.ok(!w.readonly.includes(join(p, '.git', 'hooks')));
     assert.ok(w.readonly.includes(join(p, 'a', '.git')));
     assert.ok([...w.readonly, ...w.pinned, ...w.gitDirs, ...w.empty].every((x) => x.startsWith(`${p}/`)), 'nothing outside the share');
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('the walls hold in a real mount namespace, as virtiofsd sees the tree: config, hooks, pointers and the paths to them cannot be changed; git still commits in the submodule', { skip: spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'true']).status !== 0 }, () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbns-'));
+  try {
+    repo(join(d, 'src', 'inner'));
+    repo(join(d, 'src', 'sub'), { inner: join(d, 'src', 'inner') });
+    const p = join(d, 'p');
+    repo(p, { 'libs/sub': join(d, 'src', 'sub'), 'a/unfetched': join(d, 'src', 'inner') });
+    hostGit(p, 'submodule', 'update', '-q', '--init', '--recursive', 'libs/sub');
+    // As `git submodule deinit` leaves it: the gitdir kept in .git/modules, the directory empty.
+    rmSync(join(p, 'a', 'unfetched'), { recursive: true });
+    mkdirSync(join(p, 'a', 'unfetched'));
+    const marker = join(d, 'pwned');
+    const m = join(p, '.git', 'modules', 'libs', 'sub');
+    const attacks: Record<string, string> = {
+      'sub-config': `printf '[core]\\n\\tfsmonitor = touch ${marker}; false\\n' >> ${m}/config`,
+      'nested-config': `printf '[core]\\n\\tfsmonitor = touch ${marker}\\n' >> ${m}/modules/inner/config`,
+      'sub-hook': `echo '#!/bin/sh' > ${m}/hooks/post-checkout`,
+      'pointer-rewrite': `echo 'gitdir: ../../evil' > ${p}/libs/sub/.git`,
+      'pointer-removed': `rm -f ${p}/libs/sub/.git`,
+      'parent-renamed': `mv ${p}/libs ${p}/libs2`,
+      'modules-renamed': `mv ${p}/.git/modules ${p}/.git/m2`,
+      'gitdir-renamed': `mv ${m} ${m}2`,
+      'unfetched-planted': `echo 'gitdir: ../../evil' > ${p}/a/unfetched/.git`,
+      'unfetched-renamed': `mv ${p}/a/unfetched ${p}/a/u2`,
+    };
+    const steps = gitWallSteps(gitWallsIn(p));
+    const script = ['set -e', ...steps, 'set +e', ...Object.entries(attacks).map(([k, c]) => `(${c}) 2>/dev/null && echo "BROKEN:${k}"`),
+      `git -C ${p}/libs/sub -c user.email=v@example.com -c user.name=v commit -q --allow-empty -m in-guest && echo SUB-COMMIT-OK`,
+      `git -C ${p} -c user.email=v@example.com -c user.name=v commit -q -am in-guest && echo COMMIT-OK`].join('\n');
+    const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', '--propagation', 'private', 'bash', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.doesNotMatch(r.stdout, /BROKEN/, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /SUB-COMMIT-OK/, r.stderr);
+    assert.match(r.stdout, /COMMIT-OK/, r.stderr);
+    // Host git, as an editor runs it: nothing the walls kept out runs.
+    hostGit(p, 'status');
+    assert.equal(existsSync(marker), false);
+    assert.equal(existsSync(join(p, 'a', 'unfetched', '.git')), false);
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
