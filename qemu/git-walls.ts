@@ -169,6 +169,12 @@ class Finder {
     return true;
   }
 
+  /** A component of `p` below the share is a symbolic link. */
+  linkOnPath(p: string): boolean {
+    for (let d = p; this.inside(d); d = dirname(d)) if (kindOf(d) === 'link') return true;
+    return false;
+  }
+
   /** Bind the directories above `p` onto themselves. */
   pinAbove(p: string) {
     for (let d = dirname(p); d !== this.root && this.inside(d); d = dirname(d)) this.add(this.w.pinned, d);
@@ -209,16 +215,23 @@ class Finder {
 
   /** A gitdir (of a repository, submodule or linked worktree) and what it names. */
   gitdir(g: string, worktree: string | null, depth: number) {
-    if (depth > MAX_DEPTH || this.seen.has(g) || this.seen.size >= MAX_REPOS || !this.realDirs(g)) return;
+    if (depth > MAX_DEPTH || this.seen.has(g) || this.seen.size >= MAX_REPOS) return;
+    if (!this.realDirs(g)) {
+      // A gitdir reached through a link (`.git/modules/x` → elsewhere in the project) cannot be pinned.
+      if (this.linkOnPath(g)) this.add(this.w.refused, g);
+      return;
+    }
     this.seen.add(g);
     this.add(this.w.gitDirs, g);
     this.pinAbove(g);
     const cfgPath = join(g, 'config');
     const cfg = gitConfigValues(readSmall(cfgPath) ?? '');
     const get = (k: string) => cfg.get(k) ?? [];
-    this.wallFile(cfgPath, true);
+    // With a commondir, git reads config and hooks there: nothing to create here.
+    const own = kindOf(join(g, 'commondir')) === null;
+    this.wallFile(cfgPath, own);
     this.wallFile(join(g, 'config.worktree'), get('extensions.worktreeconfig').some((v) => !isFalse(v)));
-    this.wallHooks(join(g, 'hooks'));
+    if (own) this.wallHooks(join(g, 'hooks'));
     for (const hp of get('core.hookspath')) {
       // Relative: to the directory hooks run in (the worktree; the gitdir of a bare repository).
       this.wallHooks(isAbsolute(hp) ? resolve(hp) : resolve(worktree ?? g, hp));
@@ -321,12 +334,29 @@ class Finder {
       const target = this.pointer(dotgit, true);
       if (target !== null) {
         const g = resolve(t, target);
+        // A gitdir outside the share is not the guest's to write, but the pointers of the
+        // submodules it lists inside the share are (a linked worktree or a submodule shared).
         if (this.inside(g)) this.gitdir(g, t, depth);
+        else this.gitlinks(g, t, depth);
       }
     } else if (k === 'link') this.add(this.w.refused, dotgit);
     else if (k === null && cover && t !== this.root) {
       this.add(this.w.empty, t);
       this.pinAbove(t);
+    }
+  }
+
+  /** The repository above the share, if any: its gitlinks inside the share. */
+  enclosing() {
+    for (let d = dirname(this.root); ; d = dirname(d)) {
+      const dotgit = join(d, '.git');
+      const k = kindOf(dotgit);
+      if (k === 'dir') return this.gitlinks(dotgit, d, 1);
+      if (k === 'file') {
+        const m = /^gitdir: (.+)$/.exec(readSmall(dotgit, 4096)?.split('\n')[0]?.replace(/\r$/, '') ?? '');
+        return m ? this.gitlinks(resolve(d, m[1]!), d, 1) : undefined;
+      }
+      if (d === dirname(d)) return;
     }
   }
 
@@ -360,6 +390,9 @@ class Finder {
 export function gitWallsIn(shared: string): GitWalls {
   const f = new Finder(resolve(shared));
   f.worktree(f.root, false, 0);
+  // A share inside a repository (a subdirectory of it): host git run there reads the repository
+  // above, out of the guest's reach, and recurses into the submodules it lists inside the share.
+  if (kindOf(join(f.root, '.git')) === null) f.enclosing();
   let entries: string[] = [];
   try {
     entries = readdirSync(shared, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== '.git' && e.name !== '.vibebox').map((e) => e.name);

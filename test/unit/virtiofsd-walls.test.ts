@@ -336,3 +336,43 @@ test('the walls hold in a real mount namespace, as virtiofsd sees the tree: conf
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('a share that is a subdirectory of a repository, or a linked worktree of one: the submodule pointers inside it are walled', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbup-'));
+  try {
+    repo(join(d, 'src', 'sub'));
+    const r = join(d, 'r');
+    repo(r, { 'pkg/libs/sub': join(d, 'src', 'sub') });
+    // The share is r/pkg: the repository (and .git/modules) is above it, out of the guest's reach.
+    const share = join(r, 'pkg');
+    let w = gitWallsIn(share);
+    assert.ok(w.readonly.includes(join(share, 'libs', 'sub', '.git')), w.readonly.join(' '));
+    assert.ok(w.pinned.includes(join(share, 'libs')) && w.pinned.includes(join(share, 'libs', 'sub')));
+    assert.ok(!w.readonly.some((x) => !x.startsWith(`${share}/`)));
+    // The share is a linked worktree of r with the submodule checked out in it.
+    const lw = join(d, 'lw');
+    hostGit(r, 'worktree', 'add', '-q', lw);
+    hostGit(lw, 'submodule', 'update', '-q', '--init');
+    w = gitWallsIn(lw);
+    assert.ok(w.readonly.includes(join(lw, '.git')));
+    assert.ok(w.readonly.includes(join(lw, 'pkg', 'libs', 'sub', '.git')), w.readonly.join(' '));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('a submodule gitdir reached through a symbolic link refuses the share', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vblnk-'));
+  try {
+    repo(join(d, 'src', 'sub'));
+    const p = join(d, 'p');
+    repo(p, { sub: join(d, 'src', 'sub') });
+    // The gitdir moved into the project, .git/modules/sub a link to it: the guest could write it.
+    execFileSync('mv', [join(p, '.git', 'modules', 'sub'), join(p, 'planted')]);
+    symlinkSync('../../planted', join(p, '.git', 'modules', 'sub'));
+    const w = gitWallsIn(p);
+    assert.ok(w.refused.includes(join(p, '.git', 'modules', 'sub')), w.refused.join(' '));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
