@@ -376,3 +376,38 @@ test('a submodule gitdir reached through a symbolic link refuses the share', () 
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('in a real mount namespace: worktree config, a linked worktree\'s commondir and pointer, core.hooksPath in the project cannot be changed; git still commits in the linked worktree', { skip: spawnSync('unshare', ['--user', '--map-root-user', '--mount', 'true']).status !== 0 }, () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbns-'));
+  try {
+    const p = join(d, 'p');
+    repo(p);
+    hostGit(p, 'config', 'extensions.worktreeConfig', 'true');
+    hostGit(p, 'config', 'core.hooksPath', '.githooks');
+    hostGit(p, 'worktree', 'add', '-q', join(p, 'trees', 'in'));
+    const marker = join(d, 'pwned');
+    const g = join(p, '.git');
+    const fsm = `printf '[core]\\n\\tfsmonitor = touch ${marker}; false\\n'`;
+    const attacks: Record<string, string> = {
+      'main-config-worktree': `${fsm} >> ${g}/config.worktree`,
+      'wt-config-worktree': `${fsm} >> ${g}/worktrees/in/config.worktree`,
+      'wt-commondir': `mkdir -p ${p}/evil/objects ${p}/evil/refs && ${fsm} > ${p}/evil/config && echo ../../../evil > ${g}/worktrees/in/commondir`,
+      'wt-admin-renamed': `mv ${g}/worktrees/in ${g}/worktrees/in2`,
+      'wt-pointer': `echo 'gitdir: ../../evil' > ${p}/trees/in/.git`,
+      'wt-parent-renamed': `mv ${p}/trees ${p}/trees2`,
+      'hookspath-hook': `mkdir -p ${p}/.githooks; printf '#!/bin/sh\\ntouch ${marker}\\n' > ${p}/.githooks/post-commit && chmod +x ${p}/.githooks/post-commit`,
+      'hookspath-renamed': `mv ${p}/.githooks ${p}/.githooks2`,
+    };
+    const script = ['set -e', ...gitWallSteps(gitWallsIn(p)), 'set +e', ...Object.entries(attacks).map(([k, c]) => `(${c}) 2>/dev/null && echo "BROKEN:${k}"`),
+      `git -C ${p}/trees/in -c user.email=v@example.com -c user.name=v commit -q --allow-empty -m in-guest && echo WT-COMMIT-OK`].join('\n');
+    const r = spawnSync('unshare', ['--user', '--map-root-user', '--mount', '--propagation', 'private', 'bash', '-c', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.doesNotMatch(r.stdout, /BROKEN/, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /WT-COMMIT-OK/, r.stderr);
+    hostGit(join(p, 'trees', 'in'), 'status');
+    hostGit(p, 'status');
+    hostGit(p, 'commit', '-q', '--allow-empty', '-m', 'host');
+    assert.equal(existsSync(marker), false);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
