@@ -11,7 +11,7 @@
 // Walls: such files and directories are bound read-only onto themselves; every directory above them
 // (up to the share) is bound onto itself, so a mount point that cannot be renamed or replaced keeps
 // the path meaning what it meant at start; a submodule not checked out gets an empty read-only cover.
-import { lstatSync, readdirSync, readFileSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 
 /** Git metadata of the repositories in a share that must stay read-only from the guest. */
@@ -156,10 +156,20 @@ class Finder {
   private readonly trees = new Set<string>();
   private dirs = 0;
 
-  constructor(readonly root: string) {}
+  /** `root` is the share's real path; `alias` the path it was given by (both may appear in git's files). */
+  constructor(
+    readonly root: string,
+    private readonly alias: string,
+  ) {}
 
   inside(p: string): boolean {
     return p.startsWith(this.root + sep);
+  }
+
+  /** A path named in a file (relative to `base`), on the share's real path. */
+  at(base: string, rel: string): string {
+    const p = resolve(base, rel);
+    return p === this.alias || p.startsWith(this.alias + sep) ? this.root + p.slice(this.alias.length) : p;
   }
 
   /** Every directory from the share (excluded) down to `p` (included) is a real one, not a link. */
@@ -234,16 +244,16 @@ class Finder {
     if (own) this.wallHooks(join(g, 'hooks'));
     for (const hp of get('core.hookspath')) {
       // Relative: to the directory hooks run in (the worktree; the gitdir of a bare repository).
-      this.wallHooks(isAbsolute(hp) ? resolve(hp) : resolve(worktree ?? g, hp));
+      this.wallHooks(isAbsolute(hp) ? this.at('/', hp) : this.at(worktree ?? g, hp));
     }
     for (const [k, vs] of cfg) {
       if (!/^include(if\..*)?\.path$/.test(k)) continue;
-      for (const v of vs) if (v && !v.startsWith('~')) this.wallFile(resolve(dirname(cfgPath), v), true);
+      for (const v of vs) if (v && !v.startsWith('~')) this.wallFile(this.at(dirname(cfgPath), v), true);
     }
     // commondir: git takes config (and hooks) from the directory it names. One that does not exist
     // cannot be walled without writing into the repository (README, "Not covered").
     const common = this.pointer(join(g, 'commondir'), false);
-    if (common !== null) this.gitdir(resolve(g, common), null, depth + 1);
+    if (common !== null) this.gitdir(this.at(g, common), null, depth + 1);
     for (const wt of this.subdirs(join(g, 'worktrees'))) this.linkedWorktree(wt, depth);
     this.modules(join(g, 'modules'), depth + 1);
     if (worktree) this.gitlinks(g, worktree, depth);
@@ -268,13 +278,13 @@ class Finder {
     this.add(this.w.gitDirs, wt);
     this.pinAbove(wt);
     const common = this.pointer(join(wt, 'commondir'), false);
-    const commonDir = common === null ? null : resolve(wt, common);
+    const commonDir = common === null ? null : this.at(wt, common);
     const cfg = gitConfigValues((commonDir && readSmall(join(commonDir, 'config'))) ?? '');
     this.wallFile(join(wt, 'config.worktree'), (cfg.get('extensions.worktreeconfig') ?? []).some((v) => !isFalse(v)));
     if (commonDir) this.gitdir(commonDir, null, depth + 1);
     const back = readSmall(join(wt, 'gitdir'), 4096)?.split('\n')[0];
     if (back) {
-      const tree = dirname(resolve(wt, back));
+      const tree = dirname(this.at(wt, back));
       if (this.inside(tree)) {
         this.worktree(tree, false, depth + 1);
         this.gitlinks(wt, tree, depth + 1);
@@ -286,9 +296,10 @@ class Finder {
   modules(dir: string, depth: number) {
     if (depth > MAX_DEPTH) return;
     for (const d of this.subdirs(dir)) {
-      if (kindOf(join(d, 'HEAD')) === 'file') {
+      // HEAD may be a link in old repositories: any HEAD marks a gitdir.
+      if (kindOf(join(d, 'HEAD')) !== null) {
         const wt = gitConfigValues(readSmall(join(d, 'config')) ?? '').get('core.worktree')?.at(-1);
-        const tree = wt ? resolve(d, wt) : null;
+        const tree = wt ? this.at(d, wt) : null;
         this.gitdir(d, tree && this.inside(tree) ? tree : null, depth);
         if (tree && this.inside(tree)) this.worktree(tree, false, depth + 1);
       } else this.modules(d, depth + 1);
@@ -298,7 +309,8 @@ class Finder {
   /** The gitlinks of a repository's index (and shared index) and the paths its .gitmodules names. */
   gitlinks(g: string, worktree: string, depth: number) {
     const hashBytes = (gitConfigValues(readSmall(join(g, 'config')) ?? '').get('extensions.objectformat') ?? []).includes('sha256') ? 32 : 20;
-    const paths = new Set<string>();
+    // Host git status recurses into the gitlinks of the index; one not checked out gets a cover.
+    const paths = new Map<string, boolean>();
     const indexes = [join(g, 'index'), ...this.files(g).filter((f) => /\/sharedindex\.[0-9a-f]+$/.test(f))];
     for (const ix of indexes) {
       const buf = (() => {
@@ -309,14 +321,14 @@ class Finder {
           return null;
         }
       })();
-      if (buf) for (const p of indexGitlinks(buf, hashBytes)) paths.add(p);
+      if (buf) for (const p of indexGitlinks(buf, hashBytes)) paths.set(p, true);
     }
-    // .gitmodules is the guest's to write: only a hint (a path it names is walled too, never less).
+    // .gitmodules is the guest's to write: only a hint, never a cover (it could name any directory).
     const gm = readSmall(join(worktree, '.gitmodules'));
-    if (gm) for (const [k, vs] of gitConfigValues(gm)) if (k.startsWith('submodule.') && k.endsWith('.path')) for (const v of vs) paths.add(v);
-    for (const p of paths) {
-      const t = resolve(worktree, p);
-      if (this.inside(t) && !p.split('/').includes('.git')) this.worktree(t, true, depth + 1);
+    if (gm) for (const [k, vs] of gitConfigValues(gm)) if (k.startsWith('submodule.') && k.endsWith('.path')) for (const v of vs) if (!paths.has(v)) paths.set(v, false);
+    for (const [p, cover] of paths) {
+      const t = this.at(worktree, p);
+      if (this.inside(t) && !p.split('/').includes('.git')) this.worktree(t, cover, depth + 1);
     }
   }
 
@@ -333,7 +345,7 @@ class Finder {
     else if (k === 'file') {
       const target = this.pointer(dotgit, true);
       if (target !== null) {
-        const g = resolve(t, target);
+        const g = this.at(t, target);
         // A gitdir outside the share is not the guest's to write, but the pointers of the
         // submodules it lists inside the share are (a linked worktree or a submodule shared).
         if (this.inside(g)) this.gitdir(g, t, depth);
@@ -354,7 +366,7 @@ class Finder {
       if (k === 'dir') return this.gitlinks(dotgit, d, 1);
       if (k === 'file') {
         const m = /^gitdir: (.+)$/.exec(readSmall(dotgit, 4096)?.split('\n')[0]?.replace(/\r$/, '') ?? '');
-        return m ? this.gitlinks(resolve(d, m[1]!), d, 1) : undefined;
+        return m ? this.gitlinks(this.at(d, m[1]!), d, 1) : undefined;
       }
       if (d === dirname(d)) return;
     }
@@ -388,17 +400,24 @@ class Finder {
  * Paths in the result are under `shared` and reached without following links.
  */
 export function gitWallsIn(shared: string): GitWalls {
-  const f = new Finder(resolve(shared));
+  const given = resolve(shared);
+  let real = given;
+  try {
+    real = realpathSync(given);
+  } catch {
+    return new Finder(given, given).w;
+  }
+  const f = new Finder(real, given);
   f.worktree(f.root, false, 0);
   // A share inside a repository (a subdirectory of it): host git run there reads the repository
   // above, out of the guest's reach, and recurses into the submodules it lists inside the share.
   if (kindOf(join(f.root, '.git')) === null) f.enclosing();
   let entries: string[] = [];
   try {
-    entries = readdirSync(shared, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== '.git' && e.name !== '.vibebox').map((e) => e.name);
+    entries = readdirSync(real, { withFileTypes: true }).filter((e) => e.isDirectory() && e.name !== '.git' && e.name !== '.vibebox').map((e) => e.name);
   } catch {
     return f.w;
   }
-  for (const e of entries) f.worktree(join(resolve(shared), e), false, 1);
+  for (const e of entries) f.worktree(join(real, e), false, 1);
   return f.w;
 }

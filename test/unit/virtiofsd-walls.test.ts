@@ -411,3 +411,32 @@ test('in a real mount namespace: worktree config, a linked worktree\'s commondir
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('a .gitmodules path is a hint, never a cover: a planted `path = src` does not hide src from the guest', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbgm-'));
+  try {
+    const p = join(d, 'p');
+    repo(p);
+    mkdirSync(join(p, 'src'));
+    writeFileSync(join(p, 'src', 'main.ts'), '');
+    writeFileSync(join(p, '.gitmodules'), '[submodule "x"]\n\tpath = src\n');
+    assert.deepEqual(gitWallsIn(p).empty, []);
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
+test('a share given through a symbolic link: absolute paths git wrote (a linked worktree\'s gitdir) still match', () => {
+  const d = mkdtempSync(join(tmpdir(), 'vbreal-'));
+  try {
+    const p = join(d, 'real', 'p');
+    repo(p);
+    hostGit(p, 'worktree', 'add', '-q', join(p, 'trees', 'in'));
+    symlinkSync(join(d, 'real'), join(d, 'alias'));
+    const w = gitWallsIn(join(d, 'alias', 'p'));
+    assert.ok(w.readonly.includes(join(p, 'trees', 'in', '.git')), w.readonly.join(' '));
+    assert.ok(w.pinned.includes(join(p, 'trees')));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
