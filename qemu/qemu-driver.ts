@@ -178,6 +178,10 @@ export class QemuDriver implements VmDriver {
       const stage = m.spec.file ? join(this.o.runDir, `fs${i}.d`) : undefined;
       if (stage) mkdirSync(stage, { recursive: true });
       const git = stage || s.writableGitConfig ? NO_GIT_WALLS : gitWallsIn(s.host);
+      // A bind follows a link, so linked git metadata cannot be made read-only: refuse the share.
+      if (git.refused.length) {
+        throw new VibeboxError('E_MOUNT_FORBIDDEN', `git metadata in ${JSON.stringify(s.host)} is a symbolic link, which cannot be made read-only for the guest: ${git.refused.map((p) => JSON.stringify(p)).join(', ')}`, 'replace the link by the file or directory it points to, or approve [workspace] writable_git_config = true');
+      }
       const argv = virtiofsdArgv({ virtiofsd: this.o.virtiofsd, python: this.o.python, socket, shared: s.host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : (s.hide ?? statefulDirsIn(s.host)), git, guestUid: this.o.guestUid, guestGid: this.o.guestGid, ...(this.o.virtiofsdTuning?.length ? { tuning: this.o.virtiofsdTuning } : {}) });
       const full = [...this.setpriv, ...argv];
       // A socket file left by a killed supervisor would look ready before this virtiofsd listens.
