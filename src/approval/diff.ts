@@ -1,10 +1,13 @@
 // What a vibebox.toml asks for beyond what the user approved (pure). Narrowing is free; widening
 // needs the user's yes on the host, because the guest can write the project's vibebox.toml.
+// Every string from the project goes into a line through shown(): a line must not be able to move
+// the cursor or erase the line above it (docs/architecture.md, "Hostile text").
 import type { NetworkPolicy } from '../../proxy/policy.js';
 import { ConfigSchema } from '../config/schema.js';
 import { formatSize } from '../config/size.js';
 import { networkWidenings } from './network-diff.js';
 import type { ImageLayerSpec } from '../../guest/protocol.js';
+import { shown } from '../../guest/shown.js';
 
 /** The host resources a session may take; raising any of them is a widening. */
 export interface Resources {
@@ -40,9 +43,9 @@ export function imageWidenings(approved: ImageLayerSpec | undefined, wanted: Ima
   const a = approved ?? EMPTY_IMAGE;
   const w = wanted ?? EMPTY_IMAGE;
   return [
-    ...w.apt.filter((p) => !a.apt.includes(p)).map((p) => `+ image.apt: ${p}`),
-    ...w.npm.filter((p) => !a.npm.includes(p)).map((p) => `+ image.npm: ${p}`),
-    ...w.run.filter((l) => !a.run.includes(l)).map((l) => `+ image.run: ${l}`),
+    ...w.apt.filter((p) => !a.apt.includes(p)).map((p) => `+ image.apt: ${shown(p)}`),
+    ...w.npm.filter((p) => !a.npm.includes(p)).map((p) => `+ image.npm: ${shown(p)}`),
+    ...w.run.filter((l) => !a.run.includes(l)).map((l) => `+ image.run: ${shown(l)}`),
   ];
 }
 
@@ -66,8 +69,8 @@ export function mountWidenings(approved: Grant['mounts'], wanted: Grant['mounts'
   const out: string[] = [];
   for (const m of wanted) {
     const same = approved.find((a) => a.host === m.host && a.guest === m.guest);
-    if (!same) out.push(`+ mount ${m.host} → ${m.guest} (${m.mode})`);
-    else if (same.mode === 'ro' && m.mode === 'rw') out.push(`+ mount ${m.host} → ${m.guest} becomes writable (rw)`);
+    if (!same) out.push(`+ mount ${shown(m.host)} → ${shown(m.guest)} (${m.mode})`);
+    else if (same.mode === 'ro' && m.mode === 'rw') out.push(`+ mount ${shown(m.host)} → ${shown(m.guest)} becomes writable (rw)`);
   }
   return out;
 }
