@@ -4,6 +4,7 @@ import { parseSize } from './size.js';
 import { localDirProblem } from '../../guest/local-dirs.js';
 import { ImageLayerSpec } from '../../guest/protocol.js';
 import { hasUnsafeText, shown } from '../../guest/shown.js';
+import { validateEntry } from '../../proxy/policy.js';
 
 // Text that can rewrite the terminal (ESC, CR, newline, any C0/C1 control, DEL) or reorder and
 // hide what it shows (bidi overrides, zero-width characters) has no business in vibebox.toml,
@@ -65,10 +66,12 @@ const size = (what: string) =>
 //   host:443        only that port (any form above takes a port: .domain:443, [v6]:443)
 //   203.0.113.7     exactly this IP address (IPv4-mapped IPv6 spellings are the same address)
 // The defaults name their port (443; 80 too for Debian's archive): a bare host opens every port.
-const hostEntry = z
-  .string()
-  .min(1)
-  .regex(/^\.?[A-Za-z0-9_\-.:[\]\u0080-\uffff]+$/, 'must be a host name, ".domain", or an IP address');
+// Validated by the very function `vibebox allow` uses: an entry the proxy would skip as malformed
+// (matching nothing, silently) is an error here instead.
+const hostEntry = z.string().superRefine((v, ctx) => {
+  const bad = validateEntry(v);
+  if (bad) ctx.addIssue({ code: 'custom', message: bad });
+});
 
 export const MountSchema = z.strictObject({
   host: z.string().min(1),
