@@ -60,7 +60,7 @@ export function parseConfigText(text: string, file = 'vibebox.toml'): Config {
     throw new VibeboxError('E_CONFIG_PARSE', `${shown(file)}${where}: ${shown(first)}`, 'fix the TOML syntax, or delete the file to get the defaults');
   }
   const unsafe = unsafeTextIssue(raw);
-  if (unsafe) throw new VibeboxError('E_CONFIG_INVALID', `${shown(file)}: ${unsafe}`, 'write it without control, bidi or zero-width characters (a run line on one line: join commands with &&)');
+  if (unsafe) throw new VibeboxError('E_CONFIG_INVALID', `${shown(file)}: ${unsafe}`, 'write it without control, bidi or zero-width characters; a run line goes on one line, commands joined with &&');
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
