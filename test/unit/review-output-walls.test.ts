@@ -182,3 +182,13 @@ describe('which execs the host escapes', () => {
     assert.equal(reviewOutput(undefined), false, 'a VM exec is the user\'s command');
   });
 });
+
+describe('--json output on a terminal', () => {
+  it('jsonShown: DEL, C1, bidi and zero-width escaped as \\u, still the same JSON value', async () => {
+    const { jsonShown } = await import('../../guest/shown.js');
+    const v = [{ directory: '/p/a\x1b[2K\x7f\x9b2K\u202e\u200b', n: 1 }];
+    const text = jsonShown(v);
+    assert.doesNotMatch(text, RAW_IN_LINE);
+    assert.deepEqual(JSON.parse(text), v);
+  });
+});
