@@ -2,7 +2,7 @@
 import { VibeboxError } from '../errors.js';
 import { loadFileConfig } from '../config/load.js';
 import { confirm } from '../cli/io.js';
-import { widenings } from './diff.js';
+import { wideningSummary, widenings } from './diff.js';
 import { shown } from '../../guest/shown.js';
 import { defaultGrant, dropCarried, grantOf, readCarried, readGrant, writeGrant } from './store.js';
 
@@ -28,7 +28,7 @@ export async function checkApproval(project: string, sessionId: string, o: { int
   // diff.ts escaped each line already; again here (a no-op then) so no line can reach the
   // terminal raw whatever builds it.
   const list = wider.map(shown).join('\n  ');
-  if (o.yes || (o.interactive && (await (o.ask ?? askOnTerminal)(`vibebox.toml asks for more than you approved:\n  ${list}\n`, 'Apply these changes?')))) {
+  if (o.yes || (o.interactive && (await (o.ask ?? askOnTerminal)(`vibebox.toml asks for more than you approved:\n  ${list}\n  in all: ${wideningSummary(approved ?? defaultGrant(project), wanted)}\n`, 'Apply these changes?')))) {
     writeGrant(sessionId, wanted);
     dropCarried(project);
     return;

@@ -99,6 +99,30 @@ export function portWidenings(approved: Grant['ports'], wanted: Grant['ports']):
   return (wanted ?? []).filter((w) => !a.some((p) => p.host === w.host && p.guest === w.guest)).map((w) => `+ port 127.0.0.1:${w.host} → guest ${w.guest}`);
 }
 
+const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * One line counting the widenings by kind, printed right above the y/N: a long list (300 `run`
+ * lines) can scroll the one that matters (a writable home-file mount) off the screen, this line
+ * cannot. Counted from the grants, not from the lines, so no path can fake a "(rw)".
+ */
+export function wideningSummary(approved: Grant, wanted: Grant): string {
+  const parts: string[] = [];
+  const mounts = mountWidenings(approved.mounts, wanted.mounts).length;
+  const writable = wanted.mounts.filter((m) => m.mode === 'rw' && !approved.mounts.some((a) => a.host === m.host && a.guest === m.guest && a.mode === 'rw')).length;
+  if (mounts) parts.push(`${count(mounts, 'mount')}${writable ? ` (${writable} writable)` : ''}`);
+  const net = networkWidenings(approved.network, wanted.network).length;
+  if (net) parts.push(count(net, 'network destination'));
+  const res = resourceWidenings(approved.resources ?? DEFAULT_RESOURCES, wanted.resources ?? DEFAULT_RESOURCES).length;
+  if (res) parts.push(count(res, 'raised resource limit'));
+  if (wanted.writable_git_config && !approved.writable_git_config) parts.push('a writable .git config');
+  const image = imageWidenings(approved.image, wanted.image).length;
+  if (image) parts.push(count(image, 'image line'));
+  const ports = portWidenings(approved.ports, wanted.ports).length;
+  if (ports) parts.push(count(ports, 'port forward'));
+  return parts.join(', ');
+}
+
 export function widenings(approved: Grant, wanted: Grant): string[] {
   return [
     ...mountWidenings(approved.mounts, wanted.mounts),

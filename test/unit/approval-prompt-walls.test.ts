@@ -81,6 +81,8 @@ describe('approval prompt: the reviewer attack (a run line erasing the rw mount 
     assert.ok(prompt.includes(`+ mount ${bashrc} → /home/vibe/.bashrc (rw)`), prompt);
     assert.ok(prompt.includes('\\e[1A\\e[2K\\r+ image.run: apt-get clean'), prompt);
     assert.match(prompt, /Apply these changes\?/);
+    // the line right above the question, which stays on screen however long the list
+    assert.match(prompt, /\n  in all: 2 mounts \(1 writable\)\nApply these changes\? \[y\/N\] $/);
   });
 });
 
@@ -151,5 +153,19 @@ describe('vibebox.toml: control and reordering characters are refused in every s
       () => parseConfigText('[vm]\ncpus = 2\x1b[2K\n'),
       (e: unknown) => e instanceof VibeboxError && e.code === 'E_CONFIG_PARSE' && !RAW.test(e.toLine()),
     );
+  });
+});
+
+describe('approval prompt: flooding variant (the mount line scrolled away above many run lines)', () => {
+  it('the line right above the question counts every kind of widening, writable mounts named', async () => {
+    const { wideningSummary } = await import('../../src/approval/diff.js');
+    const approved: Grant = { network: { mode: 'allowlist', entries: [] }, mounts: [{ host: '/p', guest: '/workspace', mode: 'rw' }, { host: '/h/ro', guest: '/mnt/ro', mode: 'ro' }] };
+    const wanted: Grant = {
+      network: { mode: 'allowlist', entries: ['evil.example'] },
+      mounts: [{ host: '/p', guest: '/workspace', mode: 'rw' }, { host: '/h/ro', guest: '/mnt/ro', mode: 'rw' }, { host: '/home/u/.bashrc', guest: '/home/vibe/.bashrc', mode: 'rw' }, { host: '/h/x (rw)', guest: '/mnt/x', mode: 'ro' }],
+      image: { apt: [], npm: [], run: Array.from({ length: 300 }, (_, i) => `echo ${i}`) },
+      ports: [{ host: 2222, guest: 22 }],
+    };
+    assert.equal(wideningSummary(approved, wanted), '3 mounts (2 writable), 1 network destination, 300 image lines, 1 port forward');
   });
 });
