@@ -14,6 +14,14 @@ function parsed(entries: readonly string[]): ParsedEntry[] {
   return out;
 }
 
+/**
+ * An entry as the prompt shows it: escaped, and with the name the proxy matches when it is written
+ * in Unicode (аpple.com with a Cyrillic а reads as apple.com; xn--pple-43d.com does not).
+ */
+function label(e: ParsedEntry): string {
+  return /[^\x00-\x7f]/.test(e.raw) ? `${shown(e.raw)} (${e.suffix ? '.' : ''}${e.host}${e.port !== undefined ? `:${e.port}` : ''})` : shown(e.raw);
+}
+
 function sameAddress(a: ParsedEntry, b: ParsedEntry): boolean {
   return a.ip && b.ip && addressIdentity(a.host) === addressIdentity(b.host);
 }
@@ -70,7 +78,7 @@ export function networkWidenings(approved: NetworkPolicy, wanted: NetworkPolicy)
   if (wanted.mode === 'allowlist' && approved.mode === 'allowlist') {
     for (const e of w) {
       if (alwaysRefused(e) || a.some((x) => covers(x, e))) continue;
-      out.push(`+ network: allow ${shown(e.raw)}`);
+      out.push(`+ network: allow ${label(e)}`);
     }
     return out;
   }
@@ -79,15 +87,15 @@ export function networkWidenings(approved: NetworkPolicy, wanted: NetworkPolicy)
     for (const e of w) {
       if (alwaysRefused(e)) continue;
       const blockedBy = a.find((x) => overlaps(x, e));
-      if (blockedBy) out.push(`+ network: allowlist mode (was blocklist) allows ${shown(e.raw)}, which the approved blocklist blocked (${shown(blockedBy.raw)})`);
-      else if (isPrivateIP(e)) out.push(`+ network: allowlist mode (was blocklist) allows ${shown(e.raw)}, a private address the approved blocklist refused`);
+      if (blockedBy) out.push(`+ network: allowlist mode (was blocklist) allows ${label(e)}, which the approved blocklist blocked (${label(blockedBy)})`);
+      else if (isPrivateIP(e)) out.push(`+ network: allowlist mode (was blocklist) allows ${label(e)}, a private address the approved blocklist refused`);
     }
     return out;
   }
   // both blocklists: whatever the approved list blocked must stay blocked
   for (const e of a) {
     if (alwaysRefused(e) || isPrivateIP(e)) continue; // unreachable in blocklist mode anyway
-    if (!w.some((x) => covers(x, e))) out.push(`+ network: stop blocking ${shown(e.raw)}`);
+    if (!w.some((x) => covers(x, e))) out.push(`+ network: stop blocking ${label(e)}`);
   }
   return out;
 }

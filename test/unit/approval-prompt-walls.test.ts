@@ -103,6 +103,10 @@ describe('approval lines: every string from the project is escaped (widenings)',
     const ro: Grant = { ...base, mounts: [{ host: '/h/\x1b[2Kx', guest: '/mnt/\ry', mode: 'ro' }] };
     assert.deepEqual(widenings(ro, { ...base, mounts: [{ host: '/h/\x1b[2Kx', guest: '/mnt/\ry', mode: 'rw' }] }), ['+ mount /h/\\e[2Kx → /mnt/\\ry becomes writable (rw)']);
   });
+  it('network lines: an IDN entry shows the name the proxy matches (a Cyrillic а is not apple.com)', () => {
+    const lines = networkWidenings({ mode: 'allowlist', entries: [] }, { mode: 'allowlist', entries: ['\u0430pple.com:443', '.b\u00fccher.example', 'plain.example'] });
+    assert.deepEqual(lines, ['+ network: allow \u0430pple.com:443 (xn--pple-43d.com:443)', '+ network: allow .b\u00fccher.example (.xn--bcher-kva.example)', '+ network: allow plain.example']);
+  });
   it('network lines: an entry the proxy accepts (IDN) and a blocklist listing', () => {
     const block = networkWidenings({ mode: 'allowlist', entries: [] }, { mode: 'blocklist', entries: ['x\x1b[2K.com'] });
     for (const l of block) assert.doesNotMatch(l, RAW, l);
