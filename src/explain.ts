@@ -5,6 +5,7 @@ import { localDirOrder } from '../guest/local-dirs.js';
 import { projectPaths } from './paths.js';
 import { readKeys } from './keys/env-file.js';
 import { formatSize } from './config/size.js';
+import { shown } from '../guest/shown.js';
 
 export interface Explanation {
   project: string;
@@ -77,5 +78,6 @@ export function explainText(e: Explanation): string {
   lines.push('', 'stack (issue 12): services the agent proposes (vibebox-stack propose) run in the VM on an internal network, caps dropped');
   lines.push('  apply/down/destroy only from the host: vibebox stack diff, apply, status (:explain in the VM shows the live services)');
   lines.push('', 'storage:', `  config: ${e.storage.config}`, `  state:  ${e.storage.state}`);
-  return lines.join('\n') + '\n';
+  // Paths, entries and names come from the project and the guest: each line escaped as printed.
+  return lines.map(shown).join('\n') + '\n';
 }

@@ -1,9 +1,11 @@
 // The one place a failure becomes output and an exit code (ARCHITECTURE §12).
 import { VibeboxError } from './errors.js';
+import { shown } from '../guest/shown.js';
 
 export function reportAndExit(e: unknown): never {
   if (e instanceof VibeboxError) {
-    process.stderr.write(`${e.toLine()}\n`);
+    // A message may quote the guest, a project file or a path: escaped at the one place it prints.
+    process.stderr.write(`${shown(e.toLine())}\n`);
     if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${e.stack}\n`);
     process.exit(e.exitCode);
   }
@@ -14,7 +16,7 @@ export function reportAndExit(e: unknown): never {
     process.stderr.write(`vibebox: no space left on the disk${err.path ? ` writing ${err.path}` : ''} (free some space, then run the command again)\n`);
     process.exit(1);
   }
-  process.stderr.write(`vibebox: ${err?.message ?? String(e)} (set VIBEBOX_DEBUG=1 for details)\n`);
+  process.stderr.write(`vibebox: ${shown(err?.message ?? String(e))} (set VIBEBOX_DEBUG=1 for details)\n`);
   if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${err?.stack}\n`);
   process.exit(1);
 }

@@ -6,6 +6,7 @@ import { socketAnswers } from '../net/socket-answers.js';
 import { resolveProject } from '../session/project.js';
 import { readSessionFile } from '../session/state.js';
 import { effectiveConfig } from '../approval/effective.js';
+import { jsonShown } from '../../guest/shown.js';
 
 async function liveForwards(id: string): Promise<Explanation['ports'] | undefined> {
   const sock = runPaths(id).supervisorSock;
@@ -27,5 +28,5 @@ export async function explainCmd(o: { project?: string; json?: boolean }): Promi
   let live: Awaited<ReturnType<typeof liveForwards>> = undefined;
   if (s) live = await liveForwards(s.id);
   const e = explain(project, s?.id ?? null, cfg, live);
-  process.stdout.write(o.json ? JSON.stringify(e) + '\n' : explainText(e));
+  process.stdout.write(o.json ? jsonShown(e) + '\n' : explainText(e));
 }

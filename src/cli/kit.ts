@@ -14,11 +14,13 @@ import { KIT_PORT, kitContainerName } from '../../guest/containers/container-spe
 import { freePort } from '../net/free-port.js';
 import { forwardLines, liveSocket, liveStatus, parsePort } from './port.js';
 import { request } from '../client/attach.js';
+import { shown } from '../../guest/shown.js';
 
 export async function kitBuild(entry: string, o: { out?: string; name?: string; version?: string }): Promise<void> {
   const { buildKit } = await import('../kit/build.js');
   const r = await buildKit(entry, o);
-  process.stdout.write(`built kit ${r.name} ${r.version} in ${r.out}\n  key: ${r.keyFile} (${r.keyReused ? 'kept from the last build' : 'new'}; mode 0600)\n`);
+  // The version comes from the kit's own code (its declaration): escaped.
+  process.stdout.write(`built kit ${shown(r.name)} ${shown(r.version)} in ${shown(r.out)}\n  key: ${shown(r.keyFile)} (${r.keyReused ? 'kept from the last build' : 'new'}; mode 0600)\n`);
 }
 
 /** The dist directory as the VM sees it: it must be inside the project (mounted at /workspace). */
@@ -95,7 +97,7 @@ export async function kitServe(distArg: string, o: { project?: string; port?: st
   ).catch(() => {
     throw new VibeboxError('E_KIT', `kit ${name} did not answer on ${health} within 180 s`, `see its log: vibebox exec --user root -- docker logs ${container}`);
   });
-  process.stdout.write(`kit ${name} ${manifest.version} serving at ws://127.0.0.1:${host}/ (key: ${keyFile})\n`);
+  process.stdout.write(`kit ${shown(name)} ${shown(manifest.version)} serving at ws://127.0.0.1:${host}/ (key: ${keyFile})\n`);
 }
 
 export async function kitLs(o: { project?: string }): Promise<void> {

@@ -1,6 +1,7 @@
 import { readIndex } from '../session/index-store.js';
 import { liveState } from '../session/status.js';
 import { table, timeAgo } from './format.js';
+import { jsonShown } from '../../guest/shown.js';
 
 export async function list(o: { json?: boolean }): Promise<void> {
   const index = await readIndex();
@@ -12,7 +13,7 @@ export async function list(o: { json?: boolean }): Promise<void> {
   );
   rows.sort((a, b) => b.last_active.localeCompare(a.last_active));
   if (o.json) {
-    process.stdout.write(JSON.stringify(rows) + '\n');
+    process.stdout.write(jsonShown(rows) + '\n'); // directory names may hold bidi or C1 characters
     return;
   }
   if (rows.length === 0) {

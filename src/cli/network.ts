@@ -10,6 +10,7 @@ import { setNetworkEntries } from '../config/edit.js';
 import { resolveProject } from '../session/project.js';
 import { readSessionFile } from '../session/state.js';
 import { parseEntry, validateEntry, type ParsedEntry } from '../../proxy/policy.js';
+import { shown } from '../../guest/shown.js';
 import { covers } from '../approval/network-diff.js';
 import { readGrant, writeGrant, defaultGrant } from '../approval/store.js';
 import { request } from '../client/attach.js';
@@ -78,7 +79,7 @@ function editEntries(entries: string[], host: string, add: boolean): string[] {
 async function edit(hostArg: string, o: { project?: string }, verb: 'allow' | 'deny'): Promise<void> {
   const host = hostArg.trim();
   const bad = validateEntry(host);
-  if (bad) throw new VibeboxError('E_USAGE', `"${host}" is not a host entry: ${bad}`, 'use a host like api.example.com or .example.com for a whole domain');
+  if (bad) throw new VibeboxError('E_USAGE', `"${shown(host)}" is not a host entry: ${bad}`, 'use a host like api.example.com or .example.com for a whole domain');
   const project = resolveProject(o.project);
   const file = projectPaths(project).config;
   const st = lstatConfig(file);

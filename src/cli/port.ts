@@ -9,6 +9,7 @@ import { readSessionFile } from '../session/state.js';
 import { request } from '../client/attach.js';
 import { socketAnswers } from '../net/socket-answers.js';
 import type { Status } from '../supervisor/protocol.js';
+import { jsonShown, shown } from '../../guest/shown.js';
 
 export function parsePort(s: string, what: string): number {
   const n = /^\d{1,5}$/.test(s) ? Number(s) : NaN;
@@ -31,9 +32,10 @@ export async function liveStatus(sock: string): Promise<Status> {
 }
 
 export function forwardLines(fs: NonNullable<Status['forwards']>): string[] {
+  // The container name and the error come from the guest.
   return fs.map(
     (f) =>
-      `127.0.0.1:${f.host} → guest ${f.guest}${f.container ? ` (${f.container})` : ''} [${f.origin}]${f.state === 'open' ? '' : ` ${f.state}${f.error ? `: ${f.error}` : ''}`}`,
+      shown(`127.0.0.1:${f.host} → guest ${f.guest}${f.container ? ` (${f.container})` : ''} [${f.origin}]${f.state === 'open' ? '' : ` ${f.state}${f.error ? `: ${f.error}` : ''}`}`),
   );
 }
 
@@ -53,7 +55,7 @@ export async function port(guestArg: string | undefined, hostArg: string | undef
   }
   if (guestArg === undefined) {
     const fs = (await liveStatus(sock)).forwards ?? [];
-    if (o.json) process.stdout.write(JSON.stringify(fs) + '\n');
+    if (o.json) process.stdout.write(jsonShown(fs) + '\n');
     else process.stdout.write(fs.length ? forwardLines(fs).join('\n') + '\n' : 'no ports forwarded\n');
     return;
   }

@@ -6,6 +6,8 @@ import { attach, type AttachResult, type ContainerRequest } from './attach.js';
 import { VibeboxError } from '../errors.js';
 import { pollUntil } from '../../guest/poll.js';
 import { checkEnv } from '../supervisor/env.js';
+import { shown } from '../../guest/shown.js';
+
 
 export interface RunOptions {
   project: string;
@@ -27,11 +29,15 @@ function quickSessionId(project: string): string | null {
 }
 
 const isTTY = () => Boolean(process.stderr.isTTY);
-const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${line}\x1b[0m\n` : `${line}\n`);
+// Boot progress quotes the guest (its console, its errors): escaped before the dim styling.
+const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${shown(line)}\x1b[0m\n` : `${shown(line)}\n`);
+
+/** A container op other than `run` prints review output rendered in the VM: the host escapes it. */
+export const reviewOutput = (c: ContainerRequest | undefined): boolean => c !== undefined && c.op !== 'run';
 
 /** `afterReset`: we are reattaching after a guest-requested :new, so never ask y/N here (see run). */
 async function attachOnce(o: RunOptions, afterReset = false): Promise<AttachResult> {
-  const opts = { tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}), ...(o.env ? { env: o.env } : {}), ...(o.container ? { container: o.container } : {}) };
+  const opts = { tty: o.tty, progress, ...(reviewOutput(o.container) ? { shownOutput: true } : {}), ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}), ...(o.env ? { env: o.env } : {}), ...(o.container ? { container: o.container } : {}) };
   const id = quickSessionId(o.project);
   if (id) {
     // The id is read from a folder the index has not vouched for yet (a copy of a running
@@ -84,7 +90,7 @@ export async function run(o: RunOptions): Promise<number> {
       case 'error':
         // As ssh and docker exec: 127 when the command is not found, 126 when it cannot run.
         if (r.code === 'E_EXEC_NOT_FOUND' || r.code === 'E_EXEC_NOT_EXECUTABLE') {
-          process.stderr.write(`vibebox: ${r.message}\n`);
+          process.stderr.write(`vibebox: ${shown(r.message)}\n`);
           return r.code === 'E_EXEC_NOT_FOUND' ? 127 : 126;
         }
         if (r.code === 'E_STOPPING' && attempt < 3) {

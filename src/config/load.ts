@@ -4,7 +4,8 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import TOML from '@iarna/toml';
 import type { z } from 'zod';
-import { ConfigSchema, type Config } from './schema.js';
+import { ConfigSchema, unsafeTextIssue, type Config } from './schema.js';
+import { shown } from '../../guest/shown.js';
 import { VibeboxError, isErrno } from '../errors.js';
 import { projectPaths, realpathOr, vibeboxHome } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
@@ -34,6 +35,10 @@ export const WORKSPACE = '/workspace';
 
 /** Format the first zod issue as `key.path: message`. */
 export function describeIssue(issue: z.core.$ZodIssue): string {
+  return shown(describeIssueRaw(issue)); // zod may quote the value it refused
+}
+
+function describeIssueRaw(issue: z.core.$ZodIssue): string {
   const key = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') : '(top level)';
   if (issue.code === 'unrecognized_keys') {
     const keys = (issue as { keys?: string[] }).keys ?? [];
@@ -52,12 +57,14 @@ export function parseConfigText(text: string, file = 'vibebox.toml'): Config {
     const err = e as { line?: number; col?: number; message?: string };
     const first = (err.message ?? 'parse error').split('\n')[0]!.replace(/ at row \d+, col \d+, pos \d+:?$/, '');
     const where = typeof err.line === 'number' ? ` line ${err.line + 1}` : '';
-    throw new VibeboxError('E_CONFIG_PARSE', `${file}${where}: ${first}`, 'fix the TOML syntax, or delete the file to get the defaults');
+    throw new VibeboxError('E_CONFIG_PARSE', `${shown(file)}${where}: ${shown(first)}`, 'fix the TOML syntax, or delete the file to get the defaults');
   }
+  const unsafe = unsafeTextIssue(raw);
+  if (unsafe) throw new VibeboxError('E_CONFIG_INVALID', `${shown(file)}: ${unsafe}`, 'write it without control, bidi or zero-width characters; a run line goes on one line, commands joined with &&');
   const r = ConfigSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;
-    throw new VibeboxError('E_CONFIG_INVALID', `${file}: ${describeIssue(issue)}`, 'see the [vm], [session], [[mounts]] and [network] keys in README.md');
+    throw new VibeboxError('E_CONFIG_INVALID', `${shown(file)}: ${describeIssue(issue)}`, 'see the [vm], [session], [[mounts]] and [network] keys in README.md');
   }
   return r.data;
 }

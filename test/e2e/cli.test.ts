@@ -168,6 +168,19 @@ describe('vibebox list', () => {
     assert.match(t.stdout, /3 minutes ago\s+stopped/);
     assert.equal(vb(['ls', '--json']).stdout, j.stdout);
   });
+  it('a directory name with escape sequences is listed escaped (table and --json)', async () => {
+    const dir = join(tmp, 'p\x1b[1A\x1b[2K\r\u202efake');
+    mkdirSync(dir);
+    await fakeSession(dir);
+    const t = vb(['list']);
+    assert.equal(t.status, 0, t.stderr);
+    assert.doesNotMatch(t.stdout, /[\x1b\r\u202e]/);
+    assert.ok(t.stdout.includes('p\\e[1A\\e[2K\\r\\u202efake'), t.stdout);
+    const j = vb(['list', '--json']);
+    assert.doesNotMatch(j.stdout, /[\x1b\r\u202e]/);
+    assert.ok((JSON.parse(j.stdout) as { directory: string }[]).some((r) => r.directory === dir), 'the same value as JSON');
+    rmSync(dir, { recursive: true, force: true });
+  });
   it('drops a session whose .vibebox/ was deleted by hand', async () => {
     const keep = await fakeSession(project);
     const gone = newProject('gone');
@@ -290,6 +303,12 @@ describe('vibebox explain', () => {
       ['[vm\n', [/vibebox\.toml line 1/]],
       ['[[mounts]]\nhost = "./missing"\nguest = "/mnt/m"\n', [/\.\/missing/, /does not exist/]],
       ['[[mounts]]\nhost = "."\nguest = "/etc"\n', [/system path/]],
+      // a control character anywhere (the approval-prompt attack): the key named, printed escaped
+      ['[image]\nrun = ["\\u001b[1A\\u001b[2K\\r+ image.run: apt-get clean"]\n', [/image\.run\[0\] contains a control character \(\\e\): "\\e\[1A/]],
+      ['[[mounts]]\nhost = "/tmp"\nguest = "/mnt/x\\r"\n', [/mounts\[0\]\.guest contains a control character \(\\r\)/]],
+      // an entry the proxy would skip, refused as `vibebox allow` refuses it
+      ['[network]\nentries = ["host:0"]\n', [/network\.entries\[0\]: "host:0": port must be a number from 1 to 65535/]],
+      ['[network]\nentries = ["010.1.1.1"]\n', [/network\.entries\[0\]: .*8\.1\.1\.1/]],
     ];
     for (const [text, patterns] of cases) {
       writeFileSync(join(project, 'vibebox.toml'), text);
@@ -297,6 +316,7 @@ describe('vibebox explain', () => {
         assertBadInput(vb(['explain']), ...patterns);
         assertBadInput(vb(['explain', '--json']), ...patterns);
       });
+      assert.doesNotMatch(vb(['explain']).stderr, /[\x1b\r]/, 'nothing raw reaches the terminal');
     }
   });
   it('a mount exposing VIBEBOX_HOME is refused', () => {
