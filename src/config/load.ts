@@ -1,11 +1,12 @@
 // Reading vibebox.toml: parse, validate, resolve paths. Errors name the file, the key and the fix.
-import { readFileSync, writeFileSync, existsSync, realpathSync, statSync } from 'node:fs';
+import { writeFileSync, existsSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import TOML from '@iarna/toml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
-import { VibeboxError, isErrno } from '../errors.js';
+import { VibeboxError } from '../errors.js';
+import { readUntrusted } from '../fs/read-untrusted.js';
 import { projectPaths, realpathOr, vibeboxHome } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
 import { shown } from '../../guest/shown.js';
@@ -232,17 +233,16 @@ export function resolveConfig(cfg: Config, project: string, opts: { vbHome?: str
   return { vm: cfg.vm, session: cfg.session, network: { mode: cfg.network.mode, entries }, mounts, ...(cfg.workspace ? { workspace: cfg.workspace } : {}), image: cfg.image, container: cfg.container, ports: cfg.ports };
 }
 
+/** Far more than any real vibebox.toml; a bigger one is refused rather than read. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
 /** Read the project's vibebox.toml; a missing file means the defaults. */
 export function readConfig(project: string): Config {
   const file = projectPaths(project).config;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return ConfigSchema.parse({});
-    throw e;
-  }
-  return parseConfigText(text, relativeName(file, project));
+  // The guest can write this file (a FIFO, a link to /dev/zero, gigabytes): see readUntrusted.
+  const r = readUntrusted(file, { maxBytes: MAX_CONFIG_BYTES, what: 'the project config' });
+  if (!r) return ConfigSchema.parse({});
+  return parseConfigText(r.text, relativeName(file, project));
 }
 
 function relativeName(file: string, project: string): string {

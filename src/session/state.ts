@@ -2,11 +2,12 @@
 // created it, image. Deleting .vibebox/ deletes the session. A .vibebox/ is used only when the
 // host's index (sessions.toml under VIBEBOX_HOME, which no project can write) knows its id for
 // this very directory: a cloned repository can ship a .vibebox/ of its own.
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import TOML from '@iarna/toml';
 import { v7 as uuidv7 } from 'uuid';
 import * as z from 'zod';
 import { VibeboxError, isErrno } from '../errors.js';
+import { readUntrusted } from '../fs/read-untrusted.js';
 import { homePaths, isSessionId, projectPaths, vibeboxHome } from '../paths.js';
 import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 import { isDigest } from '../../images/digest.js';
@@ -49,20 +50,31 @@ function untrusted(project: string, why: string): VibeboxError {
   );
 }
 
+/** What vibebox writes is a few hundred bytes. */
+const MAX_SESSION_FILE_BYTES = 64 * 1024;
+
+/**
+ * The text of .vibebox/session.toml (null: none), read the way every file a project can write is
+ * read (see readUntrusted: a FIFO or a link to /dev/zero there must not hang the host): anything
+ * but a small regular file is a folder vibebox did not make.
+ */
+export function readSessionText(project: string): string | null {
+  try {
+    return readUntrusted(projectPaths(project).sessionFile, { maxBytes: MAX_SESSION_FILE_BYTES, what: 'session file' })?.text ?? null;
+  } catch (e) {
+    if (e instanceof VibeboxError) throw untrusted(project, 'its session.toml is not a small regular file');
+    throw e;
+  }
+}
+
 /**
  * session.toml as written, validated, without asking the index (null: no session.toml). Only for
  * code that then proves the folder is vibebox's by other means (adopt.ts).
  */
 export function parseSessionFile(project: string): SessionFile | null {
   const p = projectPaths(project);
-  let text: string;
-  try {
-    if (!lstatSync(p.sessionFile).isFile()) throw untrusted(project, 'its session.toml is not a regular file');
-    text = readFileSync(p.sessionFile, 'utf8');
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return null;
-    throw e;
-  }
+  const text = readSessionText(project);
+  if (text === null) return null;
   try {
     return SessionFileSchema.parse(TOML.parse(text));
   } catch {

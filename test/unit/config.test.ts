@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -367,6 +368,25 @@ describe('readConfig / loadConfig', () => {
     assert.equal(loadConfig(p, {}).session.auto_shutdown_ms, 5);
     assert.equal(loadConfig(p, { VIBEBOX_AUTO_SHUTDOWN_MS: '1234' }).session.auto_shutdown_ms, 1234);
     assert.equal(loadConfig(p, { VIBEBOX_AUTO_SHUTDOWN_MS: 'soon' }).session.auto_shutdown_ms, 5);
+  });
+  // A guest can mkfifo /workspace/vibebox.toml or link it to /dev/zero: every host command reads
+  // the file, so each must refuse it at once, in one line, never block or read without end.
+  it('a FIFO, a link to /dev/zero, a link to a file, a directory or a huge vibebox.toml: one line, at once', () => {
+    const cases: [string, (f: string) => void, RegExp][] = [
+      ['fifo', (f) => execFileSync('mkfifo', [f]), /not a regular file/],
+      ['zero', (f) => symlinkSync('/dev/zero', f), /symbolic link/],
+      ['link', (f) => (writeFileSync(`${f}.real`, '[vm]\ncpus = 2\n'), symlinkSync(`${f}.real`, f)), /symbolic link/],
+      ['dir', (f) => mkdirSync(f), /is a directory/],
+      ['huge', (f) => writeFileSync(f, `# ${'x'.repeat(2 * 1024 * 1024)}\n`), /bytes/],
+    ];
+    for (const [name, make, re] of cases) {
+      const p = mkdtempSync(join(tmp, `hostile-${name}-`));
+      make(join(p, 'vibebox.toml'));
+      const t0 = Date.now();
+      throwsCode(() => readConfig(p), 'E_CONFIG_INVALID', /vibebox\.toml/, re);
+      throwsCode(() => loadConfig(p, {}), 'E_CONFIG_INVALID', re);
+      assert.ok(Date.now() - t0 < 2000, `${name} took ${Date.now() - t0} ms`);
+    }
   });
   it('a broken file names the file', () => {
     const p = mkdtempSync(join(tmp, 'p-'));
