@@ -8,6 +8,7 @@ import { v7 as uuidv7 } from 'uuid';
 import * as z from 'zod';
 import { VibeboxError, isErrno } from '../errors.js';
 import { readUntrusted } from '../fs/read-untrusted.js';
+import { PRIVATE_DIR, PRIVATE_FILE, tightenPrivateDir } from '../../qemu/private-file.js';
 import { homePaths, isSessionId, projectPaths, vibeboxHome } from '../paths.js';
 import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 import { isDigest } from '../../images/digest.js';
@@ -127,7 +128,7 @@ export function writeSessionFile(project: string, s: SessionFile): void {
   if (s.image) doc['image'] = { name: s.image.name, digest: s.image.digest };
   const tmp = `${p.sessionFile}.tmp`;
   rmSync(tmp, { force: true });
-  writeFileSync(tmp, stringifyToml(doc), { flag: 'wx' });
+  writeFileSync(tmp, stringifyToml(doc), { flag: 'wx', mode: PRIVATE_FILE });
   renameSync(tmp, p.sessionFile);
 }
 
@@ -138,14 +139,16 @@ export function writeSessionFile(project: string, s: SessionFile): void {
 export async function createSessionDir(project: string, now = new Date(), home: string = vibeboxHome()): Promise<SessionFile> {
   const p = projectPaths(project);
   try {
-    mkdirSync(p.stateDir);
+    // 0700: the disk, the saved RAM and the logs inside are this user's alone.
+    mkdirSync(p.stateDir, { mode: PRIVATE_DIR });
   } catch (e) {
     if (!isErrno(e, 'EEXIST')) throw e;
     // Only an empty directory is taken over: never write into files vibebox did not make.
     if (!lstatSync(p.stateDir).isDirectory() || readdirSync(p.stateDir).length > 0) throw untrusted(project, 'it holds files but no session.toml');
   }
+  tightenPrivateDir(p.stateDir);
   // Never committed by accident.
-  writeFileSync(p.gitignore, '*\n', { flag: 'wx' });
+  writeFileSync(p.gitignore, '*\n', { flag: 'wx', mode: PRIVATE_FILE });
   const s: SessionFile = { id: uuidv7(), created: now.toISOString(), vibebox_version: vibeboxVersion(), guest_protocol: PROTOCOL_VERSION };
   writeSessionFile(project, s);
   await updateIndex((idx) => upsert(idx, { id: s.id, directory: project, last_active: now.toISOString() }), home);
