@@ -11,6 +11,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { createSessionDir, writeSessionFile } from '../../src/session/state.js';
 import { prepareSessionDisk } from '../../src/session/disk.js';
 import { RotatingLog } from '../../src/supervisor/rotating-log.js';
+import { EgressLog } from '../../proxy/log.js';
 import { createOverlay } from '../../qemu/disk.js';
 import { pipelineTo, runToolTo } from '../../qemu/tool-output.js';
 import { mkdirPrivate, openPrivateAppend, tightenPrivateDir } from '../../qemu/private-file.js';
@@ -102,6 +103,25 @@ describe('logs in .vibebox/', () => {
     new RotatingLog(join(d, 'egress.log')).write('through the link?');
     assert.equal(readFileSync(target, 'utf8'), 'keep\n');
     assertMode(target, 0o644);
+  });
+
+  it('egress.log (written by the proxy) is 0600 and never written through a link', () => {
+    const d = join(base, 'egress');
+    mkdirSync(d);
+    const rec = { ts: new Date().toISOString(), method: 'CONNECT', host: 'example.org', port: 443, decision: 'allow' as const, reason: 'allowlist' };
+    const log = new EgressLog(join(d, 'egress.log'));
+    log.write(rec);
+    log.close();
+    assertMode(join(d, 'egress.log'), 0o600);
+    const target = join(base, 'target');
+    writeFileSync(target, 'keep\n');
+    symlinkSync(target, join(d, 'linked.log'));
+    const errors: Error[] = [];
+    const linked = new EgressLog(join(d, 'linked.log'), (e) => void errors.push(e));
+    linked.write(rec);
+    linked.close();
+    assert.equal(readFileSync(target, 'utf8'), 'keep\n');
+    assert.match(String(errors[0]?.message), /ELOOP/);
   });
 
   it('the supervisor log the client opens for the supervisor is 0600, and tightened when older', () => {
