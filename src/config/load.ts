@@ -5,7 +5,7 @@ import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import TOML from '@iarna/toml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
-import { VibeboxError } from '../errors.js';
+import { VibeboxError, isErrno } from '../errors.js';
 import { readUntrusted } from '../fs/read-untrusted.js';
 import { projectPaths, realpathOr, vibeboxHome } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
@@ -297,7 +297,12 @@ ${entries}
 /** Write vibebox.toml with the defaults unless the project already has one. */
 export function writeDefaultConfig(project: string): boolean {
   const file = projectPaths(project).config;
-  if (existsSync(file)) return false;
-  writeFileSync(file, defaultConfigText(), { flag: 'wx' });
+  try {
+    // wx: never over a file, nor through a link (even a dangling one) the guest put there.
+    writeFileSync(file, defaultConfigText(), { flag: 'wx' });
+  } catch (e) {
+    if (isErrno(e, 'EEXIST')) return false;
+    throw e;
+  }
   return true;
 }

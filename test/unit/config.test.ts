@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +16,7 @@ import {
   resolveConfig,
   resolveHostPath,
   WORKSPACE,
+  writeDefaultConfig,
   type ResolvedMount,
 } from '../../src/config/load.js';
 import { setNetworkEntries } from '../../src/config/edit.js';
@@ -387,6 +388,15 @@ describe('readConfig / loadConfig', () => {
       throwsCode(() => loadConfig(p, {}), 'E_CONFIG_INVALID', re);
       assert.ok(Date.now() - t0 < 2000, `${name} took ${Date.now() - t0} ms`);
     }
+  });
+  it('writeDefaultConfig writes nothing over, or through, a dangling link the guest left', () => {
+    const p = mkdtempSync(join(tmp, 'p-'));
+    symlinkSync(join(tmp, 'dangling-target'), join(p, 'vibebox.toml'));
+    assert.equal(writeDefaultConfig(p), false);
+    assert.ok(!existsSync(join(tmp, 'dangling-target')));
+    const q = mkdtempSync(join(tmp, 'p-'));
+    assert.equal(writeDefaultConfig(q), true);
+    assert.equal(writeDefaultConfig(q), false);
   });
   it('a broken file names the file', () => {
     const p = mkdtempSync(join(tmp, 'p-'));
