@@ -3,7 +3,7 @@
 // file meanwhile keeps it), and the umask is the user's (often 022): so every file is created
 // 0600 by vibebox itself, before any tool (qemu-img, QEMU, zstd) writes into it, and every
 // directory 0700. Links are never followed. See docs/architecture.md, "Session files".
-import { chmodSync, closeSync, constants as fsc, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync } from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, fchmodSync, fstatSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const PRIVATE_FILE = 0o600;
@@ -52,9 +52,12 @@ export function mkdirPrivate(dir: string): void {
   tightenDir(dir);
 }
 
-/** `dir` (not a link, ours) to 0700. */
+/**
+ * `dir` (ours) to 0700. A link to a directory is followed: VIBEBOX_HOME may be one (the user's
+ * choice); a project's `.vibebox/` never is (readSessionFile refuses a linked one first).
+ */
 function tightenDir(dir: string): void {
-  const st = lstatSync(dir);
+  const st = statSync(dir);
   if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
   if (st.uid === process.getuid?.() && (st.mode & 0o777) !== PRIVATE_DIR) chmodSync(dir, PRIVATE_DIR);
 }

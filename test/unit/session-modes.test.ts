@@ -215,4 +215,16 @@ describe('an older session tightened at its next start', () => {
     assertMode(run, 0o700);
     assert.ok(statSync(run).isDirectory());
   });
+
+  it('a VIBEBOX_HOME reached through a symlink is followed (the user chose it), its directory made 0700', () => {
+    const real = join(base, 'real-home');
+    mkdirSync(real, { mode: 0o755 });
+    chmodSync(real, 0o755);
+    const linked = join(base, 'linked-home');
+    symlinkSync(real, linked);
+    mkdirPrivate(linked);
+    mkdirPrivate(join(linked, 'run'));
+    assertMode(real, 0o700);
+    assertMode(join(real, 'run'), 0o700);
+  });
 });
