@@ -7,6 +7,7 @@ import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PACK_PY, UNPACK_PY } from './ram-pack.js';
 import { DriverError, pipelineTo, runToolTo } from './tool-output.js';
+import { touchPrivateFile } from './private-file.js';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { buildArgv, shareChardevId, shareDeviceId, sharePort, type Accel, type FsShare, type VmSpec } from './argv.js';
 import { createHash } from 'node:crypto';
@@ -209,7 +210,11 @@ export class QemuDriver implements VmDriver {
   async start(req: VmRequest): Promise<void> {
     const accel = this.accel ?? (await this.probe(req.kernel)).accel;
     // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
-    if (!req.console && existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
+    if (!req.console) {
+      if (existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
+      // QEMU truncates a file that is there and keeps its mode: 0600, not the umask's 0644.
+      touchPrivateFile(req.serialLog);
+    }
     if (this.sharedRam) {
       const ram = this.ramPath!;
       rmSync(ram, { force: true });
