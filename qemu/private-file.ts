@@ -2,7 +2,7 @@
 // read them, from their first byte. A mode set after the fact is too late (a reader who opened the
 // file meanwhile keeps it), and the umask is the user's (often 022): so every file is created
 // 0600 by vibebox itself, before any tool (qemu-img, QEMU, zstd) writes into it, and every
-// directory 0700. Links are never followed. See docs/architecture.md, "Session files".
+// directory 0700. Links are never followed. See README.md, "Security model".
 import { chmodSync, closeSync, constants as fsc, fchmodSync, fstatSync, mkdirSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
