@@ -21,8 +21,10 @@ chmod 0440 "$ROOT/etc/sudoers.d/vibe"
 mkdir -p "$ROOT/workspace"
 chown "$VUID:$VGID" "$ROOT/workspace"
 
+# mmdebstrap copies the host's /etc/hostname, mode and all (0755 on some hosts): a plain file here.
 printf 'vibebox\n' > "$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tvibebox\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"
+chmod 0644 "$ROOT/etc/hostname" "$ROOT/etc/hosts"
 rm -f "$ROOT/etc/resolv.conf"
 printf 'nameserver 10.0.2.3\n' > "$ROOT/etc/resolv.conf"
 # The API filesystems the guest init mounts with one `mount -a` (one exec instead of one per mount).
@@ -58,7 +60,7 @@ step "installing the guest agent"
 mkdir -p "$ROOT/opt/vibebox/node_modules"
 cp "$PAYLOAD/guest-agent.js" "$ROOT/opt/vibebox/guest-agent.js"
 cp "$PAYLOAD/guest-containers.js" "$ROOT/opt/vibebox/guest-containers.js"
-# The agent base rootfs, imported by Docker in the guest on first use (guest/containers/base-image.ts).
+# The agent base rootfs, imported by Docker in the guest on first use (guest/docker/base-image.ts).
 cp "$PAYLOAD/agent-base.tar" "$ROOT/opt/vibebox/agent-base.tar"
 cp "$PAYLOAD/agent-base.tar.sha256" "$ROOT/opt/vibebox/agent-base.tar.sha256"
 # The agent bundle is CommonJS (build.mjs); the package scope says so.

@@ -1,7 +1,7 @@
 // `vibebox` (shell) and `vibebox exec`: attach to the running session, starting it if needed.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { projectPaths, realpathOr, runPaths } from '../paths.js';
+import { realpathOr, runPaths } from '../paths.js';
+import { readSessionText } from '../session/state.js';
 import { attach, type AttachResult, type ContainerRequest } from './attach.js';
 import { VibeboxError } from '../errors.js';
 import { pollUntil } from '../../guest/poll.js';
@@ -21,7 +21,7 @@ export interface RunOptions {
 /** The session id from .vibebox/session.toml without a TOML parser (our own one-line format). */
 function quickSessionId(project: string): string | null {
   try {
-    const m = /^id = "([0-9a-f-]{36})"$/m.exec(readFileSync(projectPaths(project).sessionFile, 'utf8'));
+    const m = /^id = "([0-9a-f-]{36})"$/m.exec(readSessionText(project) ?? '');
     return m?.[1] ?? null;
   } catch {
     return null;

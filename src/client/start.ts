@@ -2,7 +2,8 @@
 // the image if missing, check the disk, and spawn the supervisor unless a live one answers on its
 // socket. A .vibebox/ the host's index does not know is refused before anything starts.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { openPrivateAppend } from '../../qemu/private-file.js';
 import { socketAnswers } from '../net/socket-answers.js';
 import { VibeboxError } from '../errors.js';
 import { projectPaths, runPaths } from '../paths.js';
@@ -74,7 +75,8 @@ async function readOrAdopt(project: string, progress: (line: string) => void): P
 async function spawnSupervisor(project: string, id: string): Promise<void> {
   const pp = projectPaths(project);
   const rp = runPaths(id);
-  const logFd = openSync(pp.supervisorLog, 'a');
+  // 0600 from its creation, never through a link: the supervisor's log tells what runs in the VM.
+  const logFd = openPrivateAppend(pp.supervisorLog);
   const entry = process.argv[1]!;
   const child = spawn(process.execPath, [entry, '__supervise', project], { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
   closeSync(logFd);

@@ -2,11 +2,13 @@
 // created it, image. Deleting .vibebox/ deletes the session. A .vibebox/ is used only when the
 // host's index (sessions.toml under VIBEBOX_HOME, which no project can write) knows its id for
 // this very directory: a cloned repository can ship a .vibebox/ of its own.
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import TOML from '@iarna/toml';
 import { v7 as uuidv7 } from 'uuid';
 import * as z from 'zod';
 import { VibeboxError, isErrno } from '../errors.js';
+import { readUntrusted } from '../fs/read-untrusted.js';
+import { PRIVATE_DIR, PRIVATE_FILE, tightenPrivateDir } from '../../qemu/private-file.js';
 import { homePaths, isSessionId, projectPaths, vibeboxHome } from '../paths.js';
 import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 import { isDigest } from '../../images/digest.js';
@@ -49,20 +51,31 @@ function untrusted(project: string, why: string): VibeboxError {
   );
 }
 
+/** What vibebox writes is a few hundred bytes. */
+const MAX_SESSION_FILE_BYTES = 64 * 1024;
+
+/**
+ * The text of .vibebox/session.toml (null: none), read the way every file a project can write is
+ * read (see readUntrusted: a FIFO or a link to /dev/zero there must not hang the host): anything
+ * but a small regular file is a folder vibebox did not make.
+ */
+export function readSessionText(project: string): string | null {
+  try {
+    return readUntrusted(projectPaths(project).sessionFile, { maxBytes: MAX_SESSION_FILE_BYTES, what: 'session file' })?.text ?? null;
+  } catch (e) {
+    if (e instanceof VibeboxError) throw untrusted(project, 'its session.toml is not a small regular file');
+    throw e;
+  }
+}
+
 /**
  * session.toml as written, validated, without asking the index (null: no session.toml). Only for
  * code that then proves the folder is vibebox's by other means (adopt.ts).
  */
 export function parseSessionFile(project: string): SessionFile | null {
   const p = projectPaths(project);
-  let text: string;
-  try {
-    if (!lstatSync(p.sessionFile).isFile()) throw untrusted(project, 'its session.toml is not a regular file');
-    text = readFileSync(p.sessionFile, 'utf8');
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return null;
-    throw e;
-  }
+  const text = readSessionText(project);
+  if (text === null) return null;
   try {
     return SessionFileSchema.parse(TOML.parse(text));
   } catch {
@@ -115,7 +128,7 @@ export function writeSessionFile(project: string, s: SessionFile): void {
   if (s.image) doc['image'] = { name: s.image.name, digest: s.image.digest };
   const tmp = `${p.sessionFile}.tmp`;
   rmSync(tmp, { force: true });
-  writeFileSync(tmp, stringifyToml(doc), { flag: 'wx' });
+  writeFileSync(tmp, stringifyToml(doc), { flag: 'wx', mode: PRIVATE_FILE });
   renameSync(tmp, p.sessionFile);
 }
 
@@ -126,14 +139,16 @@ export function writeSessionFile(project: string, s: SessionFile): void {
 export async function createSessionDir(project: string, now = new Date(), home: string = vibeboxHome()): Promise<SessionFile> {
   const p = projectPaths(project);
   try {
-    mkdirSync(p.stateDir);
+    // 0700: the disk, the saved RAM and the logs inside are this user's alone.
+    mkdirSync(p.stateDir, { mode: PRIVATE_DIR });
   } catch (e) {
     if (!isErrno(e, 'EEXIST')) throw e;
     // Only an empty directory is taken over: never write into files vibebox did not make.
     if (!lstatSync(p.stateDir).isDirectory() || readdirSync(p.stateDir).length > 0) throw untrusted(project, 'it holds files but no session.toml');
   }
+  tightenPrivateDir(p.stateDir);
   // Never committed by accident.
-  writeFileSync(p.gitignore, '*\n', { flag: 'wx' });
+  writeFileSync(p.gitignore, '*\n', { flag: 'wx', mode: PRIVATE_FILE });
   const s: SessionFile = { id: uuidv7(), created: now.toISOString(), vibebox_version: vibeboxVersion(), guest_protocol: PROTOCOL_VERSION };
   writeSessionFile(project, s);
   await updateIndex((idx) => upsert(idx, { id: s.id, directory: project, last_active: now.toISOString() }), home);

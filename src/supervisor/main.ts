@@ -2,7 +2,7 @@
 // nothing of each other: the VM driver (qemu/), the clients hub (ws server, reference count, grace
 // timer) and guest requests (:commands); plus the egress proxy and the agent channel.
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { chmodSync, existsSync, mkdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { VibeboxError } from '../errors.js';
 import { homePaths, projectPaths, runPaths, savedStateRecordFile, shortId } from '../paths.js';
 import { readSessionFile } from '../session/state.js';
@@ -30,6 +30,7 @@ import { RefCount } from './refcount.js';
 import { ClientsHub, type Client } from './clients-hub.js';
 import { handleGuestRequest } from './guest-requests.js';
 import { RotatingLog } from './rotating-log.js';
+import { mkdirPrivate, tightenPrivateDir } from '../../qemu/private-file.js';
 import { cleanLine, CleanLines, GuestLog } from './guest-text.js';
 import { StringDecoder } from 'node:string_decoder';
 import { EventWriter, eventsFile } from './events.js';
@@ -69,7 +70,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
   const home = homePaths();
   const pp = projectPaths(project);
   const rp = runPaths(id);
-  mkdirSync(rp.dir, { recursive: true, mode: 0o700 });
+  // Only this user may read a session (its disk, its saved RAM, its logs, its sockets): a
+  // session an older vibebox made 0755/0644 is tightened here, before anything is written.
+  const tightened = tightenPrivateDir(pp.stateDir);
+  for (const d of [home.home, home.runDir, rp.dir]) mkdirPrivate(d);
   const logFile = new RotatingLog(pp.supervisorLog);
   // VIBEBOX_TIMING=1: each exec's epoch marks in the log, for `npm run bench -- --explain`.
   const TIMING = process.env['VIBEBOX_TIMING'] === '1';
@@ -122,6 +126,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
   for (const f of [rp.supervisorSock, rp.agentSock, rp.egressSock]) rmSync(f, { force: true });
   writeFileSync(rp.supervisorPid, `${process.pid}\n`);
   log(`supervisor ${process.pid} for session ${id} in ${project}`);
+  if (tightened.length) log(`made private (0600): ${tightened.join(', ')} in ${pp.stateDir}`);
 
   // ---- state
   let state: Status['state'] = 'starting';
@@ -427,8 +432,8 @@ async function superviseSession(project: string, id: string, events: EventWriter
       const [sha, ramSha] = await Promise.all([hashFile(tmp), ramBytes === null ? null : hashFile(ramTmp)]);
       const ram = ramBytes === null || ramSha === null ? null : { bytes: ramBytes, sha256: ramSha };
       const rec: SavedStateRecord = { schema: 1, key: resumeKey, disk, bytes, sha256: sha, ram, nextExec, savedAt: new Date().toISOString(), saveMs: Date.now() - t };
-      // Guest memory: for this user's eyes only.
-      for (const f of [tmp, ...(ram ? [ramTmp] : [])]) chmodSync(f, 0o600);
+      // Guest memory is for this user's eyes only: the driver wrote both files into files it
+      // created 0600 (qemu/private-file.ts), never a wider mode fixed after the fact.
       if (ram) renameSync(ramTmp, ramFileOf(pp.savedState));
       renameSync(tmp, pp.savedState);
       writeRecord(savedRecord, rec);

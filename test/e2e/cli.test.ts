@@ -299,8 +299,8 @@ describe('vibebox explain', () => {
       ['[vm]\ncpus = "many"\n', [/vibebox\.toml/, /vm\.cpus/]],
       ['[vm]\nmemory = "lots"\n', [/vm\.memory/]],
       ['[network]\nmode = "open"\n', [/network\.mode/]],
-      ['[vm]\ncpus = 2\n\nmemory = = "2GiB"\n', [/vibebox\.toml line 4/]],
-      ['[vm\n', [/vibebox\.toml line 1/]],
+      ['[vm]\ncpus = 2\n\nmemory = = "2GiB"\n', [/vibebox\.toml:4:10: unexpected "="/]],
+      ['[vm\n', [/vibebox\.toml:1:4: /]],
       ['[[mounts]]\nhost = "./missing"\nguest = "/mnt/m"\n', [/\.\/missing/, /does not exist/]],
       ['[[mounts]]\nhost = "."\nguest = "/etc"\n', [/system path/]],
       // a control character anywhere (the approval-prompt attack): the key named, printed escaped

@@ -42,6 +42,16 @@ describe('a suspended session', () => {
     assert.equal(first.code, 0, first.stderr);
     const [boot, sleepPid] = first.stdout.trim().split('\n');
     await suspended();
+    // Guest RAM (keys included), the disk and the logs are this user's alone, whatever the umask
+    // of the test user (written 0600 from their first byte: test/unit/session-modes.test.ts).
+    const modeOf = (f: string) => `0${(statSync(f).mode & 0o777).toString(8)}`;
+    assert.equal(modeOf(join(proj, '.vibebox')), '0700');
+    for (const f of ['saved-state', 'saved-state.ram', 'disk.qcow2', 'session.toml', 'supervisor.log', 'serial.log', 'egress.log']) {
+      const path = join(proj, '.vibebox', f);
+      if (f === 'egress.log' && !existsSync(path)) continue; // only once the guest went out
+      assert.equal(modeOf(path), '0600', f);
+    }
+    assert.equal(modeOf(t.home), '0700');
     const saved = statSync(state).size + statSync(`${state}.ram`).size;
     assert.ok(statSync(`${state}.ram`).size > 0, 'the guest RAM is saved beside the device state');
 
