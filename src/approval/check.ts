@@ -3,9 +3,10 @@ import { VibeboxError } from '../errors.js';
 import { loadFileConfig } from '../config/load.js';
 import { confirm } from '../cli/io.js';
 import { widenings } from './diff.js';
-import { defaultGrant, dropCarried, grantOf, readCarried, readGrant, writeGrant } from './store.js';
+import { defaultGrant, dropCarried, grantOf, readCarried, readGrant, updateGrant } from './store.js';
 
-export async function checkApproval(project: string, sessionId: string, o: { interactive: boolean; yes?: boolean }): Promise<void> {
+/** Returns the widenings the user just approved (empty: nothing was asked beyond the grant). */
+export async function checkApproval(project: string, sessionId: string, o: { interactive: boolean; yes?: boolean }): Promise<string[]> {
   const cfg = loadFileConfig(project); // as written: host-side env overrides are not asked about
   // A session fresh from `:new` starts from what the user approved for the project before.
   const approved = readGrant(sessionId) ?? readCarried(project);
@@ -13,15 +14,15 @@ export async function checkApproval(project: string, sessionId: string, o: { int
   const wider = widenings(approved ?? defaultGrant(project), wanted);
   if (wider.length === 0) {
     // Record what runs, so later widening (e.g. from inside the guest) is measured against it.
-    writeGrant(sessionId, wanted);
+    await updateGrant(sessionId, () => wanted);
     dropCarried(project);
-    return;
+    return [];
   }
   const list = wider.join('\n  ');
   if (o.yes || (o.interactive && (process.stderr.write(`vibebox.toml asks for more than you approved:\n  ${list}\n`), await confirm('Apply these changes?')))) {
-    writeGrant(sessionId, wanted);
+    await updateGrant(sessionId, () => wanted);
     dropCarried(project);
-    return;
+    return wider;
   }
   throw new VibeboxError('E_NOT_APPROVED', `vibebox.toml asks for more than you approved (${wider.join('; ')})`, 'review it and run `vibebox approve` on the host, or revert the change');
 }

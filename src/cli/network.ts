@@ -155,6 +155,7 @@ async function edit(hostArg: string, o: { project?: string }, verb: 'allow' | 'd
   const project = resolveProject(o.project);
   const file = projectPaths(project).config;
   const want = verb === 'allow';
+  loadConfig(project); // a broken file is refused before anything, even the lock, is created
   const lockName = `config-${createHash('sha256').update(project).digest('hex').slice(0, 16)}`;
   // Read, decide and write under one lock: concurrent edits each see the one before.
   const r = await withHomeLock(lockName, file, () => {

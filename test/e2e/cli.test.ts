@@ -1,6 +1,6 @@
 // The built CLI (dist/vibebox.js) as a user runs it. No VM: only commands that never boot one.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -355,6 +355,36 @@ describe('vibebox allow / deny', () => {
   it('a broken vibebox.toml is never edited', () => {
     writeFileSync(join(project, 'vibebox.toml'), '[vm]\nbogus = 1\n');
     unchanged(() => assertBadInput(vb(['allow', 'example.org']), /bogus/));
+  });
+  it('seven `allow` processes at once: every host lands in vibebox.toml and in the approved grant', async () => {
+    const id = await fakeSession(project);
+    const hosts = Array.from({ length: 7 }, (_, i) => `h${i}.example.com`);
+    const env: NodeJS.ProcessEnv = { ...process.env, VIBEBOX_HOME: home, HOME: userHome };
+    delete env['VIBEBOX_DEBUG'];
+    const runs = hosts.map(
+      (h) =>
+        new Promise<Result>((resolve) => {
+          const c = spawn(process.execPath, [bin, 'allow', h], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+          c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          c.on('close', (status) => resolve({ status, stdout, stderr }));
+        }),
+    );
+    const results = await Promise.all(runs);
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `allowed ${hosts[i]}\n`);
+    }
+    const file = entries();
+    const grant = (JSON.parse(readFileSync(join(home, 'approved', `${id}.json`), 'utf8')) as { network: { entries: string[] } }).network.entries;
+    for (const h of hosts) {
+      assert.ok(file.includes(h), `${h} in vibebox.toml: ${file.join(', ')}`);
+      assert.ok(grant.includes(h), `${h} in the approved grant: ${grant.join(', ')}`);
+    }
+    assert.deepEqual([...grant].sort(), [...file].sort(), 'the grant and the file agree');
+    assert.deepEqual(readdirSync(join(home, 'approved')).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
   });
 });
 
