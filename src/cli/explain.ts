@@ -5,7 +5,8 @@ import { request } from '../client/attach.js';
 import { socketAnswers } from '../net/socket-answers.js';
 import { resolveProject } from '../session/project.js';
 import { readSessionFile } from '../session/state.js';
-import { effectiveConfig } from '../approval/effective.js';
+import { effectiveFrom } from '../approval/effective.js';
+import { defaultGrant, readCarried, readGrant } from '../approval/store.js';
 
 async function liveForwards(id: string): Promise<Explanation['ports'] | undefined> {
   const sock = runPaths(id).supervisorSock;
@@ -21,11 +22,14 @@ async function liveForwards(id: string): Promise<Explanation['ports'] | undefine
 export async function explainCmd(o: { project?: string; json?: boolean }): Promise<void> {
   const project = resolveProject(o.project);
   const s = readSessionFile(project);
-  // With a session, show what the VM really gets (the approved config); else the file's.
-  const cfg = s ? effectiveConfig(project, s.id) : loadConfig(project);
+  loadConfig(project); // a broken vibebox.toml is reported as such
+  // What the VM gets (the approved config: the session's grant, or before the first start the one
+  // a fresh session starts from), and, marked, what the file asks for beyond it.
+  const approved = (s ? readGrant(s.id) : readCarried(project)) ?? defaultGrant(project);
+  const { unapproved, ...cfg } = effectiveFrom(project, approved);
   // A running session reports its live forwards (including `vibebox port` ones).
   let live: Awaited<ReturnType<typeof liveForwards>> = undefined;
   if (s) live = await liveForwards(s.id);
-  const e = explain(project, s?.id ?? null, cfg, live);
+  const e = explain(project, s?.id ?? null, cfg, live, { file: loadConfig(project), unapproved });
   process.stdout.write(o.json ? JSON.stringify(e) + '\n' : explainText(e));
 }

@@ -310,6 +310,45 @@ describe('vibebox explain', () => {
       assertBadInput(vb(['explain', '--project', join(project, 'nope')]), /does not exist/);
     });
   });
+  it('shows what waits for approval, marked, and the VM size (text and --json); approve -y lists what it approved', async () => {
+    await fakeSession(project);
+    const none = vb(['approve', '--yes']);
+    assert.equal(none.status, 0, none.stderr);
+    assert.equal(none.stdout, 'vibebox.toml asks for nothing beyond what you approved: no change\n');
+    mkdirSync(join(project, 'data'));
+    const entries = [...DEFAULT_ALLOWLIST, 'new.example.com'].map((e) => JSON.stringify(e)).join(', ');
+    writeFileSync(join(project, 'vibebox.toml'), `[vm]\ncpus = 3\nmemory = "4GiB"\n\n[[mounts]]\nhost = "data"\nguest = "/mnt/data"\nmode = "rw"\n\n[network]\nentries = [${entries}]\n`);
+    type E = {
+      vm: { cpus: number; memory: string; disk: string };
+      mounts: { host: string; guest: string; mode: string }[];
+      network: { entries: string[] };
+      pending: { items: string[]; mounts: { host: string; guest: string; mode: string }[]; network: { entries: string[] }; vm: { cpus?: number; memory?: string } };
+    };
+    const r = vb(['explain', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const e = JSON.parse(r.stdout) as E;
+    assert.deepEqual(e.vm, { cpus: 2, memory: '2GiB', disk: '20GiB', auto_shutdown: '30000 ms' });
+    assert.deepEqual(e.pending.vm, { cpus: 3, memory: '4GiB' });
+    const data = { host: join(project, 'data'), guest: '/mnt/data', mode: 'rw' };
+    assert.deepEqual(e.mounts, [{ host: project, guest: '/workspace', mode: 'rw' }, data]);
+    assert.deepEqual(e.pending.mounts, [data]);
+    assert.ok(e.network.entries.includes('new.example.com'));
+    assert.deepEqual(e.pending.network.entries, ['new.example.com']);
+    assert.equal(e.pending.items.length, 4, e.pending.items.join('\n'));
+    const t = vb(['explain']).stdout;
+    assert.match(t, /^vm: 2 cpus, 2GiB memory, 20GiB disk; stops 30000 ms after the last client leaves$/m);
+    assert.match(t, /^ {2}asks for 3 cpus, 4GiB memory {2}\+ pending approval$/m);
+    assert.ok(t.includes(`  ${join(project, 'data')} → /mnt/data (rw)  + pending approval\n`), t);
+    assert.ok(t.includes('  new.example.com  + pending approval\n'), t);
+    assert.match(t, /^pending approval \(vibebox\.toml asks for it; not applied until `vibebox approve`\):$/m);
+    const a = vb(['approve', '--yes']);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(a.stdout, `approved:\n${e.pending.items.map((i) => `  ${i}\n`).join('')}`);
+    const after = JSON.parse(vb(['explain', '--json']).stdout) as E;
+    assert.deepEqual(after.pending.items, []);
+    assert.deepEqual(after.vm, { cpus: 3, memory: '4GiB', disk: '20GiB', auto_shutdown: '30000 ms' });
+    assert.doesNotMatch(vb(['explain']).stdout, /pending approval/);
+  });
   it('a session in the project is shown', async () => {
     const id = await fakeSession(project);
     const r = vb(['explain', '--json']);
