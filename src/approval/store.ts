@@ -18,7 +18,8 @@ const GrantSchema = z.strictObject({
       cpus: z.number().int().positive(),
       memory: z.number().int().positive(),
       disk: z.number().int().positive(),
-      auto_shutdown_ms: z.number().int().nonnegative(),
+      // "never" (Infinity in memory; JSON has no Infinity)
+      auto_shutdown_ms: z.union([z.number().int().nonnegative(), z.literal('never').transform(() => Number.POSITIVE_INFINITY)]),
     })
     .optional(),
   writable_git_config: z.boolean().optional(),
@@ -63,12 +64,17 @@ export function readGrant(id: string): Grant | null {
   }
 }
 
+/** JSON of a grant: an auto shutdown of never (Infinity) is written "never". */
+function grantText(g: Grant): string {
+  return JSON.stringify(g, (k, v: unknown) => (k === 'auto_shutdown_ms' && v === Number.POSITIVE_INFINITY ? 'never' : v), 2) + '\n';
+}
+
 export function writeGrant(id: string, g: Grant): void {
   mkdirSync(homePaths().approvedDir, { recursive: true, mode: 0o700 });
   // A temp name of its own: two writers sharing one would rename each other's half-written file.
   const tmp = `${file(id)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    writeFileSync(tmp, JSON.stringify(g, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+    writeFileSync(tmp, grantText(g), { mode: 0o600, flag: 'wx' });
     renameSync(tmp, file(id));
   } catch (e) {
     rmSync(tmp, { force: true });
@@ -99,7 +105,7 @@ export function carryGrant(project: string, fromId: string): void {
   const g = readGrant(fromId);
   if (!g) return;
   mkdirSync(homePaths().approvedDir, { recursive: true, mode: 0o700 });
-  writeFileSync(carryFile(project), JSON.stringify(g, null, 2) + '\n', { mode: 0o600 });
+  writeFileSync(carryFile(project), grantText(g), { mode: 0o600 });
 }
 
 export function readCarried(project: string): Grant | null {

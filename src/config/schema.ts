@@ -1,6 +1,6 @@
 // vibebox.toml (ARCHITECTURE §5), strict: an unknown key is an error, not a silent no-op.
 import * as z from 'zod';
-import { parseSize } from './size.js';
+import { parseAutoShutdown, parseSize } from './size.js';
 import { localDirProblem } from '../../guest/local-dirs.js';
 import { ImageLayerSpec } from '../../guest/protocol.js';
 
@@ -50,7 +50,18 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   session: z
     .strictObject({
-      auto_shutdown_ms: z.number().int().min(0).default(30000),
+      // "never" is Infinity: the supervisor arms no timer (a timer past 2^31-1 ms would fire at once).
+      auto_shutdown_ms: z
+        .union([z.number(), z.string()])
+        .transform((v, ctx) => {
+          const n = parseAutoShutdown(v);
+          if (typeof n === 'string') {
+            ctx.addIssue({ code: 'custom', message: n });
+            return z.NEVER;
+          }
+          return n;
+        })
+        .default(30000),
     })
     .prefault({}),
   mounts: z.array(MountSchema).default([]),

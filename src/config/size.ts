@@ -25,3 +25,19 @@ export function formatSize(bytes: number): string {
   }
   return String(bytes);
 }
+
+/** Node's timers hold at most 2^31-1 ms (about 24.8 days); a longer delay fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * `auto_shutdown_ms` (vibebox.toml or VIBEBOX_AUTO_SHUTDOWN_MS): whole milliseconds up to
+ * MAX_TIMER_MS, or "never" (Infinity: the VM stays up until `vibebox stop`). A string is the
+ * error text.
+ */
+export function parseAutoShutdown(v: unknown): number | string {
+  if (v === 'never') return Number.POSITIVE_INFINITY;
+  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return `must be a whole number of milliseconds or "never", got ${JSON.stringify(v)}`;
+  if (n > MAX_TIMER_MS) return `must be at most ${MAX_TIMER_MS} (about 24.8 days), got ${n}; write "never" to keep the VM up until \`vibebox stop\``;
+  return n;
+}
