@@ -82,8 +82,8 @@ function editEntries(entries: string[], host: string, add: boolean): string[] {
  * the target's own host and port, the entries' hosts under it and ports, and one host and one
  * port no entry names stand for all of them.
  */
-/** A decision and the port it was made for. */
-export type PortDecision = Decision & { port: number };
+/** A decision and the port it was made for (`anyPort`: a port no entry names, standing for all of them). */
+export type PortDecision = Decision & { port: number; anyPort: boolean };
 
 export function decisions(policy: NetworkPolicy, target: ParsedEntry): PortDecision[] {
   const parsed = policy.entries.map(parseEntry).filter((e): e is ParsedEntry => typeof e !== 'string');
@@ -95,15 +95,16 @@ export function decisions(policy: NetworkPolicy, target: ParsedEntry): PortDecis
     hosts.add(other);
   }
   const ports = new Set<number>();
+  let other = 0;
   if (target.port !== undefined) ports.add(target.port);
   else {
     for (const e of parsed) if (e.port !== undefined) ports.add(e.port);
-    let other = 1;
+    other = 1;
     while (ports.has(other)) other++;
     ports.add(other);
   }
   const out: PortDecision[] = [];
-  for (const h of hosts) for (const p of ports) out.push({ ...decide(policy, h, p), port: p });
+  for (const h of hosts) for (const p of ports) out.push({ ...decide(policy, h, p), port: p, anyPort: p === other });
   return out;
 }
 
@@ -119,27 +120,34 @@ function neverReachable(target: ParsedEntry): string | null {
   return NEVER[d.reason] ?? null;
 }
 
-const where = (d: PortDecision) => `${d.host}:${d.port}`;
+/** Where it is stuck, when that is narrower than what was asked: a subdomain, one port. */
+function where(target: ParsedEntry, d: PortDecision): string {
+  const host = d.host !== target.host ? ` for ${d.host}` : '';
+  const port = !d.anyPort && target.port === undefined ? ` on port ${d.port}` : '';
+  return `${host}${port}`;
+}
 
 /** Why `host` stays as it is after removing what it covers (the policy has no exceptions). */
-function stuck(host: string, verb: 'allow' | 'deny', policy: NetworkPolicy, left: PortDecision[]): VibeboxError {
-  const d = left[0]!;
+function stuck(host: string, target: ParsedEntry, verb: 'allow' | 'deny', policy: NetworkPolicy, left: PortDecision[]): VibeboxError {
+  // the one with the widest reach first: every port, then the asked host itself
+  const d = left.find((x) => x.anyPort) ?? left.find((x) => x.host === target.host) ?? left[0]!;
   const state = verb === 'allow' ? 'blocked' : 'allowed';
   if (d.reason === 'private') {
-    return new VibeboxError('E_NOT_CHANGED', `${host} stays blocked: ${where(d)} is a private address, which a blocklist always refuses; nothing changed`, 'set [network] mode = "allowlist" in vibebox.toml and list the hosts you need, this one included');
+    return new VibeboxError('E_NOT_CHANGED', `${host} stays blocked: ${d.host} is a private address, which a blocklist always refuses; nothing changed`, 'set [network] mode = "allowlist" in vibebox.toml and list the hosts you need, this one included');
   }
   const rule = d.rule ?? '?';
   const list = policy.mode === 'allowlist' ? 'an allowlist' : 'a blocklist';
   const hint = verb === 'deny'
     ? `\`vibebox deny ${rule}\` drops that entry and every host it allows; to keep the others, replace it in vibebox.toml by the hosts you need`
     : `\`vibebox allow ${rule}\` unblocks everything that entry blocks; to unblock one host only, set [network] mode = "allowlist" and list the hosts you need`;
-  return new VibeboxError('E_NOT_CHANGED', `${host} stays ${state} (${where(d)}): the entry "${rule}" ${verb === 'deny' ? 'allows' : 'blocks'} it and ${list} has no exceptions; nothing changed`, hint);
+  return new VibeboxError('E_NOT_CHANGED', `${host} stays ${state}${where(target, d)}: the entry "${rule}" ${verb === 'deny' ? 'allows' : 'blocks'} it and ${list} has no exceptions; nothing changed`, hint);
 }
 
 /** A sentence naming what already decides `host` as asked. */
 function alreadySo(host: string, verb: 'allow' | 'deny', ds: Decision[]): string {
   const rules = [...new Set(ds.map((d) => d.rule).filter((r): r is string => r !== undefined))];
-  const by = rules.length ? ` by ${rules.map((r) => `"${r}"`).join(', ')}` : ds[0]?.reason === 'not_in_allowlist' ? ' (not in the allowlist)' : ds[0]?.reason === 'private' ? ' (a private address in blocklist mode)' : '';
+  const why: Record<string, string> = { not_in_allowlist: ' (not in the allowlist)', not_in_blocklist: ' (not in the blocklist)', private: ' (a private address in blocklist mode)' };
+  const by = rules.length ? ` by ${rules.map((r) => `"${r}"`).join(', ')}` : (why[ds[0]?.reason ?? ''] ?? '');
   return `${host} is already ${verb === 'allow' ? 'allowed' : 'blocked'}${by}`;
 }
 
@@ -168,7 +176,7 @@ async function edit(hostArg: string, o: { project?: string }, verb: 'allow' | 'd
     const add = want === (policy.mode === 'allowlist');
     const entries = editEntries(policy.entries, host, add);
     const left = decisions({ mode: policy.mode, entries }, target).filter((d) => d.allowed !== want);
-    if (left.length > 0) throw stuck(host, verb, policy, left);
+    if (left.length > 0) throw stuck(host, target, verb, policy, left);
     const next = editNetworkEntries(text, entries);
     parseConfigText(next.text);
     lstatConfig(file); // still not a link (rename would replace one anyway)
