@@ -14,6 +14,9 @@ export interface PendingInput {
   file: ResolvedConfig;
   /** one line per widening */
   unapproved: string[];
+  /** what would run without approval, when it is not the config shown (before the first start
+   *  the file's config is shown, measured against the grant a fresh session starts from) */
+  approved?: ResolvedConfig;
 }
 
 const shutdown = (ms: number) => (Number.isFinite(ms) ? `${ms} ms` : 'never');
@@ -49,10 +52,11 @@ export interface Explanation {
   };
 }
 
-function pendingOf(cfg: ResolvedConfig, p: PendingInput | undefined): Explanation['pending'] {
+function pendingOf(shown: ResolvedConfig, p: PendingInput | undefined): Explanation['pending'] {
   const out: Explanation['pending'] = { items: [], mounts: [], network: { entries: [] }, vm: {} };
   if (!p || p.unapproved.length === 0) return out;
   const f = p.file;
+  const cfg = p.approved ?? shown;
   out.items = [...p.unapproved];
   out.mounts = f.mounts.filter((m) => mountWidenings(cfg.mounts, [m]).length > 0).map((m) => ({ host: m.host, guest: m.guest, mode: m.mode }));
   if (f.network.mode !== cfg.network.mode) out.network = { mode: f.network.mode, entries: [...f.network.entries] };
@@ -77,13 +81,16 @@ export function explain(project: string, sessionId: string | null, cfg: Resolved
   const p = projectPaths(project);
   const rel = (x: string) => relative(project, x) || '.';
   const waiting = pendingOf(cfg, pending);
+  const run = pending?.approved ?? cfg;
+  const mounts = cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode }));
+  const same = (a: Explanation['mounts'][number], b: Explanation['mounts'][number]) => a.host === b.host && a.guest === b.guest && a.mode === b.mode;
   return {
     project,
     session: sessionId,
-    vm: { cpus: cfg.vm.cpus, memory: formatSize(cfg.vm.memory), disk: formatSize(cfg.vm.disk), auto_shutdown: shutdown(cfg.session.auto_shutdown_ms) },
-    mounts: [...cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode })), ...waiting.mounts],
+    vm: { cpus: run.vm.cpus, memory: formatSize(run.vm.memory), disk: formatSize(run.vm.disk), auto_shutdown: shutdown(run.session.auto_shutdown_ms) },
+    mounts: [...mounts, ...waiting.mounts.filter((w) => !mounts.some((m) => same(m, w)))],
     local: localDirOrder(cfg.workspace?.local ?? []).map((n) => `${WORKSPACE}/${n}`),
-    network: { mode: cfg.network.mode, entries: [...cfg.network.entries, ...(waiting.network.mode ? [] : waiting.network.entries)], proxy: 'http://10.0.2.100:3128' },
+    network: { mode: cfg.network.mode, entries: [...cfg.network.entries, ...(waiting.network.mode ? [] : waiting.network.entries.filter((e) => !cfg.network.entries.includes(e)))], proxy: 'http://10.0.2.100:3128' },
     storage: { config: rel(p.config), state: `${rel(p.stateDir)}/` },
     ports: [
       ...(live ?? (cfg.ports ?? []).map((f) => ({ host: f.host, guest: f.guest, origin: 'config', state: 'not running' }))),
@@ -108,8 +115,7 @@ export function explainText(e: Explanation): string {
   if (raise.length) lines.push(`  asks for ${raise.join(', ')}${P}`);
   lines.push('', 'mounts:');
   const pendingMount = (m: Explanation['mounts'][number]) => e.pending.mounts.some((x) => x.host === m.host && x.guest === m.guest && x.mode === m.mode);
-  const shownMounts = e.mounts.map((m, i) => ({ m, pending: i >= e.mounts.length - e.pending.mounts.length && pendingMount(m) }));
-  for (const { m, pending } of shownMounts) lines.push(`  ${m.host} → ${m.guest} (${m.mode})${pending ? P : ''}`);
+  for (const m of e.mounts) lines.push(`  ${m.host} → ${m.guest} (${m.mode})${pendingMount(m) ? P : ''}`);
   if (e.local.length > 0) {
     lines.push('', 'local to the VM ([workspace] local; on the VM disk, shadowing the host directory: the host does not see them):');
     for (const l of e.local) lines.push(`  ${l}`);

@@ -22,14 +22,16 @@ async function liveForwards(id: string): Promise<Explanation['ports'] | undefine
 export async function explainCmd(o: { project?: string; json?: boolean }): Promise<void> {
   const project = resolveProject(o.project);
   const s = readSessionFile(project);
-  loadConfig(project); // a broken vibebox.toml is reported as such
-  // What the VM gets (the approved config: the session's grant, or before the first start the one
-  // a fresh session starts from), and, marked, what the file asks for beyond it.
-  const approved = (s ? readGrant(s.id) : readCarried(project)) ?? defaultGrant(project);
-  const { unapproved, ...cfg } = effectiveFrom(project, approved);
+  const file = loadConfig(project); // a broken vibebox.toml is reported as such
+  // With a session, what the VM gets (the approved config) and, marked, what the file asks for
+  // beyond it. Before the first start, the file's config, with what the first start will ask
+  // about (measured against the grant a fresh session starts from) marked the same way.
+  const grant = (s ? readGrant(s.id) : readCarried(project)) ?? defaultGrant(project);
+  const { unapproved, ...approved } = effectiveFrom(project, grant);
+  const cfg = s ? approved : file;
   // A running session reports its live forwards (including `vibebox port` ones).
   let live: Awaited<ReturnType<typeof liveForwards>> = undefined;
   if (s) live = await liveForwards(s.id);
-  const e = explain(project, s?.id ?? null, cfg, live, { file: loadConfig(project), unapproved });
+  const e = explain(project, s?.id ?? null, cfg, live, { file, unapproved, approved });
   process.stdout.write(o.json ? JSON.stringify(e) + '\n' : explainText(e));
 }
