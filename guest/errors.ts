@@ -36,6 +36,8 @@ export type ErrorCode =
   | 'E_PORT_IN_USE'
   | 'E_PORT'
   | 'E_KIT'
+  // A command that could not do what was asked and changed nothing (exit 1: the input was valid).
+  | 'E_NOT_CHANGED'
   | 'E_INTERNAL';
 
 /** Exit code 2 is bad input (the user can fix it); 1 is a failure of the machine or of vibebox. */

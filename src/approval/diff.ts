@@ -62,7 +62,7 @@ const RESOURCE_KEYS: { key: keyof Resources; name: string; show: (n: number) => 
   { key: 'cpus', name: 'vm.cpus', show: String },
   { key: 'memory', name: 'vm.memory', show: formatSize },
   { key: 'disk', name: 'vm.disk', show: formatSize },
-  { key: 'auto_shutdown_ms', name: 'session.auto_shutdown_ms', show: String },
+  { key: 'auto_shutdown_ms', name: 'session.auto_shutdown_ms', show: (n) => (Number.isFinite(n) ? String(n) : 'never') },
 ];
 
 export function mountWidenings(approved: Grant['mounts'], wanted: Grant['mounts']): string[] {

@@ -17,7 +17,11 @@ export async function approve(o: { project?: string; yes?: boolean }): Promise<v
     const { withProjectLock } = await import('../session/lock.js');
     s = await withProjectLock(project, async () => readSessionFile(project) ?? createSessionDir(project));
   }
-  await checkApproval(project, s.id, { interactive: true, ...(o.yes ? { yes: true } : {}) });
-  await reloadIfRunning(s.id);
-  process.stdout.write('approved\n');
+  const approved = await checkApproval(project, s.id, { interactive: true, ...(o.yes ? { yes: true } : {}) });
+  const live = await reloadIfRunning(s.id);
+  if (approved.length === 0) {
+    process.stdout.write('vibebox.toml asks for nothing beyond what you approved: no change\n');
+    return;
+  }
+  process.stdout.write(`approved${live ? ' (applied to the running session)' : ''}:\n  ${approved.join('\n  ')}\n`);
 }

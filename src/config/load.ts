@@ -5,6 +5,7 @@ import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import TOML from '@iarna/toml';
 import type { z } from 'zod';
 import { ConfigSchema, unsafeTextIssue, type Config } from './schema.js';
+import { parseAutoShutdown } from './size.js';
 import { shown } from '../../guest/shown.js';
 import { VibeboxError, isErrno } from '../errors.js';
 import { readUntrusted } from '../fs/read-untrusted.js';
@@ -260,8 +261,11 @@ export function loadFileConfig(project: string): ResolvedConfig {
 /** Host-side overrides from the environment (set by the user on the host, not approved). */
 export function applyEnvOverrides(rc: ResolvedConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
   const override = env['VIBEBOX_AUTO_SHUTDOWN_MS'];
-  if (override !== undefined && /^\d+$/.test(override)) return { ...rc, session: { ...rc.session, auto_shutdown_ms: Number(override) } };
-  return rc;
+  // Digits or "never" are meant as a value: out of bounds is an error, not a silent 1 ms timer.
+  if (override === undefined || !/^(\d+|never)$/.test(override)) return rc;
+  const ms = parseAutoShutdown(override);
+  if (typeof ms === 'string') throw new VibeboxError('E_CONFIG_INVALID', `VIBEBOX_AUTO_SHUTDOWN_MS ${ms}`, 'set it to a smaller number of milliseconds, or to never');
+  return { ...rc, session: { ...rc.session, auto_shutdown_ms: ms } };
 }
 
 export function loadConfig(project: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {

@@ -1,6 +1,6 @@
 // vibebox.toml (ARCHITECTURE §5), strict: an unknown key is an error, not a silent no-op.
 import * as z from 'zod';
-import { parseSize } from './size.js';
+import { CONTAINER_MEMORY, parseAutoShutdown, parseSize, sizeProblem, VM_DISK, VM_MEMORY, type SizeBounds } from './size.js';
 import { localDirProblem } from '../../guest/local-dirs.js';
 import { ImageLayerSpec } from '../../guest/protocol.js';
 import { hasUnsafeText, shown } from '../../guest/shown.js';
@@ -50,11 +50,16 @@ export function unsafeTextIssue(raw: unknown, path: (string | number)[] = []): s
   return null;
 }
 
-const size = (what: string) =>
+const size = (what: string, bounds: SizeBounds) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     const n = parseSize(v);
     if (n === null) {
       ctx.addIssue({ code: 'custom', message: `${what} must be a size like "2GiB" or "512MiB", got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    const bad = sizeProblem(n, bounds);
+    if (bad) {
+      ctx.addIssue({ code: 'custom', message: `${bad}, got ${JSON.stringify(v)}` });
       return z.NEVER;
     }
     return n;
@@ -91,14 +96,25 @@ export const ConfigSchema = z.strictObject({
   vm: z
     .strictObject({
       cpus: z.number().int().min(1).max(64).default(2),
-      memory: size('memory').default(2 * 1024 ** 3),
-      disk: size('disk').default(20 * 1024 ** 3),
+      memory: size('memory', VM_MEMORY).default(2 * 1024 ** 3),
+      disk: size('disk', VM_DISK).default(20 * 1024 ** 3),
       image: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be an image name like "default"').default('default'),
     })
     .prefault({}),
   session: z
     .strictObject({
-      auto_shutdown_ms: z.number().int().min(0).default(30000),
+      // "never" is Infinity: the supervisor arms no timer (a timer past 2^31-1 ms would fire at once).
+      auto_shutdown_ms: z
+        .union([z.number(), z.string()], { error: 'expected a whole number of milliseconds or "never"' })
+        .transform((v, ctx) => {
+          const n = parseAutoShutdown(v);
+          if (typeof n === 'string') {
+            ctx.addIssue({ code: 'custom', message: n });
+            return z.NEVER;
+          }
+          return n;
+        })
+        .default(30000),
     })
     .prefault({}),
   mounts: z.array(MountSchema).default([]),
@@ -142,7 +158,7 @@ export const ConfigSchema = z.strictObject({
   container: z
     .strictObject({
       cpus: z.number().positive().max(64).optional(),
-      memory: size('container.memory').optional(),
+      memory: size('container.memory', CONTAINER_MEMORY).optional(),
     })
     .prefault({}),
 });

@@ -1,6 +1,6 @@
 // The built CLI (dist/vibebox.js) as a user runs it. No VM: only commands that never boot one.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -330,6 +330,45 @@ describe('vibebox explain', () => {
       assertBadInput(vb(['explain', '--project', join(project, 'nope')]), /does not exist/);
     });
   });
+  it('shows what waits for approval, marked, and the VM size (text and --json); approve -y lists what it approved', async () => {
+    await fakeSession(project);
+    const none = vb(['approve', '--yes']);
+    assert.equal(none.status, 0, none.stderr);
+    assert.equal(none.stdout, 'vibebox.toml asks for nothing beyond what you approved: no change\n');
+    mkdirSync(join(project, 'data'));
+    const entries = [...DEFAULT_ALLOWLIST, 'new.example.com'].map((e) => JSON.stringify(e)).join(', ');
+    writeFileSync(join(project, 'vibebox.toml'), `[vm]\ncpus = 3\nmemory = "4GiB"\n\n[[mounts]]\nhost = "data"\nguest = "/mnt/data"\nmode = "rw"\n\n[network]\nentries = [${entries}]\n`);
+    type E = {
+      vm: { cpus: number; memory: string; disk: string };
+      mounts: { host: string; guest: string; mode: string }[];
+      network: { entries: string[] };
+      pending: { items: string[]; mounts: { host: string; guest: string; mode: string }[]; network: { entries: string[] }; vm: { cpus?: number; memory?: string } };
+    };
+    const r = vb(['explain', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const e = JSON.parse(r.stdout) as E;
+    assert.deepEqual(e.vm, { cpus: 2, memory: '2GiB', disk: '20GiB', auto_shutdown: '30000 ms' });
+    assert.deepEqual(e.pending.vm, { cpus: 3, memory: '4GiB' });
+    const data = { host: join(project, 'data'), guest: '/mnt/data', mode: 'rw' };
+    assert.deepEqual(e.mounts, [{ host: project, guest: '/workspace', mode: 'rw' }, data]);
+    assert.deepEqual(e.pending.mounts, [data]);
+    assert.ok(e.network.entries.includes('new.example.com'));
+    assert.deepEqual(e.pending.network.entries, ['new.example.com']);
+    assert.equal(e.pending.items.length, 4, e.pending.items.join('\n'));
+    const t = vb(['explain']).stdout;
+    assert.match(t, /^vm: 2 cpus, 2GiB memory, 20GiB disk; stops 30000 ms after the last client leaves$/m);
+    assert.match(t, /^ {2}asks for 3 cpus, 4GiB memory {2}\+ pending approval$/m);
+    assert.ok(t.includes(`  ${join(project, 'data')} → /mnt/data (rw)  + pending approval\n`), t);
+    assert.ok(t.includes('  new.example.com  + pending approval\n'), t);
+    assert.match(t, /^pending approval \(vibebox\.toml asks for it; not applied until `vibebox approve`\):$/m);
+    const a = vb(['approve', '--yes']);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(a.stdout, `approved:\n${e.pending.items.map((i) => `  ${i}\n`).join('')}`);
+    const after = JSON.parse(vb(['explain', '--json']).stdout) as E;
+    assert.deepEqual(after.pending.items, []);
+    assert.deepEqual(after.vm, { cpus: 3, memory: '4GiB', disk: '20GiB', auto_shutdown: '30000 ms' });
+    assert.doesNotMatch(vb(['explain']).stdout, /pending approval/);
+  });
   it('a session in the project is shown', async () => {
     const id = await fakeSession(project);
     const r = vb(['explain', '--json']);
@@ -375,6 +414,36 @@ describe('vibebox allow / deny', () => {
   it('a broken vibebox.toml is never edited', () => {
     writeFileSync(join(project, 'vibebox.toml'), '[vm]\nbogus = 1\n');
     unchanged(() => assertBadInput(vb(['allow', 'example.org']), /bogus/));
+  });
+  it('seven `allow` processes at once: every host lands in vibebox.toml and in the approved grant', async () => {
+    const id = await fakeSession(project);
+    const hosts = Array.from({ length: 7 }, (_, i) => `h${i}.example.com`);
+    const env: NodeJS.ProcessEnv = { ...process.env, VIBEBOX_HOME: home, HOME: userHome };
+    delete env['VIBEBOX_DEBUG'];
+    const runs = hosts.map(
+      (h) =>
+        new Promise<Result>((resolve) => {
+          const c = spawn(process.execPath, [bin, 'allow', h], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+          c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          c.on('close', (status) => resolve({ status, stdout, stderr }));
+        }),
+    );
+    const results = await Promise.all(runs);
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `allowed ${hosts[i]}\n`);
+    }
+    const file = entries();
+    const grant = (JSON.parse(readFileSync(join(home, 'approved', `${id}.json`), 'utf8')) as { network: { entries: string[] } }).network.entries;
+    for (const h of hosts) {
+      assert.ok(file.includes(h), `${h} in vibebox.toml: ${file.join(', ')}`);
+      assert.ok(grant.includes(h), `${h} in the approved grant: ${grant.join(', ')}`);
+    }
+    assert.deepEqual([...grant].sort(), [...file].sort(), 'the grant and the file agree');
+    assert.deepEqual(readdirSync(join(home, 'approved')).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
   });
 });
 

@@ -121,6 +121,8 @@ describe('vibebox explain', () => {
       storage: { config: 'vibebox.toml\x1b', state: '.vibebox/' },
       ports: [{ host: 8080, guest: 80, origin: 'config', state: 'failed', error: `in use${ERASE}` }],
       container: { image: { apt: ['jq\x1b'], npm: [], run: [`true${ERASE}`] }, cpus: null, memory: null, keys: ['K\x1b'], keysProblem: `bad\r` },
+      vm: { cpus: 2, memory: '2GiB', disk: '20GiB', auto_shutdown: '30000 ms' },
+      pending: { items: [`+ mount /h/b${ERASE} → /mnt/b (rw)`], mounts: [], network: { entries: [] }, vm: {} },
     };
     const out = explainText(e);
     noRaw(out);

@@ -45,6 +45,17 @@ describe('reference count and grace timer', () => {
     return { timers, refs, idle: () => idle };
   };
 
+  it('auto shutdown "never" (Infinity) arms no timer: the VM stays up with no client', () => {
+    const { timers, refs, idle } = make(Number.POSITIVE_INFINITY);
+    refs.arm();
+    refs.acquire();
+    refs.release();
+    assert.equal(timers.count, 0);
+    assert.equal(refs.idleScheduled, false);
+    timers.advance(2 ** 40);
+    assert.equal(idle(), 0);
+  });
+
   it('shuts down after the grace period when nobody ever attaches', () => {
     const { timers, refs, idle } = make();
     refs.arm();
