@@ -58,7 +58,7 @@ export async function reset(o: ProjectOpt & { yes?: boolean }): Promise<void> {
   if (!o.yes) {
     if (!isInteractive()) throw new VibeboxError('E_NOT_CONFIRMED', "discarding the container's uncommitted changes needs confirmation", 'run on a terminal, or pass -y');
     if (!(await confirm("Discard the agent container's changes outside /workspace (agent state and /workspace are kept)?"))) {
-      throw new VibeboxError('E_NOT_CONFIRMED', 'nothing discarded', 'answer y to reset');
+      throw new VibeboxError('E_DECLINED', "nothing changed: the container's changes were kept", 'you answered no');
     }
   }
   process.exitCode = await containerExec({ ...o, container: { op: 'reset' } });
