@@ -1,6 +1,18 @@
 // The one place a failure becomes output and an exit code (ARCHITECTURE §12).
 import { VibeboxError } from './errors.js';
 
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of this path is a file, not a directory',
+  EISDIR: 'is a directory, not a file',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EEXIST: 'already exists',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EROFS: 'on a read-only file system',
+};
+
 export function reportAndExit(e: unknown): never {
   if (e instanceof VibeboxError) {
     process.stderr.write(`${e.toLine()}\n`);
@@ -12,6 +24,13 @@ export function reportAndExit(e: unknown): never {
     // A full disk is the user's to fix, and nothing was half-written: every write is temp + rename.
     // A failure of the machine, not bad input: exit 1 (like E_NO_SPACE).
     process.stderr.write(`vibebox: no space left on the disk${err.path ? ` writing ${err.path}` : ''} (free some space, then run the command again)\n`);
+    process.exit(1);
+  }
+  // A file-system error on a path is said in words, with the path, not as Node's "ENOTDIR: …, scandir".
+  const why = err?.code !== undefined ? ERRNO_TEXT[err.code] : undefined;
+  if (why && err.path) {
+    process.stderr.write(`vibebox: ${err.path}: ${why} (check that path; set VIBEBOX_DEBUG=1 for details)\n`);
+    if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${err?.stack}\n`);
     process.exit(1);
   }
   process.stderr.write(`vibebox: ${err?.message ?? String(e)} (set VIBEBOX_DEBUG=1 for details)\n`);

@@ -91,7 +91,7 @@ function load(file: string): Loaded {
 }
 
 function homeNotDir(home: string): VibeboxError {
-  return new VibeboxError('E_USAGE', `VIBEBOX_HOME ${home} is not a directory`, 'point VIBEBOX_HOME at a directory (or unset it for ~/.vibebox)');
+  return new VibeboxError('E_USAGE', `VIBEBOX_HOME ${home} is not a directory`, 'point VIBEBOX_HOME at a directory, or unset it for ~/.vibebox');
 }
 
 /** Sessions deleted by hand leave the index; missing ones stay. */
