@@ -191,3 +191,93 @@ describe('declining a question', () => {
     assert.deepEqual(snapshot(home, project, userHome), before);
   });
 });
+
+// A PATH with node only: were a check to come too late, a build or a boot fails at once instead of running.
+const nodeOnly = { PATH: dirname(process.execPath) };
+
+describe('a mistyped command', () => {
+  it('gets a suggestion, exit 2, one line, and opens no shell', () => {
+    unchanged(() => {
+      assertBadInput(vb(['lst'], { env: nodeOnly }), /^vibebox: unknown command 'lst' \(did you mean list\?\)$/);
+      assertBadInput(vb(['lsit', '--json'], { env: nodeOnly }), /unknown command 'lsit' \(did you mean list\?\)/);
+      assertBadInput(vb(['-p', project, 'delet', 'x'], { env: nodeOnly }), /unknown command 'delet' \(did you mean delete\?\)/);
+      assertBadInput(vb(['exce', 'ls'], { env: nodeOnly }), /did you mean exec\?/);
+      assertBadInput(vb(['frobnicate'], { env: nodeOnly }), /unknown command 'frobnicate' \(see `vibebox --help`; to run a command in the VM: vibebox exec -- <command>\)/);
+      assertBadInput(vb(['--bogus'], { env: nodeOnly }), /unknown option '--bogus'/);
+      // A subcommand's suggestion (commander's own) is one line too.
+      assertBadInput(vb(['image', 'bild'], { env: nodeOnly }), /^vibebox: unknown command 'bild' \(did you mean build\?\)$/);
+      assertBadInput(vb(['list', '--jsn'], { env: nodeOnly }), /unknown option '--jsn' \(did you mean --json\?\)/);
+    });
+  });
+});
+
+describe('checks before work', () => {
+  it('run <unknown agent>: exit 2 naming the agent, nothing created or built', () => {
+    unchanged(() => assertBadInput(vb(['run', 'claud'], { env: nodeOnly }), /unknown agent claud \(did you mean claude\? known: claude, codex/));
+    unchanged(() => assertBadInput(vb(['run', '--root', 'nope', '--flag'], { env: nodeOnly }), /unknown agent nope/));
+    unchanged(() => assertBadInput(vb(['update', 'nope'], { env: nodeOnly }), /unknown agent nope/));
+    assert.ok(!existsSync(join(project, '.vibebox')));
+    assert.ok(!existsSync(join(project, 'vibebox.toml')));
+  });
+  it('port with a bad argument says so, whether or not a session runs', () => {
+    unchanged(() => {
+      assertBadInput(vb(['port', 'abc']), /guest port "abc" is not a port number/);
+      assertBadInput(vb(['port', '8080', 'x']), /host port "x" is not a port number/);
+      assertBadInput(vb(['port', '--close', '0']), /host port "0" is not a port number/);
+      assertBadInput(vb(['port', '80', '--close', '81']), /--close takes no guest port/);
+      assertBadInput(vb(['port', '8080']), /no running session/);
+    });
+  });
+  it('agents never boots a VM: without a running session it lists the known agents, versions unknown', async () => {
+    unchanged(() => {
+      const t = vb(['agents'], { env: nodeOnly });
+      assert.equal(t.status, 0, t.stderr);
+      assert.match(t.stdout, /^AGENT\s+PACKAGE\s+INSTALLED\nclaude\s+@anthropic-ai\/claude-code\s+unknown \(not running\)/);
+      assert.match(t.stderr, /^vibebox: no session here yet: installed versions are shown while it runs/);
+      const j = vb(['agents', '--json'], { env: nodeOnly });
+      assert.equal(j.status, 0, j.stderr);
+      const rows = JSON.parse(j.stdout) as { name: string; version: null; running: boolean }[];
+      assert.ok(rows.some((r) => r.name === 'claude' && r.version === null && r.running === false));
+    });
+    await fakeSession(project);
+    unchanged(() => assert.match(vb(['agents'], { env: nodeOnly }).stderr, /the session is not running/));
+  });
+});
+
+describe('raw errors become one line', () => {
+  it('logs (and -f) without a session: exit 2, "no session", not ENOENT from watch', () => {
+    unchanged(() => {
+      assertBadInput(vb(['logs', '-f'], { timeout: 10_000 }), /no session in /);
+      assertBadInput(vb(['logs', 'serial']), /no session in /);
+    });
+  });
+  it('a bad VIBEBOX_HOME: a file, a path under a file, a relative path', () => {
+    const file = join(tmp, `file-${Math.random().toString(16).slice(2)}`);
+    writeFileSync(file, 'x');
+    for (const cmd of [['list'], ['explain'], ['exec', '--', 'true'], ['delete', '0189', '-y']]) {
+      assertBadInput(vb(cmd, { env: { ...nodeOnly, VIBEBOX_HOME: file } }), /VIBEBOX_HOME .* is not a directory/);
+      assertBadInput(vb(cmd, { env: { ...nodeOnly, VIBEBOX_HOME: join(file, 'sub') } }), /VIBEBOX_HOME .* is inside a file, not a directory/);
+      assertBadInput(vb(cmd, { env: { ...nodeOnly, VIBEBOX_HOME: 'relative/home' } }), /VIBEBOX_HOME "relative\/home" is not an absolute path/);
+    }
+    assert.equal(vb(['--version'], { env: { VIBEBOX_HOME: file } }).status, 0);
+    assert.ok(!existsSync(join(project, 'relative')));
+  });
+  it('sessions.toml that is a directory is one line', () => {
+    mkdirSync(join(home, 'sessions.toml'));
+    assertBadInput(vb(['list']), /sessions\.toml is a directory, not the session index/);
+  });
+  it('a deleted current directory is one line; an absolute --project still works', () => {
+    const gone = newProject('gone');
+    const script = `process.chdir(${JSON.stringify(gone)}); require('node:fs').rmdirSync(${JSON.stringify(gone)}); process.argv = [process.argv[0], ${JSON.stringify(bin)}, ...JSON.parse(process.env.ARGS)]; import(${JSON.stringify(bin)});`;
+    const inGone = (args: string[]): Result => {
+      const r = spawnSync(process.execPath, ['-e', script], { cwd: tmp, env: { ...process.env, ...nodeOnly, VIBEBOX_HOME: home, HOME: userHome, ARGS: JSON.stringify(args) }, encoding: 'utf8', timeout: 30_000 });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    assertBadInput(inGone(['explain']), /the current directory was deleted or moved away/);
+    mkdirSync(gone);
+    assertBadInput(inGone(['exec', '--', 'true']), /the current directory was deleted or moved away/);
+    mkdirSync(gone);
+    const ok = inGone(['explain', '--json', '-p', project]);
+    assert.equal(ok.status, 0, ok.stderr);
+  });
+});
