@@ -14,6 +14,7 @@ import { updateIndex } from '../../src/session/index-store.js';
 import { parseIndexEntries, serializeIndex, upsert } from '../../src/session/index-file.js';
 import { snapshot } from '../helpers/snapshot.js';
 import { spawn as ptySpawn } from 'node-pty';
+import { fakeImage } from '../helpers/fake-image.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(root, 'dist', 'vibebox.js');
@@ -279,5 +280,23 @@ describe('raw errors become one line', () => {
     mkdirSync(gone);
     const ok = inGone(['explain', '--json', '-p', project]);
     assert.equal(ok.status, 0, ok.stderr);
+  });
+});
+
+describe('images of a session whose directory is missing', () => {
+  it('image prune keeps them, and image rm refuses, while the directory cannot be read', async () => {
+    const digest = 'abcdef0123456789';
+    await fakeImage(home, 'default', digest);
+    const id = await fakeSession(project);
+    writeSessionFile(project, { id, created: new Date().toISOString(), image: { name: 'default', digest } });
+    renameSync(project, `${project}-unmounted`);
+    const p = vb(['image', 'prune'], { cwd: tmp, env: nodeOnly });
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stderr, new RegExp(`kept every image: the image of session ${id}`));
+    assert.ok(existsSync(join(home, 'images', 'default', digest, 'image.json')));
+    assertBadInput(vb(['image', 'rm', digest], { cwd: tmp, env: nodeOnly }), new RegExp(`cannot tell whether session ${id} uses this image`));
+    assert.ok(existsSync(join(home, 'images', 'default', digest, 'image.json')));
+    renameSync(`${project}-unmounted`, project);
+    assertBadInput(vb(['image', 'rm', digest], { env: nodeOnly }), /is used by a session/);
   });
 });
