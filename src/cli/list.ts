@@ -1,4 +1,4 @@
-import { presence, readIndex } from '../session/index-store.js';
+import { presence, readIndex, unreadableEntries } from '../session/index-store.js';
 import { liveState } from '../session/status.js';
 import { table, timeAgo } from './format.js';
 
@@ -19,7 +19,9 @@ export async function list(o: { json?: boolean }): Promise<void> {
     return;
   }
   if (rows.length === 0) {
-    process.stdout.write('no sessions (run `vibebox` in a project directory to create one)\n');
+    // An index whose only entries are unreadable is not an empty one (each was warned about above).
+    const bad = unreadableEntries().length;
+    process.stdout.write(bad ? `no sessions vibebox can read (${bad} entr${bad === 1 ? 'y' : 'ies'} of sessions.toml skipped: see the warning)\n` : 'no sessions (run `vibebox` in a project directory to create one)\n');
     return;
   }
   const stateText = (r: (typeof rows)[number]): string => (r.state === 'stopped' ? 'stopped' : r.state === 'missing' ? 'missing (directory not found)' : `${r.state} (${r.refs} attached)`);

@@ -132,7 +132,12 @@ export function readSessionFile(project: string, home: string = vibeboxHome()): 
     throw untrusted(project, 'it holds files but no session.toml', null, home);
   }
   const known = readIndexSync(home).find((e) => e.id === s.id);
-  if (!known) throw untrusted(project, `its session ${s.id} is not in ${showPath(homePaths(home).sessionsIndex)}`, s.id, home);
+  if (!known) {
+    // Its entry is there but unreadable: the index did know it; say which line to mend.
+    const bad = unreadableEntries(home).find((b) => b.id === s.id);
+    if (bad) throw new VibeboxError('E_INDEX_CORRUPT', `the index entry of this folder's session cannot be read: ${describeBad(bad)}`, `fix it in ${showPath(homePaths(home).sessionsIndex)}, then retry; nothing was changed`);
+    throw untrusted(project, `its session ${s.id} is not in ${showPath(homePaths(home).sessionsIndex)}`, s.id, home);
+  }
   if (known.directory !== project) throw untrusted(project, `its session ${s.id} belongs to ${showPath(known.directory)}`, s.id, home);
   return s;
 }

@@ -154,6 +154,21 @@ describe('a bad entry in sessions.toml', () => {
     assert.ok(readFileSync(file, 'utf8').includes(bad.trimEnd()));
     assert.deepEqual(readdirSync(home).filter((f) => f.includes('corrupt')), []);
   });
+  it("a folder whose own entry is the bad one: told which line to mend, never rm; list says entries were skipped", async () => {
+    const id = await fakeSession(project);
+    const file = join(home, 'sessions.toml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/last_active = .*/, 'last_active = "yesterday"'));
+    const r = vb(['explain']);
+    assert.equal(r.status, 2, r.stderr);
+    const lines = r.stderr.split('\n').filter((l) => l);
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(lines[0]!, /^vibebox: warning: /);
+    assert.match(lines[1]!, new RegExp(`^vibebox: the index entry of this folder's session cannot be read: session 1 \\(line \\d+, id ${id}\\): last_active: `));
+    assert.doesNotMatch(r.stderr, /rm -r/);
+    const l = vb(['list']);
+    assert.equal(l.status, 0, l.stderr);
+    assert.match(l.stdout, /no sessions vibebox can read \(1 entry of sessions\.toml skipped/);
+  });
   it('a file unreadable as a whole: one line, exit 2, and one copy however many runs', () => {
     const file = join(home, 'sessions.toml');
     writeFileSync(file, '[[session]]\nid = "oops\n');
