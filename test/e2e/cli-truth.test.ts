@@ -206,6 +206,13 @@ describe('declining a question', () => {
     assert.match(r.out, new RegExp(`vibebox: nothing changed: session ${id} was not deleted \\(you answered no\\)`));
     assert.deepEqual(snapshot(home, project, userHome), before);
   });
+  it('reset, answered no: exit 1, "nothing changed", no session created', async () => {
+    const before = snapshot(home, project, userHome);
+    const r = await onTerminal(['reset'], 'n');
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /vibebox: nothing changed: the container's changes were kept \(you answered no\)/);
+    assert.deepEqual(snapshot(home, project, userHome), before);
+  });
 });
 
 // A PATH with node only: were a check to come too late, a build or a boot fails at once instead of running.
