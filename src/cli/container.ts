@@ -29,7 +29,7 @@ export async function runInContainer(operands: string[], o: ProjectOpt & { tty?:
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const [first, ...rest] = operands;
   // An unknown agent is bad input, answered before a session is created or an image built.
-  if (!o.command && first !== undefined && !findAgent(first)) throw unknownAgent(first);
+  if (!o.command && first !== undefined && !findAgent(first)) throw unknownAgent(first, true);
   const container: ContainerRequest = { op: 'run', ...(o.root ? { root: true } : {}), ...(pass.length ? { pass } : {}) };
   if (!o.command && first !== undefined) {
     // An agent: interactive when the terminal is; its own flags pass through.
@@ -40,9 +40,10 @@ export async function runInContainer(operands: string[], o: ProjectOpt & { tty?:
   process.exitCode = await containerExec({ ...o, container, argv: operands, tty: operands.length ? Boolean(o.tty) : (o.tty ?? interactive), env });
 }
 
-function unknownAgent(name: string): VibeboxError {
+function unknownAgent(name: string, inRun = false): VibeboxError {
   const near = suggestName(name, AGENTS.map((a) => a.name));
-  return new VibeboxError('E_AGENT_UNKNOWN', `unknown agent ${shown(name)}`, `${near ? `did you mean ${near}? ` : ''}known: ${AGENTS.map((a) => a.name).join(', ')}; a command goes after --: vibebox run -- <command>`);
+  const command = inRun ? '; a command goes after --: vibebox run -- <command>' : '';
+  return new VibeboxError('E_AGENT_UNKNOWN', `unknown agent ${shown(name)}`, `${near ? `did you mean ${near}? ` : ''}known: ${AGENTS.map((a) => a.name).join(', ')}${command}`);
 }
 
 /**
