@@ -206,6 +206,18 @@ describe('declining a question', () => {
     assert.match(r.out, new RegExp(`vibebox: nothing changed: session ${id} was not deleted \\(you answered no\\)`));
     assert.deepEqual(snapshot(home, project, userHome), before);
   });
+  it('approve of a widened vibebox.toml, answered no: exit 1, "nothing changed", no session left behind', async () => {
+    writeFileSync(join(project, 'vibebox.toml'), '[vm]\nmemory = "8GiB"\n');
+    const before = snapshot(home, project, userHome);
+    const r = await onTerminal(['approve'], 'n');
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /vibebox: nothing changed: vibebox\.toml's changes were not approved \(.*vm\.memory.*\) \(you answered no/);
+    assert.ok(!existsSync(join(project, '.vibebox')));
+    assert.deepEqual(parseIndexEntries(readFileSync(join(home, 'sessions.toml'), 'utf8')).entries, []);
+    // Only bookkeeping remains: the (now empty) index and the project-lock directory.
+    const mine = (f: string): boolean => !f.includes('sessions.toml') && !f.endsWith('/locks/');
+    assert.deepEqual(snapshot(home, project, userHome).filter(mine), before.filter(mine));
+  });
   it('reset, answered no: exit 1, "nothing changed", no session created', async () => {
     const before = snapshot(home, project, userHome);
     const r = await onTerminal(['reset'], 'n');
