@@ -27,7 +27,8 @@ export function reportAndExit(e: unknown): never {
     process.exit(1);
   }
   // A file-system error on a path is said in words, with the path, not as Node's "ENOTDIR: …, scandir".
-  const why = err?.code !== undefined ? ERRNO_TEXT[err.code] : undefined;
+  const syscall = (err as { syscall?: string } | undefined)?.syscall;
+  const why = err?.code === 'EEXIST' && syscall === 'mkdir' ? 'a file is in the way of this directory' : err?.code !== undefined ? ERRNO_TEXT[err.code] : undefined;
   if (why && err.path) {
     process.stderr.write(`vibebox: ${err.path}: ${why} (check that path; set VIBEBOX_DEBUG=1 for details)\n`);
     if (process.env['VIBEBOX_DEBUG'] === '1') process.stderr.write(`${err?.stack}\n`);
