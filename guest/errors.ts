@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'E_USAGE'
   | 'E_LOCKED'
   | 'E_NOT_CONFIRMED'
+  // The user answered no to a question: nothing changed; not bad input (exit 1).
+  | 'E_DECLINED'
   | 'E_NOT_APPROVED'
   | 'E_TOOL_MISSING'
   | 'E_VIRTIOFSD_MISSING'

@@ -36,5 +36,7 @@ export async function checkApproval(project: string, sessionId: string, o: { int
     dropCarried(project);
     return wider;
   }
+  // Asked and answered no: nothing changed, and that is a choice, not bad input.
+  if (o.interactive && !o.yes) throw new VibeboxError('E_DECLINED', `nothing changed: vibebox.toml's changes were not approved (${wider.map(shown).join('; ')})`, 'you answered no; `vibebox approve` asks again, or revert the change');
   throw new VibeboxError('E_NOT_APPROVED', `vibebox.toml asks for more than you approved (${wider.map(shown).join('; ')})`, 'review it and run `vibebox approve` on the host, or revert the change');
 }

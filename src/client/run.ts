@@ -1,5 +1,5 @@
 // `vibebox` (shell) and `vibebox exec`: attach to the running session, starting it if needed.
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { realpathOr, runPaths } from '../paths.js';
 import { readSessionText } from '../session/state.js';
 import { attach, type AttachResult, type ContainerRequest } from './attach.js';
@@ -124,8 +124,11 @@ async function waitForReset(project: string): Promise<void> {
  * the CLI framework; null = not ours (the full CLI answers).
  */
 export async function fastPath(args: string[]): Promise<number | null> {
-  let project = process.cwd();
-  if (args.length === 0) return run({ project: resolve(project), tty: Boolean(process.stdin.isTTY) });
+  const { currentDir } = await import('../session/project.js');
+  // The current directory only when no absolute --project names the project (it may be gone).
+  let project: string | undefined;
+  const where = (): string => (project !== undefined && isAbsolute(project) ? resolve(project) : resolve(currentDir(), project ?? '.'));
+  if (args.length === 0) return run({ project: where(), tty: Boolean(process.stdin.isTTY) });
   const inContainer = args[0] === 'run';
   let i = 1;
   let tty = false;
@@ -150,7 +153,7 @@ export async function fastPath(args: string[]): Promise<number | null> {
   if (inContainer) {
     // Keys from ~/.vibebox/.env go with every container run, by name (see cli/container.ts).
     const { env, pass } = (await import('../keys/env-file.js')).runKeys();
-    return run({ project: resolve(project), argv, tty, env, container: { op: 'run', ...(root ? { root } : {}), ...(pass.length ? { pass } : {}) } });
+    return run({ project: where(), argv, tty, env, container: { op: 'run', ...(root ? { root } : {}), ...(pass.length ? { pass } : {}) } });
   }
-  return run({ project: resolve(project), argv, tty, ...(user ? { user } : {}) });
+  return run({ project: where(), argv, tty, ...(user ? { user } : {}) });
 }

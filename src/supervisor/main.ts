@@ -94,10 +94,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
     return eff;
   };
   let cfg: ResolvedConfig = applyConfig();
-  if (!session.image) throw new VibeboxError('E_IMAGE_MISSING', 'session has no image recorded', `delete ${pp.stateDir} and run vibebox again`);
+  if (!session.image) throw new VibeboxError('E_IMAGE_MISSING', 'session has no image recorded', `run vibebox again: it records the image before the supervisor starts (see ${pp.supervisorLog})`);
   const image = await findImage(session.image.name, session.image.digest);
   if (!image) {
-    throw new VibeboxError('E_IMAGE_MISSING', `image ${session.image.name}/${session.image.digest} of this session is gone`, 'run `vibebox image build`, or `vibebox delete` this session to start on the current image');
+    throw new VibeboxError('E_IMAGE_MISSING', `image ${session.image.name}/${session.image.digest} of this session is gone`, 'run `vibebox image build` if this vibebox made it, or restore it; the disk is kept');
   }
 
   // Before the socket listens, so the client reports this line. Never 9p passthrough in place
