@@ -14,11 +14,12 @@ import { KIT_PORT, kitContainerName } from '../../guest/containers/container-spe
 import { freePort } from '../net/free-port.js';
 import { forwardLines, liveSocket, liveStatus, parsePort } from './port.js';
 import { request } from '../client/attach.js';
+import { shown } from '../../guest/shown.js';
 
-export async function kitBuild(entry: string, o: { out?: string; name?: string; version?: string }): Promise<void> {
+export async function kitBuild(entry: string, o: { out?: string; name?: string; version?: string; project?: string }): Promise<void> {
   const { buildKit } = await import('../kit/build.js');
   const r = await buildKit(entry, o);
-  process.stdout.write(`built kit ${r.name} ${r.version} in ${r.out}\n  key: ${r.keyFile} (${r.keyReused ? 'kept from the last build' : 'new'}; mode 0600)\n`);
+  process.stdout.write(`built kit ${shown(r.name)} ${shown(r.version)} in ${shown(r.out)}\n  key: ${shown(r.keyFile)} (${r.keyReused ? 'kept from the last build' : 'new'}; mode 0600)\n`);
 }
 
 /** The dist directory as the VM sees it: it must be inside the project (mounted at /workspace). */

@@ -87,7 +87,7 @@ describe('kit build (esbuild, real files)', { skip: !BUILT && 'needs `npm run bu
     const dir = mkdtempSync(join(tmpdir(), 'kit-build-'));
     try {
       writeFileSync(join(dir, 'agent.ts'), "export const kit = { name: 'demo', version: '2.0.0', env: { T: { secret: true } } };\nexport async function* run(p: { text: string }) { yield { event_type: 'x', data: p.text }; return 'ok'; }\n");
-      const r = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist') });
+      const r = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist'), project: dir });
       assert.equal(r.name, 'demo');
       assert.equal(r.keyReused, false);
       const key = readFileSync(r.keyFile, 'utf8').trim();
@@ -97,13 +97,13 @@ describe('kit build (esbuild, real files)', { skip: !BUILT && 'needs `npm run bu
       for (const f of ['server/index.mjs', 'server/runnable.mjs', 'server/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '.env.example', 'Dockerfile', '.dockerignore'])
         assert.ok(existsSync(join(dir, 'dist', f)), f);
       assert.match(readFileSync(join(dir, 'dist', '.dockerignore'), 'utf8'), /^kit\.key$/m);
-      const again = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist'), version: '2.0.1' });
+      const again = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist'), version: '2.0.1', project: dir });
       assert.equal(again.keyReused, true);
       assert.equal(readFileSync(r.keyFile, 'utf8').trim(), key);
       writeFileSync(join(dir, 'norun.mjs'), 'export const x = 1;\n');
-      await assert.rejects(buildKit(join(dir, 'norun.mjs'), { out: join(dir, 'd2') }), /exports no run/);
+      await assert.rejects(buildKit(join(dir, 'norun.mjs'), { out: join(dir, 'd2'), project: dir }), /exports no run/);
       writeFileSync(join(dir, 'badkit.mjs'), "export const kit = { nam: 'x' };\nexport async function* run() {}\n");
-      await assert.rejects(buildKit(join(dir, 'badkit.mjs'), { out: join(dir, 'd3') }), /kit\./);
+      await assert.rejects(buildKit(join(dir, 'badkit.mjs'), { out: join(dir, 'd3'), project: dir }), /kit\./);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
