@@ -31,6 +31,8 @@ export interface AttachOptions {
   env?: Record<string, string>;
   /** Run in the project's agent container (issue 11). */
   container?: ContainerRequest;
+  /** Take the command's stdout instead of writing it to ours (a caller that shows it escaped). */
+  stdout?: (chunk: Buffer) => void;
 }
 
 export type ContainerRequest = Omit<ContainerOp, 'spec'>;
@@ -139,6 +141,10 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     });
     const onMessage = async (buf: Buffer, isBinary: boolean): Promise<void> => {
       if (isBinary) {
+        if (buf[0] === DataKind.stdout && o.stdout) {
+          o.stdout(buf.subarray(1));
+          return;
+        }
         const out = buf[0] === DataKind.stdout ? process.stdout : buf[0] === DataKind.stderr ? process.stderr : null;
         // A reader slower than the guest (a pipe, a terminal): stop reading the socket until it
         // catches up, so the supervisor and then the guest wait instead of anyone buffering.

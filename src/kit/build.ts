@@ -17,6 +17,7 @@ import { readUntrusted } from '../fs/read-untrusted.js';
 import { resolveProject } from '../session/project.js';
 import { dockerfile, envExample, KitDeclaration, kitManifest } from './plan.js';
 import { readStaticModule } from './declaration.js';
+import { KEY_FORMAT } from './key-format.js';
 
 export interface BuildResult {
   out: string;
@@ -26,8 +27,6 @@ export interface BuildResult {
   keyReused: boolean;
 }
 
-/** The key's exact format: 32 random bytes, base64url, one line. */
-export const KEY_FORMAT = /^[A-Za-z0-9_-]{43}\n?$/;
 const MAX_SOURCE = 8 * 1024 * 1024;
 
 const inside = (root: string, p: string): boolean => p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);

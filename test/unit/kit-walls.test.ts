@@ -7,6 +7,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { VibeboxError } from '../../src/errors.js';
 
@@ -177,6 +178,93 @@ describe('kit build walls', { skip: !BUILT && 'needs `npm run build` (dist/kit-s
       const { proj } = project({ 'agent.ts': `${decl}\n${RUN}` });
       await assert.rejects(build(proj, 'agent.ts'), kitErr(/control|invisible/), decl);
       assert.ok(!existsSync(join(proj, 'dist', '.env.example')), decl);
+    }
+  });
+});
+
+describe('kit serve reads dist/ as untrusted', () => {
+  const base = realpathSync(mkdtempSync(join(tmpdir(), 'kit-serve-walls-')));
+  after(() => rmSync(base, { recursive: true, force: true }));
+  const KEY = 'Z'.repeat(43);
+  let n = 0;
+  const dist = async (o: { fingerprint?: string | null; key?: (dir: string, host: string) => void; json?: (dir: string, host: string) => void; name?: string } = {}) => {
+    const { keyFingerprint } = await import('../../guest/kit/auth.js');
+    const root = join(base, `d${n++}`);
+    const dir = join(root, 'dist');
+    const host = join(root, 'host');
+    mkdirSync(dir, { recursive: true });
+    mkdirSync(host);
+    const m: Record<string, unknown> = { name: o.name ?? 'k', version: '1' };
+    if (o.fingerprint !== null) m['key_fingerprint'] = o.fingerprint ?? keyFingerprint(KEY);
+    if (o.json) o.json(dir, host);
+    else writeFileSync(join(dir, 'kit.json'), JSON.stringify(m));
+    if (o.key) o.key(dir, host);
+    else writeFileSync(join(dir, 'kit.key'), `${KEY}\n`, { mode: 0o600 });
+    return dir;
+  };
+  const refused = (re: RegExp) => (e: unknown) => e instanceof VibeboxError && e.exitCode === 2 && re.test(e.message) && !e.message.includes('\n');
+
+  it('a kit.key linked to a host key (0600) is never read, with or without a fingerprint', async () => {
+    const { readDist } = await import('../../src/cli/kit.js');
+    const hostKey = (dir: string, host: string) => {
+      writeFileSync(join(host, 'id_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n', { mode: 0o600 });
+      symlinkSync(join(host, 'id_ed25519'), join(dir, 'kit.key'));
+    };
+    assert.throws(() => readDist(dist_sync(hostKey, null)), refused(/kit\.key|key/));
+    assert.throws(() => readDist(dist_sync(hostKey)), refused(/link/));
+    // The same host key copied in as a regular 0600 file: not the key's format.
+    const copied = (dir: string) => writeFileSync(join(dir, 'kit.key'), '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n', { mode: 0o600 });
+    assert.throws(() => readDist(dist_sync(copied, null)), refused(/key/));
+    function dist_sync(key: (d: string, h: string) => void, fingerprint?: null): string {
+      const root = join(base, `s${n++}`);
+      const dir = join(root, 'dist');
+      const host = join(root, 'host');
+      mkdirSync(dir, { recursive: true });
+      mkdirSync(host);
+      writeFileSync(join(dir, 'kit.json'), JSON.stringify({ name: 'k', version: '1', ...(fingerprint === null ? {} : { key_fingerprint: 'sha256:' + '0'.repeat(64) }) }));
+      key(dir, host);
+      return dir;
+    }
+  });
+
+  it('the fingerprint is required and must match; kit.json is a capped regular file; the name is checked', async () => {
+    const { readDist } = await import('../../src/cli/kit.js');
+    assert.equal(readDist(await dist()).key, KEY);
+    const noFp = await dist({ fingerprint: null });
+    assert.throws(() => readDist(noFp), refused(/key_fingerprint/));
+    const wrongFp = await dist({ fingerprint: 'sha256:' + 'a'.repeat(64) });
+    assert.throws(() => readDist(wrongFp), refused(/match/));
+    const linkedJson = await dist({ json: (dir, host) => {
+      writeFileSync(join(host, 'kit.json'), JSON.stringify({ name: 'k', version: '1' }));
+      symlinkSync(join(host, 'kit.json'), join(dir, 'kit.json'));
+    } });
+    assert.throws(() => readDist(linkedJson), refused(/link/));
+    const huge = await dist({ json: (dir) => writeFileSync(join(dir, 'kit.json'), `{"name":"k","version":"1","x":"${'a'.repeat(2 * 1024 * 1024)}"}`) });
+    assert.throws(() => readDist(huge), refused(/bytes/));
+    const fifo = await dist({ key: (dir) => execFileSync('mkfifo', [join(dir, 'kit.key')]) });
+    assert.throws(() => readDist(fifo), refused(/regular/));
+    const open = await dist({ key: (dir) => writeFileSync(join(dir, 'kit.key'), `${KEY}\n`, { mode: 0o644 }) });
+    assert.throws(() => readDist(open), refused(/readable by others/));
+    const evilName = await dist({ name: 'k\u001b]0;pwned\u0007' });
+    assert.throws(() => readDist(evilName), (e: unknown) => e instanceof VibeboxError && !/[\u0000-\u001f]/.test(e.message) && /\\e/.test(e.message));
+  });
+});
+
+describe('kit output is escaped', () => {
+  it('kit ls shows the VM\'s list field by field, escaped; serve and build errors escape what kit.json or the entry named', async () => {
+    const { kitLsText } = await import('../../src/cli/kit.js');
+    const raw = 'testkit\trunning\nev\u001b[2J\u001b]0;pwned\u0007il\trunning\u202e\n';
+    const t = kitLsText(raw);
+    assert.equal(t.split('\n')[0], 'testkit\trunning');
+    assert.doesNotMatch(t, /[\u001b\u0007\u202e]/);
+    assert.match(t, /ev\\e\[2J\\e\]0;pwned\\x07il\trunning\\u202e\n$/);
+    // An entry name with escapes, in a build error.
+    const { buildKit } = await import('../../src/kit/build.js');
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'kit-shown-')));
+    try {
+      await assert.rejects(buildKit(join(dir, 'a\u001b[31m.ts'), { project: dir }), (e: unknown) => e instanceof VibeboxError && !/\u001b/.test(e.message) && /\\e\[31m/.test(e.message));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
