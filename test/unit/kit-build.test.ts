@@ -56,7 +56,7 @@ describe('kit manifest', () => {
 
 describe('kit container', () => {
   it('has the agent container\'s hardening, a read-only root, the internal network, and no secret in its config', () => {
-    const b = kitContainerBody({ name: 'a', dir: '/workspace/dist', state: '/var/lib/vibebox/kits/a', who: { uid: 1000, gid: 1000 } });
+    const b = kitContainerBody({ name: 'a', dir: '/workspace/dist', state: '/var/lib/vibebox/kits/a', secrets: '/run/vibebox/kits/a', who: { uid: 1000, gid: 1000 } });
     const hc = b['HostConfig'] as Record<string, unknown>;
     assert.deepEqual(hc['CapDrop'], ['ALL']);
     assert.deepEqual(hc['SecurityOpt'], ['no-new-privileges']);
@@ -69,6 +69,9 @@ describe('kit container', () => {
     const env = b['Env'] as string[];
     assert.ok(env.some((e) => e.startsWith('HTTPS_PROXY=')), 'egress through the relay');
     assert.ok(!env.some((e) => e.startsWith('VIBEBOX_KIT_KEY=')), 'the key is in the 0600 secrets file, not the config');
+    // The secrets file is on the VM's tmpfs, bound read-only, not in the state on the VM disk.
+    assert.ok((hc['Binds'] as string[]).includes('/run/vibebox/kits/a:/run/vibebox-kit:ro'));
+    assert.ok(env.includes('VIBEBOX_KIT_SECRETS=/run/vibebox-kit/secrets.json'));
   });
   it('the secrets file takes the key and only the passed names', () => {
     assert.deepEqual(kitSecrets({ VIBEBOX_KIT_KEY: KEY, A: '1', B: '2' }, ['VIBEBOX_KIT_KEY', 'A']), { VIBEBOX_KIT_KEY: KEY, A: '1' });
