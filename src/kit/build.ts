@@ -253,7 +253,7 @@ export async function buildKit(entry: string, o: { out?: string; name?: string; 
   if (!loader || loader === 'json') throw new VibeboxError('E_USAGE', `kit entry ${shown(entry)} is not a JavaScript or TypeScript module`, 'give the .ts or .js module that exports run(prompt, ctx)');
   let js: string;
   try {
-    js = (await esbuild.transform(code, { loader, format: 'esm', target: 'esnext', sourcefile: basename(src), logLevel: 'silent', tsconfigRaw: {} })).code;
+    js = (await esbuild.transform(code, { loader, target: 'esnext', sourcefile: basename(src), logLevel: 'silent', tsconfigRaw: {} })).code;
   } catch (e) {
     const first = (e as { errors?: { text: string; location?: { line: number } | null }[] }).errors?.[0];
     throw new VibeboxError('E_KIT', `cannot bundle ${shown(entry)}: ${first ? `${first.location ? `line ${first.location.line}: ` : ''}${shown(first.text)}` : shown((e as Error).message)}`, 'fix the module and build again');

@@ -88,6 +88,20 @@ function evalLiteral(entry: string, n: N, path: string[]): Json {
   }
 }
 
+const isName = (n: N, name: string): boolean => n.type === 'Identifier' && n['name'] === name;
+const propName = (n: N): string | undefined => (n['computed'] ? undefined : isName(n['property'] as N, String((n['property'] as N)['name'])) ? String((n['property'] as N)['name']) : undefined);
+
+/** `module.exports` → '', `module.exports.x` / `exports.x` → 'x', anything else → undefined. */
+function cjsTarget(n: N): string | undefined {
+  if (n.type !== 'MemberExpression') return undefined;
+  const obj = n['object'] as N;
+  const prop = propName(n);
+  if (isName(obj, 'module') && prop === 'exports') return '';
+  if (isName(obj, 'exports') && prop) return prop;
+  if (obj.type === 'MemberExpression' && isName(obj['object'] as N, 'module') && propName(obj) === 'exports' && prop) return prop;
+  return undefined;
+}
+
 const isFunction = (n: N | null | undefined): boolean => !!n && (n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression');
 
 /**
@@ -175,6 +189,15 @@ export function readStaticModule(entry: string, js: string): StaticModule {
       }
     }
     if (s.type === 'ExportDefaultDeclaration') defaultObject(s['declaration'] as N);
+    // CommonJS (bundled, module.exports is the default export): `module.exports = {…}`, `exports.run = …`.
+    const e = s.type === 'ExpressionStatement' ? (s['expression'] as N) : undefined;
+    if (e?.type === 'AssignmentExpression' && e['operator'] === '=') {
+      const target = cjsTarget(e['left'] as N);
+      const value = e['right'] as N;
+      if (target === '') defaultObject(value);
+      if (target === 'run' && (isFunction(value) || (value.type === 'Identifier' && localIsRun(String(value['name']))))) hasRun = true;
+      if (target === 'kit') defaultKit = value.type === 'Identifier' ? localKit(String(value['name'])) : value;
+    }
   }
   const node = kitNode ?? defaultKit;
   if (!node && !hasRun && exportAll) throw new VibeboxError('E_KIT', `${entry}: \`export * from\` is not read by vibebox`, 'export run (and kit) from the entry module itself');

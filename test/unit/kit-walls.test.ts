@@ -88,6 +88,8 @@ describe('kit build walls', { skip: !BUILT && 'needs `npm run build` (dist/kit-s
     await assert.rejects(build(noRun.proj, 'agent.ts'), kitErr(/exports no run/));
     const dflt = project({ 'agent.ts': "export default { kit: { name: 'dflt' }, async *run() { return 'x'; } };\n" });
     assert.equal((await build(dflt.proj, 'agent.ts')).name, 'dflt');
+    const cjs = project({ 'agent.js': "module.exports = { kit: { name: 'cjs' }, run: async function* () { return 'x'; } };\n" });
+    assert.equal((await build(cjs.proj, 'agent.js')).name, 'cjs');
     const named = project({ 'agent.ts': "const kit = { name: 'named' };\nasync function* go() { return 'x'; }\nexport { kit, go as run };\n" });
     assert.equal((await build(named.proj, 'agent.ts')).name, 'named');
   });
@@ -111,6 +113,8 @@ describe('kit build walls', { skip: !BUILT && 'needs `npm run build` (dist/kit-s
         symlinkSync(outside, join(p, 'node_modules', 'pkg'));
       }],
       ['tsconfig extends and paths', { 'agent.ts': `import { s } from '#s/mod.js';\nexport const x = s;\n${RUN}`, 'tsconfig.json': JSON.stringify({ extends: join(outside, 'tsconfig.json') }) }, () => undefined],
+      ['dynamic import', { 'agent.ts': `export async function* run() { return String(await import(${JSON.stringify(join(outside, 'mod.js'))})); }\n` }, () => undefined],
+      ['require', { 'agent.ts': `const h = require(${JSON.stringify(secret)});\nexport const x = h;\n${RUN}` }, () => undefined],
       ['symlinked entry', { 'keep.ts': '' }, (p) => symlinkSync(join(outside, 'mod.js'), join(p, 'agent.ts'))],
     ];
     for (const [what, files, prep] of attempts) {
