@@ -179,7 +179,8 @@ export async function runCli(argv: string[]): Promise<void> {
     .option('--out <dir>', 'output directory', 'dist')
     .option('--name <name>', 'kit name (default: kit.name, else the file name)')
     .option('--version <version>', 'kit version (default: kit.version, else 0.0.0)')
-    .action(async (entry: string, o: { out?: string; name?: string; version?: string }) => (await import('./kit.js')).kitBuild(entry, o));
+    .addOption(projectOpt())
+    .action(async (entry: string, o: { out?: string; name?: string; version?: string; project?: string }) => (await import('./kit.js')).kitBuild(entry, o));
   kit
     .command('serve')
     .description('run a built kit in a container in the VM, its port forwarded to 127.0.0.1')

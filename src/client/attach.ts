@@ -34,6 +34,8 @@ export interface AttachOptions {
   container?: ContainerRequest;
   /** Review output rendered in the VM, not a user's command: every line shown() here (shown-stream.ts). */
   shownOutput?: boolean;
+  /** Take the command's stdout instead of writing it to ours (a caller that shows it escaped). */
+  stdout?: (chunk: Buffer) => void;
 }
 
 export type ContainerRequest = Omit<ContainerOp, 'spec'>;
@@ -148,6 +150,10 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     const onMessage = async (buf: Buffer, isBinary: boolean): Promise<void> => {
       if (isBinary) {
         const kind = buf[0];
+        if (kind === DataKind.stdout && o.stdout) {
+          o.stdout(buf.subarray(1));
+          return;
+        }
         const out = kind === DataKind.stdout ? process.stdout : kind === DataKind.stderr ? process.stderr : null;
         const filter = filters && (kind === DataKind.stdout || kind === DataKind.stderr) ? filters[kind] : null;
         const data = filter ? Buffer.from(filter.push(buf.subarray(1))) : buf.subarray(1);

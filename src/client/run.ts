@@ -16,6 +16,8 @@ export interface RunOptions {
   user?: 'vibe' | 'root';
   env?: Record<string, string>;
   container?: ContainerRequest;
+  /** Take the command's stdout (see AttachOptions.stdout). */
+  stdout?: (chunk: Buffer) => void;
 }
 
 /** The session id from .vibebox/session.toml without a TOML parser (our own one-line format). */
@@ -37,7 +39,7 @@ export const reviewOutput = (c: ContainerRequest | undefined): boolean => c !== 
 
 /** `afterReset`: we are reattaching after a guest-requested :new, so never ask y/N here (see run). */
 async function attachOnce(o: RunOptions, afterReset = false): Promise<AttachResult> {
-  const opts = { tty: o.tty, progress, ...(reviewOutput(o.container) ? { shownOutput: true } : {}), ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}), ...(o.env ? { env: o.env } : {}), ...(o.container ? { container: o.container } : {}) };
+  const opts = { tty: o.tty, progress, ...(reviewOutput(o.container) ? { shownOutput: true } : {}), ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}), ...(o.env ? { env: o.env } : {}), ...(o.container ? { container: o.container } : {}), ...(o.stdout ? { stdout: o.stdout } : {}) };
   const id = quickSessionId(o.project);
   if (id) {
     // The id is read from a folder the index has not vouched for yet (a copy of a running
