@@ -1,4 +1,4 @@
-// Typed errors with stable codes (ARCHITECTURE §12), on the lower side so images/, qemu/ and
+// Typed errors with stable codes (docs/architecture.md, Errors and output), on the lower side so images/, qemu/ and
 // proxy/ can throw them without importing src/. A VibeboxError is a user-facing failure:
 // printed as one line `vibebox: <message> (<hint>)`, never as a stack trace.
 
@@ -34,7 +34,7 @@ export type ErrorCode =
   | 'E_KEYS_UNSAFE'
   | 'E_AGENT_UNKNOWN'
   | 'E_CONTAINER'
-  // issue 13: a host port taken by another program is a failure of the moment (exit 1), not bad input.
+  // a host port taken by another program is a failure of the moment (exit 1), not bad input.
   | 'E_PORT_IN_USE'
   | 'E_PORT'
   | 'E_KIT'

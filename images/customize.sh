@@ -35,7 +35,7 @@ devpts  /dev/pts        devpts  nosuid,noexec,gid=5,mode=0620,ptmxmode=0666,X-mo
 tmpfs   /dev/shm        tmpfs   nosuid,nodev,mode=1777,X-mount.mkdir         0 0
 cgroup2 /sys/fs/cgroup  cgroup2 nosuid,nodev,noexec,nsdelegate               0 0
 FSTAB
-# The only way out of the VM is the host's egress proxy (ARCHITECTURE §8).
+# The only way out of the VM is the host's egress proxy (docs/architecture.md, Walls).
 cat > "$ROOT/etc/profile.d/vibebox.sh" <<'PROFILE'
 export HTTP_PROXY=http://10.0.2.100:3128 HTTPS_PROXY=http://10.0.2.100:3128
 export http_proxy=$HTTP_PROXY https_proxy=$HTTPS_PROXY
@@ -67,7 +67,7 @@ cp "$PAYLOAD/agent-base.tar.sha256" "$ROOT/opt/vibebox/agent-base.tar.sha256"
 printf '{"name":"vibebox-guest","private":true,"type":"commonjs"}\n' > "$ROOT/opt/vibebox/package.json"
 if [ -d "$PAYLOAD/node-pty" ]; then cp -R "$PAYLOAD/node-pty" "$ROOT/opt/vibebox/node_modules/node-pty"; fi
 cp "$PAYLOAD/init" "$ROOT/opt/vibebox/init"
-# vibebox-stack: bind-mounted onto the agent container's PATH (issue 12).
+# vibebox-stack: bind-mounted onto the agent container's PATH.
 printf '#!/bin/sh\nexec node /opt/vibebox/guest-containers.js stack-cli "$@"\n' > "$ROOT/opt/vibebox/vibebox-stack"
 chown -R 0:0 "$ROOT/opt/vibebox"
 chmod 0755 "$ROOT/opt/vibebox/init" "$ROOT/opt/vibebox/vibebox-stack"

@@ -1,5 +1,5 @@
 /**
- * The host egress proxy: the VM's only way out (ARCHITECTURE §8).
+ * The host egress proxy: the VM's only way out (docs/architecture.md, Walls).
  *
  * QEMU's guestfwd runs `socat - UNIX-CONNECT:<run>/egress.sock` once per guest TCP connection, so
  * every guest connection arrives here as one unix-socket connection, speaking HTTP/1.1 proxy

@@ -32,7 +32,7 @@ export interface Explanation {
   local: string[];
   network: { mode: 'allowlist' | 'blocklist'; entries: string[]; proxy: string };
   storage: { config: string; state: string };
-  /** Port forwards: the live ones of a running session, else the approved [[ports]] (issue 13). */
+  /** Port forwards: the live ones of a running session, else the approved [[ports]]. */
   ports: { host: number; guest: number; origin: string; state: string; container?: string; error?: string }[];
   /** The agent container: its project layer and caps, and the key names (never values) a `vibebox run` receives. */
   container: {
@@ -135,7 +135,7 @@ export function explainText(e: Explanation): string {
   lines.push('', 'ports (host 127.0.0.1 only → VM, or the agent container when nothing in the VM listens):');
   if (e.ports.length === 0) lines.push('  (none)');
   for (const f of e.ports) lines.push(`  127.0.0.1:${f.host} → ${f.guest}${f.container ? ` (${f.container})` : ''} [${f.origin}]${f.state === 'open' ? '' : ` ${f.state}${f.error ? `: ${f.error}` : ''}`}`);
-  lines.push('', 'stack (issue 12): services the agent proposes (vibebox-stack propose) run in the VM on an internal network, caps dropped');
+  lines.push('', 'stack: services the agent proposes (vibebox-stack propose) run in the VM on an internal network, caps dropped');
   lines.push('  apply/down/destroy only from the host: vibebox stack diff, apply, status (:explain in the VM shows the live services)');
   lines.push('', 'storage:', `  config: ${e.storage.config}`, `  state:  ${e.storage.state}`);
   if (e.pending.items.length > 0) {

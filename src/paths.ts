@@ -51,7 +51,7 @@ export interface HomePaths {
   sessionsIndex: string;
   imagesDir: string;
   runDir: string;
-  /** Configs the user approved on the host, one file per session id (ARCHITECTURE §8). */
+  /** Configs the user approved on the host, one file per session id (docs/architecture.md, Walls). */
   approvedDir: string;
   /** What vibebox recorded about each session's disk when it created it, one file per id. */
   disksDir: string;

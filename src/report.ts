@@ -1,4 +1,4 @@
-// The one place a failure becomes output and an exit code (ARCHITECTURE §12).
+// The one place a failure becomes output and an exit code (docs/architecture.md, Errors and output).
 import { VibeboxError } from './errors.js';
 import { shown } from '../guest/shown.js';
 

@@ -1,4 +1,4 @@
-// The agent container commands (issue 11): `vibebox run`, `agents`, `update`, `commit`, `reset`,
+// The agent container commands: `vibebox run`, `agents`, `update`, `commit`, `reset`,
 // `rebuild`. Each is an exec whose target is the project's container; the guest does the work.
 import { AGENTS, findAgent, packageOf } from '../../guest/containers/agents.js';
 import { shown } from '../../guest/shown.js';

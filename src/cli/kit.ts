@@ -1,4 +1,4 @@
-// `vibebox kit build|serve|ls|stop` (issue 13). build is host-only work (src/kit/build.ts); serve
+// `vibebox kit build|serve|ls|stop`. build is host-only work (src/kit/build.ts); serve
 // runs a built dist/ (inside the project, so the VM sees it under /workspace) in a container in the
 // session's VM (guest/containers/kit.ts) and forwards its port to 127.0.0.1 on the host.
 import { realpathSync } from 'node:fs';

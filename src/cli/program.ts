@@ -112,7 +112,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .addOption(projectOpt())
     .action(async (o: { project?: string }) => (await import('./container.js')).rebuild(o));
 
-  // The stack (issue 12): services the agent proposes, applied from here only.
+  // The stack: services the agent proposes, applied from here only.
   const stack = program.command('stack').description('services for the agent (redis, postgres, …): review and apply what it proposed');
   stack.command('diff').description('show the agent\'s proposal against the live stack').addOption(projectOpt())
     .action(async (o: { project?: string }) => (await import('./stack.js')).stackDiff(o));

@@ -30,7 +30,7 @@ export interface AttachOptions {
   progress?: (line: string) => void;
   /** Extra environment for the command (API keys for a container run). */
   env?: Record<string, string>;
-  /** Run in the project's agent container (issue 11). */
+  /** Run in the project's agent container. */
   container?: ContainerRequest;
   /** Review output rendered in the VM, not a user's command: every line shown() here (shown-stream.ts). */
   shownOutput?: boolean;

@@ -1,4 +1,4 @@
-// vibebox.toml (ARCHITECTURE §5), strict: an unknown key is an error, not a silent no-op.
+// vibebox.toml (README.md, Configuration), strict: an unknown key is an error, not a silent no-op.
 import * as z from 'zod';
 import { CONTAINER_MEMORY, parseAutoShutdown, parseSize, sizeProblem, VM_DISK, VM_MEMORY, type SizeBounds } from './size.js';
 import { localDirProblem } from '../../guest/local-dirs.js';
@@ -151,7 +151,7 @@ export const ConfigSchema = z.strictObject({
         .optional(),
     })
     .optional(),
-  // The project layer of the agent container (issue 11): built FROM vibebox/agent:base through the
+  // The project layer of the agent container: built FROM vibebox/agent:base through the
   // egress proxy. `run` lines run as root at build time: new ones are a widening (approval).
   image: ImageLayerSpec.prefault({}),
   // Caps of the agent container inside the VM (the VM's own [vm] caps bound it anyway).

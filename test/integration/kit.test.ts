@@ -1,4 +1,4 @@
-// Port forwarding and the kit runtime (issue 13), end to end from the host: real QEMU (TCG here),
+// Port forwarding and the kit runtime, end to end from the host: real QEMU (TCG here),
 // QEMU hostfwd on 127.0.0.1 onto the guest agent's relay, real Docker in the VM for the agent
 // container and the kit container, and the SDK imported by the package's own name. One session.
 import { after, before, describe, it } from 'node:test';

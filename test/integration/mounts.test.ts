@@ -1,4 +1,4 @@
-// The mount walls against the guest (issue 9) for whoever runs vibebox (issue 10): run this file
+// The mount walls against the guest for whoever runs vibebox: run this file
 // as root and as an ordinary user. Real QEMU (TCG here), the real image, the real virtiofsd.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Suspend and resume (issue 14): real QEMU (TCG here), the real image, the built CLI. One project
+// Suspend and resume: real QEMU (TCG here), the real image, the built CLI. One project
 // for the file: booted once, then suspended by its auto-shutdown and resumed, then made stale,
 // corrupted and stopped, each time looking at what the next start does.
 import { after, before, describe, it } from 'node:test';

@@ -88,7 +88,7 @@ describe('parseConfigText: defaults', () => {
     const c = parseConfigText('[[mounts]]\nhost = "~/.gitconfig"\nguest = "/home/vibe/.gitconfig"\n');
     assert.deepEqual(c.mounts, [{ host: '~/.gitconfig', guest: '/home/vibe/.gitconfig', mode: 'ro' }]);
   });
-  it('the example of ARCHITECTURE §5 parses', () => {
+  it('the example of README.md, Configuration parses', () => {
     const c = parseConfigText(`[vm]
 cpus = 2
 memory = "2GiB"

@@ -1,4 +1,4 @@
-// `vibebox kit build` and `kit serve`'s pure parts (issue 13): the manifest, .env.example, the
+// `vibebox kit build` and `kit serve`'s pure parts: the manifest, .env.example, the
 // Dockerfile, the kit container's hardening, the secrets file, the dist path in the VM; then a
 // real build (esbuild) in a temp dir, and the SDK imported by the package name with its types.
 import assert from 'node:assert/strict';

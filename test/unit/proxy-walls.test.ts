@@ -1,4 +1,4 @@
-// Attacks on the egress proxy (issue 9), each against the real proxy on loopback.
+// Attacks on the egress proxy, each against the real proxy on loopback.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
