@@ -1,4 +1,4 @@
-import { createReadStream, existsSync, lstatSync, statSync, watch } from 'node:fs';
+import { createReadStream, existsSync, lstatSync, watch } from 'node:fs';
 import { shown } from '../../guest/shown.js';
 import { showPath } from '../session/state.js';
 import { VibeboxError } from '../errors.js';
@@ -29,7 +29,8 @@ export async function logs(which: string, o: { project?: string; follow?: boolea
   const dump = () =>
     new Promise<void>((res, rej) => {
       if (!existsSync(file)) return res();
-      const st = statSync(file);
+      // lstat: a link planted in a shipped .vibebox/ is refused, never followed to a FIFO or a device.
+      const st = lstatSync(file);
       if (!st.isFile()) return rej(new VibeboxError('E_SESSION_UNTRUSTED', `${showPath(file)} is not a regular file`, 'vibebox writes its logs as plain files; move it away'));
       const size = st.size;
       if (size < pos) pos = 0;

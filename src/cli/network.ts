@@ -1,8 +1,9 @@
 // `vibebox allow|deny <host>`: edit vibebox.toml on the host (which is the user's approval) and
 // reload the running proxy.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readFileSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, renameSync, rmSync, writeSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { readUntrusted } from '../fs/read-untrusted.js';
 import { VibeboxError } from '../errors.js';
 import { projectPaths, runPaths } from '../paths.js';
 import { defaultConfigText, loadConfig, parseConfigText } from '../config/load.js';
@@ -169,7 +170,9 @@ async function edit(hostArg: string, o: { project?: string }, verb: 'allow' | 'd
   // Read, decide and write under one lock: concurrent edits each see the one before.
   const r = await withHomeLock(lockName, file, () => {
     const st = lstatConfig(file);
-    const text = st ? readFileSync(file, 'utf8') : defaultConfigText();
+    // Read without following a link or blocking (a FIFO swapped in after the lstat): see
+    // docs/architecture.md, Walls: hostile files.
+    const text = st ? (readUntrusted(file, { maxBytes: 1024 * 1024, what: 'vibebox.toml' })?.text ?? defaultConfigText()) : defaultConfigText();
     const before = loadConfig(project); // validates the file first: never edit a broken one
     const policy = before.network;
     const was = decisions(policy, target);
