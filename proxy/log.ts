@@ -20,6 +20,12 @@ export type EgressRecord = {
   port: number;
   decision: 'allow' | 'deny';
   reason: string;
+  /** request path without its query (requests inside an intercepted TLS connection) */
+  path?: string;
+  /** the injection rules that put a key into this request (their names, comma-separated) */
+  injected?: string;
+  /** the host's TLS was terminated by the proxy (the tunnel's line) */
+  intercepted?: boolean;
   /** the policy entry that matched */
   rule?: string;
   /** the IP address the proxy connected to */

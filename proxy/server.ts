@@ -34,6 +34,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
+import { Interceptor, type InterceptConfig, type Opened } from './intercept.js';
 import { EgressLog, type EgressRecord } from './log.js';
 import { checkResolved, decide, type Decision, type NetworkPolicy } from './policy.js';
 
@@ -69,6 +70,8 @@ export type EgressProxyOptions = {
   headersTimeoutMs?: number;
   /** egress.log is rotated beyond this size (one old file, `.1`); default 10 MiB */
   logMaxBytes?: number;
+  /** credential injection: CONNECTs to the rules' hosts are terminated here (proxy/intercept.ts) */
+  intercept?: InterceptConfig;
 };
 
 export const DEFAULT_MAX_CONNECTIONS = 64;
@@ -211,9 +214,19 @@ export class EgressProxy {
   private readonly refused = new WeakSet<Duplex>();
   private readonly opts: EgressProxyOptions;
   private closed = false;
+  private readonly interceptor: Interceptor | null;
 
   constructor(opts: EgressProxyOptions) {
     this.opts = opts;
+    this.interceptor = opts.intercept
+      ? new Interceptor(opts.intercept, {
+          open: (host, port) => this.openChecked(host, port),
+          record: (r) => this.record(r),
+          reportError: (e) => this.reportError(e),
+          stripHeaders: (h) => stripHeaders(h),
+          handshakeTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+        })
+      : null;
     this.policy = clonePolicy(opts.policy);
     this.log = new EgressLog(opts.logFile, {
       onError: (e) => this.reportError(e),
@@ -273,6 +286,7 @@ export class EgressProxy {
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     for (const s of this.servers) s.closeAllConnections();
+    this.interceptor?.close();
     await Promise.all(waits);
     this.servers.length = 0;
     this.log.close();
@@ -475,6 +489,29 @@ export class EgressProxy {
     throw last;
   }
 
+  /** A connection to host:port that passed the policy (as it is now) and the address checks, or the answer for the client. */
+  private async openChecked(host: string, port: number): Promise<Opened> {
+    const { policy, decision, addresses, lookupError } = await this.resolveAndDecide(host, port);
+    if (!decision.allowed) {
+      const status = decision.reason === 'bad_request' ? 400 : 451;
+      return { status, header: blockedHeader(decision.reason, decision.host, policy.mode), body: blockedBody(decision.reason, decision.host, port, policy.mode), reason: decision.reason };
+    }
+    const fail = (code: string): Opened => ({ status: 502, header: `upstream-error; reason=${code}`, body: `vibebox: could not reach ${host}:${port} (${code})\n`, reason: decision.reason, error: code });
+    if (lookupError !== undefined) return fail(lookupError);
+    let socket: net.Socket;
+    try {
+      socket = await this.connectAny(addresses, port);
+    } catch (err) {
+      return fail(errorCode(err));
+    }
+    const peer = this.checkPeer(policy, decision, socket);
+    if (!peer.allowed) {
+      socket.destroy();
+      return { status: 451, header: blockedHeader(peer.reason, decision.host, policy.mode), body: blockedBody(peer.reason, decision.host, port, policy.mode), reason: peer.reason };
+    }
+    return { socket, address: socket.remoteAddress };
+  }
+
   // -------------------------------------------------------------------------------------------
   // CONNECT
 
@@ -516,6 +553,13 @@ export class EgressProxy {
         );
       }
     };
+    if (this.interceptor?.covers(host, port)) {
+      // each request inside opens its own checked upstream connection (openChecked)
+      this.interceptor.accept(client, head, { host, port, reason: decision.reason, rule: decision.rule }, (up, down) =>
+        this.record({ ...base, intercepted: true, status: 200, bytes_up: up, bytes_down: down, duration_ms: Date.now() - start }),
+      );
+      return;
+    }
     if (lookupError !== undefined) return fail(lookupError);
     if (client.destroyed) return;
     let upstream: net.Socket;
