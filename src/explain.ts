@@ -5,6 +5,7 @@ import { WORKSPACE, type ResolvedConfig } from './config/load.js';
 import { localDirOrder } from '../guest/local-dirs.js';
 import { projectPaths } from './paths.js';
 import { readKeys } from './keys/env-file.js';
+import { keyRoutes, loadRules, type KeyRoute } from './keys/inject.js';
 import { formatSize } from './config/size.js';
 import { shown } from '../guest/shown.js';
 import { mountWidenings } from './approval/diff.js';
@@ -42,6 +43,8 @@ export interface Explanation {
     keys: string[];
     /** Why no keys are passed, when ~/.vibebox/.env is refused. */
     keysProblem?: string;
+    /** Per key name: injected by the host proxy (never in the VM) or passed to the run (in the VM). */
+    routes?: KeyRoute[];
   };
   /** What vibebox.toml asks for that is not applied until `vibebox approve` (or a yes at start).
    *  `mounts` and `network.entries` above list these too; the text output marks them. */
@@ -69,11 +72,17 @@ function pendingOf(applied: ResolvedConfig, p: PendingInput | undefined): Explan
   return out;
 }
 
-function keyNames(): { keys: string[]; keysProblem?: string } {
+function keyNames(policy: ResolvedConfig['network']): { keys: string[]; keysProblem?: string; routes?: KeyRoute[] } {
+  let keys: string[];
   try {
-    return { keys: [...readKeys().keys()].sort() };
+    keys = [...readKeys().keys()].sort();
   } catch (e) {
     return { keys: [], keysProblem: (e as Error).message };
+  }
+  try {
+    return { keys, routes: keyRoutes(keys, loadRules(), policy) };
+  } catch (e) {
+    return { keys, keysProblem: (e as Error).message };
   }
 }
 
@@ -101,7 +110,7 @@ export function explain(project: string, sessionId: string | null, cfg: Resolved
       image: { apt: [...cfg.image.apt], npm: [...cfg.image.npm], run: [...cfg.image.run] },
       cpus: cfg.container.cpus ?? null,
       memory: cfg.container.memory !== undefined ? formatSize(cfg.container.memory) : null,
-      ...keyNames(),
+      ...keyNames(cfg.network),
     },
     pending: waiting,
   };
@@ -131,7 +140,18 @@ export function explainText(e: Explanation): string {
   const layer = [...c.image.apt.map((x) => `apt ${x}`), ...c.image.npm.map((x) => `npm ${x}`), ...c.image.run.map((x) => `run ${x}`)];
   lines.push(`  image: vibebox/agent:base${layer.length ? ` + ${layer.join(', ')}` : ''}`);
   if (c.cpus !== null || c.memory !== null) lines.push(`  caps: ${c.cpus ?? 'no'} cpus, ${c.memory ?? 'no'} memory limit`);
-  lines.push(`  keys from ~/.vibebox/.env passed to each run: ${c.keysProblem ? `none (${c.keysProblem})` : c.keys.length ? c.keys.join(', ') : 'none'}`);
+  if (c.keysProblem || !c.routes || c.keys.length === 0) {
+    lines.push(`  keys from ~/.vibebox/.env passed to each run: ${c.keysProblem ? `none (${c.keysProblem})` : c.keys.length ? c.keys.join(', ') : 'none'}`);
+  } else {
+    lines.push('  keys from ~/.vibebox/.env:');
+    for (const r of c.routes) {
+      if (r.way === 'passed') lines.push(`    ${r.name}: passed to the run (its value goes into the VM)`);
+      else {
+        const refused = r.refused.length ? `; not for ${r.refused.join(', ')}: not allowed by the network policy` : '';
+        lines.push(`    ${r.name}: injected by the host proxy for ${r.hosts.join(', ') || '(no allowed host)'} (the VM holds a placeholder)${refused}`);
+      }
+    }
+  }
   lines.push('', 'ports (host 127.0.0.1 only → VM, or the agent container when nothing in the VM listens):');
   if (e.ports.length === 0) lines.push('  (none)');
   for (const f of e.ports) lines.push(`  127.0.0.1:${f.host} → ${f.guest}${f.container ? ` (${f.container})` : ''} [${f.origin}]${f.state === 'open' ? '' : ` ${f.state}${f.error ? `: ${f.error}` : ''}`}`);

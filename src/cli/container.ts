@@ -5,7 +5,7 @@ import { shown } from '../../guest/shown.js';
 import { suggestName } from './suggest.js';
 import { table } from './format.js';
 import { VibeboxError } from '../errors.js';
-import { runKeys } from '../keys/env-file.js';
+import { runKeysForGuest as runKeys } from '../keys/inject.js';
 import type { ContainerRequest } from '../client/attach.js';
 import { confirm, isInteractive } from './io.js';
 

@@ -6,6 +6,7 @@ import { projectPaths } from '../paths.js';
 import { resolveProject } from '../session/project.js';
 import { StringDecoder } from 'node:string_decoder';
 import { cleanText } from '../supervisor/guest-text.js';
+import { egressJson, egressText } from './egress-format.js';
 
 function isDir(p: string): boolean {
   try {
@@ -15,11 +16,23 @@ function isDir(p: string): boolean {
   }
 }
 
-export async function logs(which: string, o: { project?: string; follow?: boolean }): Promise<void> {
+export async function logs(which: string, o: { project?: string; follow?: boolean; json?: boolean }): Promise<void> {
   const pp = projectPaths(resolveProject(o.project));
   const files: Record<string, string> = { egress: pp.egressLog, supervisor: pp.supervisorLog, serial: pp.serialLog };
   const file = files[which];
   if (!file) throw new VibeboxError('E_USAGE', `unknown log "${shown(which)}"`, 'use egress, supervisor or serial');
+  if (o.json && which !== 'egress') throw new VibeboxError('E_USAGE', '--json is for the egress log', 'use vibebox logs egress --json');
+  // egress.log is JSON lines: shown a record per line (or as JSON for scripts), a partial line kept for the next read
+  let partial = '';
+  const emit = (text: string): void => {
+    if (which !== 'egress') return void process.stdout.write(cleanText(text));
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      const out = o.json ? egressJson(l) : egressText(l);
+      if (out !== null) process.stdout.write(`${out}\n`);
+    }
+  };
   // The logs live in .vibebox/: without it there is no session, and nothing to follow.
   if (!isDir(pp.stateDir)) throw new VibeboxError('E_SESSION_NONE', `no session in ${showPath(pp.project)}`, 'start one with `vibebox`; its logs are in .vibebox/');
   let pos = 0;
@@ -37,7 +50,7 @@ export async function logs(which: string, o: { project?: string; follow?: boolea
       if (size === pos) return res();
       const s = createReadStream(file, { start: pos, end: size - 1 });
       s.on('error', (e: NodeJS.ErrnoException) => rej(new VibeboxError('E_SESSION_UNTRUSTED', `cannot read ${showPath(file)}: ${e.code ?? e.message}`, 'check its owner and mode')));
-      s.on('data', (b) => process.stdout.write(cleanText(dec.write(b as Buffer))));
+      s.on('data', (b) => emit(dec.write(b as Buffer)));
       s.on('end', () => {
         pos = size;
         res();

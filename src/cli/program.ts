@@ -254,8 +254,9 @@ export async function runCli(argv: string[]): Promise<void> {
     .description('show a session log: egress, supervisor or serial')
     .argument('[which]', 'egress | supervisor | serial', 'egress')
     .option('-f, --follow', 'keep printing new lines')
+    .option('--json', 'egress: one JSON record per line, for scripts')
     .addOption(projectOpt())
-    .action(async (which: string, o: { project?: string; follow?: boolean }) => (await import('./logs.js')).logs(which, o));
+    .action(async (which: string, o: { project?: string; follow?: boolean; json?: boolean }) => (await import('./logs.js')).logs(which, o));
 
   try {
     await program.parseAsync(argv);

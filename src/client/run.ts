@@ -153,8 +153,8 @@ export async function fastPath(args: string[]): Promise<number | null> {
   const argv = args.slice(i);
   if (argv.length === 0) return null;
   if (inContainer) {
-    // Keys from ~/.vibebox/.env go with every container run, by name (see cli/container.ts).
-    const { env, pass } = (await import('../keys/env-file.js')).runKeys();
+    // Keys from ~/.vibebox/.env go with every container run, by name; covered ones only as placeholders (see cli/container.ts).
+    const { env, pass } = (await import('../keys/inject.js')).runKeysForGuest();
     return run({ project: where(), argv, tty, env, container: { op: 'run', ...(root ? { root } : {}), ...(pass.length ? { pass } : {}) } });
   }
   return run({ project: where(), argv, tty, ...(user ? { user } : {}) });

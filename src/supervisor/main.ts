@@ -35,7 +35,8 @@ import { cleanLine, CleanLines, GuestLog } from './guest-text.js';
 import { StringDecoder } from 'node:string_decoder';
 import { EventWriter, eventsFile } from './events.js';
 import { bootTimeoutMs } from './env.js';
-import { setupCas } from './host-cas.js';
+import { hostCaBundle, setupCas } from './host-cas.js';
+import { KeyInjection, policyWarnings } from '../keys/inject.js';
 import { vibeboxVersion } from '../session/state.js';
 import { qemuBinary } from '../../qemu/accel.js';
 import { binaryIdentity, diskStamp, dropSavedState, fileSize, hashFile, incomingUri, ramFileOf, readRecord, sha256, staleReason, writeRecord, type ResumeKey, type SavedStateRecord } from '../../qemu/saved-state.js';
@@ -106,6 +107,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
   if (!virtiofsd) throw new VibeboxError('E_VIRTIOFSD_MISSING', 'virtiofsd is not installed', 'install the `virtiofsd` package (Debian 13, Ubuntu 24.04) or `qemu-system-common` (Debian 12)');
   const python = findPython();
   if (!python) throw new VibeboxError('E_TOOL_MISSING', 'python3 is not installed (it starts virtiofsd behind a seccomp filter)', 'install the `python3` package');
+
+  // Keys stay on the host: the proxy puts them in for the rules' hosts (src/keys/inject.ts).
+  const keys = KeyInjection.forSession(id, home.home);
+  for (const w of policyWarnings(keys.routes(cfg.network))) log(w);
 
   // A measurement knob (the bench's --fuse-options), held to caching options only.
   const tuning = parseTuning(process.env['VIBEBOX_VIRTIOFSD_OPTS']);
@@ -310,7 +315,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
           id: execId,
           argv: m.argv ?? (container ? [] : ['/bin/bash', '-l']),
           ...(container ? { container } : {}),
-          env: m.env ?? {},
+          env: keys.guestEnv(m.env ?? {}, m.container?.pass),
           cwd: m.cwd ?? '/workspace',
           user: m.user ?? 'vibe',
           ...(m.tty ? { pty: { cols: m.cols ?? 80, rows: m.rows ?? 24, term: m.term ?? 'xterm-256color' } } : {}),
@@ -523,7 +528,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
 
   try {
     // ---- egress proxy: the VM's only way out
-    proxy = new EgressProxy({ policy: cfg.network, logFile: pp.egressLog });
+    proxy = new EgressProxy({ policy: cfg.network, logFile: pp.egressLog, intercept: keys.proxyConfig(hostCaBundle()) });
     await proxy.listen(rp.egressSock);
 
     // ---- accelerator, disk
@@ -637,7 +642,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
     if (resumed) (agent as AgentChannel | null)?.send({ type: 'resume' });
     else await driver.start({ ...vmReq, console: consoleSink });
     resumeKey = { ...(await keyNow(vmReq)) };
-    hostCas = setupCas();
+    hostCas = keys.withCa(setupCas());
   } catch (e) {
     // Clients waiting for the boot get the reason; nothing is left running.
     const err = e instanceof VibeboxError ? e : new VibeboxError('E_VM_START', (e as Error).message, `see ${pp.supervisorLog}`);
