@@ -11,7 +11,7 @@
  * injected); header values are never logged.
  */
 import http from 'node:http';
-import type net from 'node:net';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { VibeboxCa } from './ca.js';
@@ -47,6 +47,8 @@ export type InterceptDeps = {
   stripHeaders: (h: http.IncomingHttpHeaders) => http.OutgoingHttpHeaders;
   /** TLS handshake deadline (upstream), ms */
   handshakeTimeoutMs: number;
+  /** the guest's connection is closed after this long without a byte either way */
+  idleTimeoutMs: number;
 };
 
 type Conn = { host: string; port: number; reason: string; rule: string | undefined };
@@ -108,6 +110,11 @@ export class Interceptor {
       return write(chunk, ...rest);
     }) as typeof client.write;
     client.once('close', () => onEnd(up, down));
+    // a handshake that never finishes, or a kept-alive connection nobody uses, does not hold a slot
+    if (client instanceof net.Socket) {
+      client.setTimeout(this.deps.idleTimeoutMs);
+      client.on('timeout', () => client.destroy());
+    }
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) client.unshift(head);
     let context: tls.SecureContext;

@@ -225,6 +225,7 @@ export class EgressProxy {
           reportError: (e) => this.reportError(e),
           stripHeaders: (h) => stripHeaders(h),
           handshakeTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+          idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
         })
       : null;
     this.policy = clonePolicy(opts.policy);

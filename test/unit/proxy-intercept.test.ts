@@ -27,6 +27,7 @@ const creds = new Map<string, Credential>([
   ['ANTHROPIC_API_KEY', { env: 'ANTHROPIC_API_KEY', placeholder: PLACEHOLDER, value: REAL }],
   ['OPENAI_API_KEY', { env: 'OPENAI_API_KEY', placeholder: 'sk-proj-ph', value: 'sk-proj-real' }],
   ['GH_TOKEN', { env: 'GH_TOKEN', placeholder: GH_PLACEHOLDER, value: GH_REAL }],
+  ['GEMINI_API_KEY', { env: 'GEMINI_API_KEY', placeholder: 'AIzaPlaceholder', value: 'AIzaReal' }],
 ]);
 
 type Seen = { host: string; url: string; headers: http.IncomingHttpHeaders };
@@ -61,6 +62,12 @@ async function fake(host: string, ca: () => VibeboxCa): Promise<void> {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end(`ok ${host}`);
     });
+  });
+  // a WebSocket-like upgrade: 101, then the bytes echoed
+  s.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+    seen.push({ host, url: req.url ?? '', headers: req.headers });
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    socket.pipe(socket);
   });
   servers.push(s);
   ports[host] = await listen(s);
@@ -202,6 +209,36 @@ describe('egress proxy: credential injection', () => {
     assert.ok(tunnelLine && typeof tunnelLine.duration_ms === 'number');
     const text = readFileSync(logFile, 'utf8');
     for (const secret of [REAL, PLACEHOLDER, GH_REAL, GH_PLACEHOLDER, 'sk-proj-real', 'beta=true']) assert.ok(!text.includes(secret), `log holds ${secret}`);
+  });
+
+  it('passes a WebSocket upgrade through, with the key put in', async () => {
+    seen.length = 0;
+    const t = await tunnel('api.anthropic.com:443');
+    const s = tls.connect({ socket: t.socket as never, servername: 'api.anthropic.com', ca: vibeboxCa.certPem });
+    await new Promise<void>((r, j) => s.once('secureConnect', () => r()).once('error', j));
+    s.write(`GET /ws?token=q HTTP/1.1\r\nHost: api.anthropic.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nx-api-key: ${PLACEHOLDER}\r\n\r\n`);
+    let got = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no echo: ${JSON.stringify(got)}`)), 5_000);
+      s.on('data', (c: Buffer) => {
+        got += c.toString();
+        if (got.includes('\r\n\r\n') && !got.includes('ping')) s.write('ping');
+        if (got.endsWith('ping')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    assert.match(got, /^HTTP\/1.1 101 /);
+    assert.equal(seen[0]!.headers['x-api-key'], REAL);
+    assert.equal(seen[0]!.headers.upgrade, 'websocket');
+    s.destroy();
+  });
+
+  it('never terminates TLS for a rule host the policy does not allow: the 451 comes first', async () => {
+    const t = await tunnel('generativelanguage.googleapis.com:443');
+    assert.equal(t.status, 451);
+    t.socket.destroy();
   });
 
   it('refuses the test-only upstream override outside tests', () => {
