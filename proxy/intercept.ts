@@ -109,7 +109,10 @@ export class Interceptor {
       down += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
       return write(chunk, ...rest);
     }) as typeof client.write;
-    client.once('close', () => onEnd(up, down));
+    // a net.Socket's handle goes to the TLS layer, which reads and writes it directly: its byte
+    // counters are the ones that see the traffic
+    const raw = client instanceof net.Socket ? client : null;
+    client.once('close', () => onEnd(Math.max(up, raw?.bytesRead ?? 0), Math.max(down, raw?.bytesWritten ?? 0)));
     // a handshake that never finishes, or a kept-alive connection nobody uses, does not hold a slot
     if (client instanceof net.Socket) {
       client.setTimeout(this.deps.idleTimeoutMs);

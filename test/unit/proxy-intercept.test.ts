@@ -207,6 +207,7 @@ describe('egress proxy: credential injection', () => {
     assert.ok((line.bytes_down ?? 0) > 0);
     const tunnelLine = records.find((r) => r.host === 'api.anthropic.com' && r.method === 'CONNECT' && r.intercepted === true);
     assert.ok(tunnelLine && typeof tunnelLine.duration_ms === 'number');
+    assert.ok((tunnelLine.bytes_up ?? 0) > 200 && (tunnelLine.bytes_down ?? 0) > 1000, `the tunnel's bytes: ${JSON.stringify(tunnelLine)}`);
     const text = readFileSync(logFile, 'utf8');
     for (const secret of [REAL, PLACEHOLDER, GH_REAL, GH_PLACEHOLDER, 'sk-proj-real', 'beta=true']) assert.ok(!text.includes(secret), `log holds ${secret}`);
   });
