@@ -80,6 +80,25 @@ const intercepted = await timeFresh('api.anthropic.com', 443, ca.certPem);
 const plain = await timeFresh('plain.example', upPort, upCa.certPem);
 console.log(`connection + one request, median of ${RUNS}: plain tunnel ${median(plain).toFixed(2)} ms, intercepted ${median(intercepted).toFixed(2)} ms, added ${(median(intercepted) - median(plain)).toFixed(2)} ms`);
 
+/** Requests one after another on one kept-alive connection (raw HTTP/1.1, so nothing else pools). */
+async function timeReused(host: string, port: number, trust: string): Promise<number[]> {
+  const s = await open(host, port, trust);
+  let got = '';
+  s.on('data', (c: Buffer) => (got += c.toString()));
+  const out: number[] = [];
+  for (let i = 1; i <= RUNS; i++) {
+    const t0 = performance.now();
+    s.write(`POST /v1/messages HTTP/1.1\r\nHost: ${host}\r\nx-api-key: sk-ant-api03-ph\r\nContent-Length: 2\r\n\r\n{}`);
+    while ((got.match(/\r\n\r\nok/g) ?? []).length < i) await new Promise((r) => setImmediate(r));
+    out.push(performance.now() - t0);
+  }
+  s.destroy();
+  return out;
+}
+const iReused = await timeReused('api.anthropic.com', 443, ca.certPem);
+const pReused = await timeReused('plain.example', upPort, upCa.certPem);
+console.log(`one request on a kept-alive connection, median of ${RUNS}: plain tunnel ${median(pReused).toFixed(2)} ms, intercepted ${median(iReused).toFixed(2)} ms, added ${(median(iReused) - median(pReused)).toFixed(2)} ms`);
+
 globalThis.gc?.();
 const before = process.memoryUsage();
 const held: tls.TLSSocket[] = [];

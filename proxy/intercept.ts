@@ -51,7 +51,15 @@ export type InterceptDeps = {
   idleTimeoutMs: number;
 };
 
-type Conn = { host: string; port: number; reason: string; rule: string | undefined };
+type Conn = { host: string; port: number; reason: string; rule: string | undefined; agent?: http.Agent };
+
+/** An upstream connection that could not be made: the answer for the agent. */
+type Refusal = { status: number; header: string; body: string; reason: string; error?: string };
+class UpstreamRefused extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.body.trim());
+  }
+}
 
 function code(err: unknown): string {
   const c = (err as { code?: unknown } | undefined)?.code;
@@ -134,6 +142,7 @@ export class Interceptor {
     sock.on('error', () => sock.destroy());
     sock.once('close', () => client.destroy());
     this.conns.set(sock, conn);
+    sock.once('close', () => conn.agent?.destroy());
     client.resume();
     this.server.emit('connection', sock);
   }
@@ -186,6 +195,26 @@ export class Interceptor {
     }
   }
 
+  /**
+   * The guest connection's upstream pool: one kept-alive TLS connection to the rule's host, reused
+   * by the requests that follow on the same guest connection (a new handshake per request cost
+   * a round trip or two), made by connectUpstream with every check.
+   */
+  private agentFor(conn: Conn): http.Agent {
+    if (conn.agent) return conn.agent;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1, maxFreeSockets: 1, timeout: this.deps.idleTimeoutMs });
+    const create = (_opts: unknown, cb: (err: Error | null, socket?: Duplex) => void): undefined => {
+      this.connectUpstream(conn).then(
+        (r) => ('tls' in r ? cb(null, r.tls) : cb(new UpstreamRefused(r))),
+        (e: unknown) => cb(e as Error),
+      );
+      return undefined;
+    };
+    (agent as unknown as { createConnection: typeof create }).createConnection = create;
+    conn.agent = agent;
+    return agent;
+  }
+
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const start = Date.now();
     const conn = this.conns.get(req.socket);
@@ -223,17 +252,15 @@ export class Interceptor {
     const headers = this.deps.stripHeaders(swapped.headers);
     headers.host = conn.host; // the name the connection was made and verified for
     if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
-    const upstream = await this.connectUpstream(conn);
-    if (!('tls' in upstream)) {
-      error = upstream.error;
-      if (upstream.status !== 502) reason = upstream.reason;
-      return answer(upstream.status, upstream.header, upstream.body);
-    }
-    address = upstream.address;
-    if (res.destroyed) return void upstream.tls.destroy();
-    const upReq = http.request({ createConnection: () => upstream.tls, method, path: url, headers, setHost: false });
+    if (res.destroyed) return;
+    const upReq = http.request({ agent: this.agentFor(conn), host: conn.host, port: conn.port, method, path: url, headers, setHost: false });
+    upReq.on('socket', (s) => (address = (s as net.Socket).remoteAddress));
     upReq.on('error', (e) => {
-      upstream.tls.destroy();
+      if (e instanceof UpstreamRefused) {
+        error = e.refusal.error;
+        if (e.refusal.status !== 502) reason = e.refusal.reason;
+        return answer(e.refusal.status, e.refusal.header, e.refusal.body);
+      }
       error = code(e);
       answer(502, `upstream-error; reason=${error}`, `vibebox: ${conn.host} failed (${error})\n`);
     });
@@ -241,17 +268,13 @@ export class Interceptor {
       upRes.on('error', () => res.destroy());
       upRes.on('aborted', () => res.destroy());
       upRes.on('data', (c: Buffer) => (down += c.length));
-      upRes.on('end', () => upstream.tls.end());
       res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, this.deps.stripHeaders(upRes.headers));
       // an event stream must not wait in a buffer: each chunk is written as it comes
       res.flushHeaders();
       upRes.pipe(res);
     });
     res.once('close', () => {
-      if (!res.writableFinished) {
-        upReq.destroy();
-        upstream.tls.destroy();
-      }
+      if (!res.writableFinished) upReq.destroy();
     });
     req.on('data', (c: Buffer) => (up += c.length));
     req.pipe(upReq);

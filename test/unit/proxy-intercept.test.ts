@@ -36,6 +36,7 @@ let providerCa: VibeboxCa; // the "public" CA the fake providers' certificates c
 let rogueCa: VibeboxCa; // a CA nobody trusts (an interception upstream, an expired chain…)
 const servers: https.Server[] = [];
 const ports: Record<string, number> = {};
+const handshakes: Record<string, number> = {};
 let vibeboxCa: VibeboxCa;
 let proxy: EgressProxy;
 let proxyPort = 0;
@@ -69,6 +70,7 @@ async function fake(host: string, ca: () => VibeboxCa): Promise<void> {
     socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
     socket.pipe(socket);
   });
+  s.on('secureConnection', () => (handshakes[host] = (handshakes[host] ?? 0) + 1));
   servers.push(s);
   ports[host] = await listen(s);
 }
@@ -188,6 +190,30 @@ describe('egress proxy: credential injection', () => {
     assert.equal(got.status, 502);
     assert.match(String(got.headers['x-vibebox-egress']), /^upstream-error; reason=[A-Z_]+/);
     assert.match(got.body, /TLS connection to api\.openai\.com failed .*certificate/);
+  });
+
+  it('reuses one upstream connection for the requests of one guest connection, the key put in each time', async () => {
+    seen.length = 0;
+    const t = await tunnel('api.anthropic.com:443');
+    const s = tls.connect({ socket: t.socket as never, servername: 'api.anthropic.com', ca: vibeboxCa.certPem });
+    await new Promise<void>((r, j) => s.once('secureConnect', () => r()).once('error', j));
+    const before = handshakes['api.anthropic.com'] ?? 0;
+    let got = '';
+    s.on('data', (c: Buffer) => (got += c.toString()));
+    const ask = async (n: number) => {
+      s.write(`POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: ${PLACEHOLDER}\r\nContent-Length: 2\r\n\r\n{}`);
+      const deadline = Date.now() + 5_000;
+      while ((got.match(/ok api\.anthropic\.com/g) ?? []).length < n) {
+        if (Date.now() > deadline) throw new Error(`no answer ${n}: ${got}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    await ask(1);
+    await ask(2);
+    await ask(3);
+    s.destroy();
+    assert.equal((handshakes['api.anthropic.com'] ?? 0) - before, 1, 'one upstream TLS handshake for three requests');
+    assert.deepEqual(seen.map((x) => x.headers['x-api-key']), [REAL, REAL, REAL]);
   });
 
   it('offers only HTTP/1.1 by ALPN (an h2-first client falls back)', async () => {
