@@ -2,8 +2,8 @@
  * The intercepting path of the egress proxy (README, Security model): a CONNECT to a host an
  * injection rule names (and that the policy allows) is answered by a TLS server holding a leaf of
  * the vibebox CA; node's HTTP/1.1 server parses the requests on it (ALPN offers http/1.1 only, so
- * an HTTP/2 client falls back); each request goes to the real host over a new TLS connection,
- * verified against node's trust store plus the host's extra CAs, with the session's placeholder
+ * an HTTP/2 client falls back); each request goes to the real host over a TLS connection (one
+ * per guest connection, kept alive) verified against node's trust store plus the host's extra CAs, with the session's placeholder
  * replaced by the real key in the rule's header. Responses are piped as they come (streamed tokens
  * stay streamed); a WebSocket upgrade is passed through after the same header swap.
  *
