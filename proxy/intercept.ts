@@ -84,6 +84,10 @@ export class Interceptor {
       throw new Error('the test-only upstream override is refused outside tests (NODE_ENV=test and VIBEBOX_TEST_UPSTREAM=1)');
     }
     this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 5_000 });
+    // A handshake that never finishes or a request with no byte either way for this long is cut
+    // (node's server times the TLS socket, whose reads and writes are the ones that happen: a
+    // stream with tokens flowing is never idle); between requests the 5 s keep-alive applies.
+    this.server.timeout = deps.idleTimeoutMs;
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.onRequest(req, res).catch((e: unknown) => {
         this.deps.reportError(e as Error);
@@ -121,13 +125,8 @@ export class Interceptor {
     // counters are the ones that see the traffic
     const raw = client instanceof net.Socket ? client : null;
     client.once('close', () => onEnd(Math.max(up, raw?.bytesRead ?? 0), Math.max(down, raw?.bytesWritten ?? 0)));
-    // a handshake that never finishes, or a kept-alive connection nobody uses, does not hold a slot
-    if (client instanceof net.Socket) {
-      // headers and body leave in separate writes: Nagle and delayed ACKs would add ~40 ms to each
-      client.setNoDelay(true);
-      client.setTimeout(this.deps.idleTimeoutMs);
-      client.on('timeout', () => client.destroy());
-    }
+    // headers and body leave in separate writes: Nagle and delayed ACKs would add ~40 ms to each
+    if (client instanceof net.Socket) client.setNoDelay(true);
     client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
     if (head.length > 0) client.unshift(head);
     let context: tls.SecureContext;

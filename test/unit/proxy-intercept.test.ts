@@ -268,6 +268,62 @@ describe('egress proxy: credential injection', () => {
     t.socket.destroy();
   });
 
+  it('closes an idle intercepted connection after the idle timeout, never one with tokens flowing', async () => {
+    const slow = https.createServer({ SNICallback: (name, cb) => cb(null, providerCa.leaf(name).context) }, (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      let n = 0;
+      const t = setInterval(() => {
+        res.write(`data: ${n}\n\n`);
+        if (++n === 8) {
+          clearInterval(t);
+          res.end();
+        }
+      }, 150);
+    });
+    const slowPort = await listen(slow);
+    const p2 = new EgressProxy({
+      policy: { mode: 'allowlist', entries: ['api.anthropic.com'] },
+      allowLoopbackForTests: true,
+      lookup: async () => [{ address: '127.0.0.1', family: 4 }],
+      idleTimeoutMs: 500,
+      intercept: { ca: vibeboxCa, rules: () => BUILTIN_RULES, credentials: () => creds, upstreamCa: providerCa.certPem, testUpstreamPorts: { 'api.anthropic.com': slowPort } },
+    });
+    const port2 = await p2.listenTcp(0);
+    try {
+      const open = async () => {
+        const socket = await new Promise<Duplex>((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port: port2, method: 'CONNECT', path: 'api.anthropic.com:443', agent: false });
+          req.on('connect', (_res: http.IncomingMessage, s: Duplex) => resolve(s));
+          req.on('error', reject);
+          req.end();
+        });
+        const s = tls.connect({ socket: socket as never, servername: 'api.anthropic.com', ca: vibeboxCa.certPem });
+        await new Promise<void>((r, j) => s.once('secureConnect', () => r()).once('error', j));
+        return s;
+      };
+      // 1.2 s of a stream, chunks 150 ms apart: longer than the idle timeout, never idle
+      const s = await open();
+      let got = '';
+      s.on('data', (c: Buffer) => (got += c.toString()));
+      s.write(`GET /stream HTTP/1.1\r\nHost: api.anthropic.com\r\nx-api-key: ${PLACEHOLDER}\r\n\r\n`);
+      const t0 = Date.now();
+      while (!got.includes('data: 7') && Date.now() - t0 < 5_000) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(got.includes('data: 7'), `the stream was cut: ${got}`);
+      // then nothing either way: closed by the 5 s keep-alive timeout between requests
+      const closed = new Promise<number>((r) => s.once('close', () => r(Date.now())));
+      const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 8_000))]);
+      assert.ok(at > 0, 'an idle intercepted connection stays open');
+      // a connection that never sends a request: cut after the idle timeout (0.5 s here)
+      const quiet = await open();
+      const t2 = Date.now();
+      const cut = await Promise.race([new Promise<number>((r) => quiet.once('close', () => r(Date.now()))), new Promise<number>((r) => setTimeout(() => r(-1), 4_000))]);
+      assert.ok(cut > 0 && cut - t2 < 3_000, `a silent connection stays open (${cut - t2} ms)`);
+    } finally {
+      await p2.close();
+      await closeServer(slow);
+    }
+  });
+
   it('refuses the test-only upstream override outside tests', () => {
     const saved = process.env['VIBEBOX_TEST_UPSTREAM'];
     delete process.env['VIBEBOX_TEST_UPSTREAM'];
