@@ -485,7 +485,11 @@ describe('vibebox logs', () => {
     writeFileSync(join(project, '.vibebox', 'supervisor.log'), 'supervisor line\n');
     const r = vb(['logs']);
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, `${line}\n`);
+    assert.equal(r.stdout, '2026-11-22T00:00:00Z CONNECT example.com - deny (not_in_allowlist)\n');
+    const j = vb(['logs', 'egress', '--json']);
+    assert.equal(j.status, 0, j.stderr);
+    assert.equal(j.stdout, `${line}\n`);
+    unchanged(() => assertBadInput(vb(['logs', 'supervisor', '--json']), /--json is for the egress log/));
     assert.equal(vb(['logs', 'supervisor']).stdout, 'supervisor line\n');
     assert.equal(vb(['logs', 'serial']).stdout, '');
   });
