@@ -18,7 +18,10 @@ export async function withHomeLock<T>(name: string, what: string, fn: () => T | 
   let release: () => Promise<void>;
   const started = Date.now();
   try {
-    release = await lockfile.lock(dir, {
+    // proper-lockfile keys its in-process table by this first argument: one path per lock, or two
+    // different locks held at once (the project's and a grant's) overwrite each other's entry and
+    // its refresh timer crashes the process after the first release.
+    release = await lockfile.lock(join(dir, name), {
       lockfilePath: path,
       realpath: false,
       // An edit takes milliseconds; a lock not refreshed for 10 s was left by a killed process.

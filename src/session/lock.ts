@@ -13,7 +13,8 @@ export async function withProjectLock<T>(project: string, fn: () => Promise<T>):
   const name = createHash('sha256').update(project).digest('hex').slice(0, 16);
   let release: () => Promise<void>;
   try {
-    release = await lockfile.lock(dir, {
+    // Keyed by its own path, not the shared locks dir (see home-lock.ts: proper-lockfile's table).
+    release = await lockfile.lock(join(dir, name), {
       lockfilePath: join(dir, `${name}.lock`),
       realpath: false,
       stale: 15_000,
