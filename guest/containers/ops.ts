@@ -7,9 +7,10 @@ import { AGENTS, STATE_HOME, agentsTable, findAgent, installCommand, packageOf, 
 import { changesSummary } from './changes.js';
 import { COMMITTED_IMAGE, changesOf, ensureContainer, execCollect, hashOfSpec, type Who } from './container.js';
 import { ContainerExec, type ExecOutput } from './container-exec.js';
-import { AGENT_CONTAINER, LABEL_IMAGE, LABEL_SPEC, PROXY_ENV, STATE_VOLUME } from './container-spec.js';
-import { commitContainer, inspectContainer, inspectImage, removeContainer, removeImage, type ContainerInfo } from './engine.js';
-import { ensureProjectImage } from './project-image.js';
+import { STATE_VOLUME } from './container-spec.js';
+import { AGENT_CONTAINER, LABEL_IMAGE, LABEL_SPEC, PROXY_ENV } from '../docker/names.js';
+import { commitContainer, inspectContainer, inspectImage, removeContainer, removeImage, type ContainerInfo } from '../docker/engine.js';
+import { ensureProjectImage } from '../docker/project-image.js';
 import { RunnerExec, RunnerHub } from './runner-hub.js';
 import { pollUntil } from '../poll.js';
 import { kitOp } from './kit.js';
