@@ -2,7 +2,6 @@
 // funcs): registered as the parts are set up, run once, in reverse order of registration. A step
 // that throws or overruns its deadline is logged and the next step still runs, so one stuck part
 // never leaves the others running (docs/architecture.md, Processes).
-import { withDeadline } from '../../guest/poll.js';
 
 export interface CleanupStepOptions {
   /** How long the step may take before the next one runs anyway; null: it is bounded by its own deadlines. */
@@ -43,10 +42,23 @@ export class Cleanup<C> {
     for (const s of [...this.steps].reverse()) {
       try {
         const r = s.run(ctx);
-        if (r instanceof Promise) await (s.deadlineMs === null ? r : withDeadline(r, s.deadlineMs, `stop step "${s.name}"`));
+        if (!(r instanceof Promise)) continue;
+        if (s.deadlineMs === null) await r;
+        else if (!(await finishesWithin(r, s.deadlineMs))) this.log(`stop step "${s.name}" did not finish within ${s.deadlineMs} ms; going on`);
       } catch (e) {
         this.log(`stop step "${s.name}" failed: ${(e as Error).message}`);
       }
     }
+  }
+}
+
+/** true when `p` settles within `ms` (a rejection is thrown), false when the deadline comes first. */
+async function finishesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), deadline]);
+  } finally {
+    clearTimeout(timer);
   }
 }
