@@ -79,7 +79,7 @@ export class FakeDriver implements VmDriver {
 
   async suspend(o: SuspendOptions): Promise<{ bytes: number; ramBytes: number | null }> {
     this.call('suspend');
-    writeFileSync(o.file, this.savedBytes);
+    writeFileSync(o.file, this.savedBytes, { mode: 0o600 });
     this.state = 'stopped';
     this.pid = null;
     return { bytes: this.savedBytes.length, ramBytes: null };
