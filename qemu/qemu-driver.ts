@@ -291,7 +291,7 @@ export class QemuDriver implements VmDriver {
   }
 
   /** The command line without the shares or -incoming, hashed. */
-  resumeArgvKey(req: VmRequest): string {
+  private resumeArgvKey(req: VmRequest): string {
     const { incoming: _incoming, ...spec } = this.spec(req, this.accel ?? 'tcg');
     // The RAM file's directory comes from the environment (XDG_RUNTIME_DIR): not part of the machine.
     const argv = buildArgv({ ...spec, ...(spec.memoryFile ? { memoryFile: 'ram' } : {}), withoutShareDevices: true });

@@ -10,7 +10,7 @@ import { readSessionFile } from '../session/state.js';
 import { updateIndex } from '../session/index-store.js';
 import { touch } from '../session/index-file.js';
 import { ForwardTable } from './forwards.js';
-import { aliveAs, readPid } from '../../qemu/pidfile.js';
+import { aliveAs, readPid } from './pidfile.js';
 import type { Status } from './protocol.js';
 import { findImage } from '../../images/build.js';
 import { explain, explainText } from '../explain.js';
