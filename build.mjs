@@ -1,4 +1,4 @@
-// One bundle per runtime (ARCHITECTURE §3): the host CLI and the guest agent.
+// One bundle per runtime (docs/architecture.md, Folders): the host CLI and the guest agent.
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
 
@@ -52,7 +52,7 @@ await build({
   external: ['node-pty'],
 });
 
-// The kit (issue 13): the launcher `vibebox kit build` copies into a kit's dist/server/, and the
+// The kit: the launcher `vibebox kit build` copies into a kit's dist/server/, and the
 // client SDK behind the package export `vibebox/kit` (with its .d.ts, emitted by tsc).
 await build({
   ...common,

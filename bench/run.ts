@@ -1,4 +1,4 @@
-// `npm run bench` (ARCHITECTURE §11): every figure side by side with its floor, in one run, on
+// `npm run bench` (README.md, Benchmark): every figure side by side with its floor, in one run, on
 // this machine, with an isolated VIBEBOX_HOME and a throwaway project. Medians of several runs.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpus, tmpdir } from 'node:os';
@@ -225,7 +225,7 @@ async function main(): Promise<void> {
     const peak = idlePids.reduce((a, p) => a + rssKiB(p, 'VmHWM'), 0) / 1024;
     log(`idle host memory ${rss.toFixed(0)} MB PSS (sum of peak RSS ${peak.toFixed(0)} MB) over ${idlePids.length} processes`);
 
-    // ---- the agent container (issue 11): the first `run` in this VM (dockerd, base image import,
+    // ---- the agent container: the first `run` in this VM (dockerd, base image import,
     // network, relay, container create + start), then warm `run -- true` next to warm `exec -- true`
     const firstRun = ONLY_RESUME ? 0 : timeRun(process.execPath, [CLI, 'run', '--', 'true'], env, proj);
     if (!ONLY_RESUME) log(`first run -- true in this VM: ${firstRun.toFixed(0)} ms`);

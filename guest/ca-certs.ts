@@ -1,5 +1,5 @@
 // PEM certificate bundles as the host sends them and the guest checks them (pure, no I/O): the
-// host's extra CA certificates travel in the agent's `setup` message (issue 11, "the host's trust").
+// host's extra CA certificates travel in the agent's `setup` message.
 
 /** Most bytes of PEM a setup message may carry (a full Mozilla bundle is ~220 kB). */
 export const MAX_CA_PEM_BYTES = 1024 * 1024;

@@ -1,4 +1,4 @@
-// Typed errors with stable codes (ARCHITECTURE §12), on the lower side so images/, qemu/ and
+// Typed errors with stable codes (docs/architecture.md, Errors and output), on the lower side so images/, qemu/ and
 // proxy/ can throw them without importing src/. A VibeboxError is a user-facing failure:
 // printed as one line `vibebox: <message> (<hint>)`, never as a stack trace.
 
@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'E_USAGE'
   | 'E_LOCKED'
   | 'E_NOT_CONFIRMED'
+  // The user answered no to a question: nothing changed; not bad input (exit 1).
+  | 'E_DECLINED'
   | 'E_NOT_APPROVED'
   | 'E_TOOL_MISSING'
   | 'E_VIRTIOFSD_MISSING'
@@ -32,10 +34,12 @@ export type ErrorCode =
   | 'E_KEYS_UNSAFE'
   | 'E_AGENT_UNKNOWN'
   | 'E_CONTAINER'
-  // issue 13: a host port taken by another program is a failure of the moment (exit 1), not bad input.
+  // a host port taken by another program is a failure of the moment (exit 1), not bad input.
   | 'E_PORT_IN_USE'
   | 'E_PORT'
   | 'E_KIT'
+  // A command that could not do what was asked and changed nothing (exit 1: the input was valid).
+  | 'E_NOT_CHANGED'
   | 'E_INTERNAL';
 
 /** Exit code 2 is bad input (the user can fix it); 1 is a failure of the machine or of vibebox. */

@@ -1,4 +1,4 @@
-// The supervisor ↔ guest agent wire protocol over one virtio-serial port (ARCHITECTURE §6).
+// The supervisor ↔ guest agent wire protocol over one virtio-serial port (docs/architecture.md, Channels).
 // Frames: u32 BE length of (stream + kind + payload) | u32 BE stream id | u8 kind | payload.
 // Kind CONTROL carries one JSON message (validated with zod on receipt); the data kinds carry raw
 // bytes of one exec's stdio. Both ends import this module.
@@ -53,7 +53,7 @@ const id = z.number().int().min(1).max(0xffffffff);
 const env = z.record(z.string(), z.string());
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/);
 
-/** vibebox.toml [image]: the project layer built FROM vibebox/agent:base (issue 11). No FROM/ADD. */
+/** vibebox.toml [image]: the project layer built FROM vibebox/agent:base. No FROM/ADD. */
 export const ImageLayerSpec = z.strictObject({
   apt: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$/)).default([]),
   npm: z.array(z.string().regex(/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+(@[A-Za-z0-9.^~<>=*|+ -]+)?$/)).default([]),
@@ -83,14 +83,14 @@ export const KitOp = z.strictObject({
 export type KitOp = z.infer<typeof KitOp>;
 
 /**
- * An exec whose target is the project's agent container rather than the VM (issue 11). The exec's
+ * An exec whose target is the project's agent container rather than the VM. The exec's
  * stdio, exit status, resize and signals work as for a VM exec; progress goes to its stderr.
  *   run      argv in the container (a login shell when argv is empty; `agent` runs that agent with argv as its flags)
  *   agents   list the known agents with installed versions (stdout; JSON with --json in argv)
  *   update   reinstall `agent` at its latest version
  *   changes  print the container's uncommitted changes (summary)
  *   commit   bake the container into the project image; reset: discard it; rebuild: rebuild layers, recreate
- *   stack    the host-only stack commands (issue 12), argv = [diff|apply|down|destroy|status|logs|image, …]
+ *   stack    the host-only stack commands, argv = [diff|apply|down|destroy|status|logs|image, …]
  */
 export const ContainerOp = z.strictObject({
   op: z.enum(['run', 'agents', 'update', 'changes', 'commit', 'reset', 'rebuild', 'kit', 'stack']),
@@ -100,7 +100,7 @@ export const ContainerOp = z.strictObject({
   /** Names of exec env entries that go into the container process (keys from ~/.vibebox/.env); never stored in the container's config. */
   pass: z.array(envName).max(256).optional(),
   spec: ContainerSpec,
-  /** op kit (issue 13): serve a built kit (its dist/ under /workspace) in a container, stop one, or list them. */
+  /** op kit: serve a built kit (its dist/ under /workspace) in a container, stop one, or list them. */
   kit: KitOp.optional(),
 });
 export type ContainerOp = z.infer<typeof ContainerOp>;
@@ -135,14 +135,14 @@ export const HostMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('setup'), mounts: z.array(MountSpec), env, cas: z.string().max(MAX_CA_PEM_BYTES).optional(), local: z.array(z.string()).optional() }),
   z.strictObject({ type: z.literal('reply'), reqId: id, ok: z.boolean(), output: z.string(), exitCode: z.number().int() }),
   z.strictObject({ type: z.literal('shutdown') }),
-  /** Before a save (issue 14): flush, unmount every share (shares block migration), drop caches. */
+  /** Before a save: flush, unmount every share (shares block migration), drop caches. */
   z.strictObject({ type: z.literal('suspend') }),
   /** After a resume: say hello again (a clock and a setup follow). */
   z.strictObject({ type: z.literal('resume') }),
   /** The host's time (epoch ms) when sent: the guest sets its clock (after a resume it is behind). */
   z.strictObject({ type: z.literal('clock'), epochMs: z.number().int().positive() }),
   /**
-   * Port forwarding (issue 13): open a relay in the VM for guest port `guest` (the host side is
+   * Port forwarding: open a relay in the VM for guest port `guest` (the host side is
    * QEMU's hostfwd onto the relay's port). Without `container`, each connection goes to
    * 127.0.0.1:guest in the VM or, when nothing listens there, to the agent container; with it,
    * to that container only (a kit).

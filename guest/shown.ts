@@ -38,3 +38,12 @@ export function shown(s: string): string {
 export function shownQuoted(s: string): string {
   return UNSAFE.test(s) ? `"${shown(s).replace(/"/g, '\\"')}"` : s;
 }
+
+/**
+ * JSON.stringify for a terminal: JSON escapes C0 controls itself, but DEL, C1 and the bidi and
+ * zero-width characters would pass raw; these become \uXXXX too, so the text stays valid JSON
+ * with the same value.
+ */
+export function jsonShown(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

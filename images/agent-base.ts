@@ -1,4 +1,4 @@
-// The agent base rootfs (issue 11): a Debian tree for containers, made by a second mmdebstrap run
+// The agent base rootfs: a Debian tree for containers, made by a second mmdebstrap run
 // during the image build and shipped inside the guest image as a tarball that the guest
 // `docker import`s (no registry). Cached under <home>/cache/agent-base by its own recipe digest, so
 // a guest-only change (a new guest agent bundle) rebuilds the VM image without rebuilding it.

@@ -1,4 +1,4 @@
-// The image builder (ARCHITECTURE §4, §7): mmdebstrap → kernel, slim initrd, qcow2 root disk,
+// The image builder (docs/architecture.md, Files on disk): mmdebstrap → kernel, slim initrd, qcow2 root disk,
 // image.json, under <home>/images/<name>/<digest>/. Built in <home>/images/.tmp-*, renamed into
 // place at the end, so an interrupted build never looks complete. One lock per name+digest.
 import { constants as fsc } from 'node:fs';

@@ -21,8 +21,10 @@ chmod 0440 "$ROOT/etc/sudoers.d/vibe"
 mkdir -p "$ROOT/workspace"
 chown "$VUID:$VGID" "$ROOT/workspace"
 
+# mmdebstrap copies the host's /etc/hostname, mode and all (0755 on some hosts): a plain file here.
 printf 'vibebox\n' > "$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tvibebox\n::1\tlocalhost ip6-localhost ip6-loopback\n' > "$ROOT/etc/hosts"
+chmod 0644 "$ROOT/etc/hostname" "$ROOT/etc/hosts"
 rm -f "$ROOT/etc/resolv.conf"
 printf 'nameserver 10.0.2.3\n' > "$ROOT/etc/resolv.conf"
 # The API filesystems the guest init mounts with one `mount -a` (one exec instead of one per mount).
@@ -33,7 +35,7 @@ devpts  /dev/pts        devpts  nosuid,noexec,gid=5,mode=0620,ptmxmode=0666,X-mo
 tmpfs   /dev/shm        tmpfs   nosuid,nodev,mode=1777,X-mount.mkdir         0 0
 cgroup2 /sys/fs/cgroup  cgroup2 nosuid,nodev,noexec,nsdelegate               0 0
 FSTAB
-# The only way out of the VM is the host's egress proxy (ARCHITECTURE §8).
+# The only way out of the VM is the host's egress proxy (docs/architecture.md, Walls).
 cat > "$ROOT/etc/profile.d/vibebox.sh" <<'PROFILE'
 export HTTP_PROXY=http://10.0.2.100:3128 HTTPS_PROXY=http://10.0.2.100:3128
 export http_proxy=$HTTP_PROXY https_proxy=$HTTPS_PROXY
@@ -58,14 +60,14 @@ step "installing the guest agent"
 mkdir -p "$ROOT/opt/vibebox/node_modules"
 cp "$PAYLOAD/guest-agent.js" "$ROOT/opt/vibebox/guest-agent.js"
 cp "$PAYLOAD/guest-containers.js" "$ROOT/opt/vibebox/guest-containers.js"
-# The agent base rootfs, imported by Docker in the guest on first use (guest/containers/base-image.ts).
+# The agent base rootfs, imported by Docker in the guest on first use (guest/docker/base-image.ts).
 cp "$PAYLOAD/agent-base.tar" "$ROOT/opt/vibebox/agent-base.tar"
 cp "$PAYLOAD/agent-base.tar.sha256" "$ROOT/opt/vibebox/agent-base.tar.sha256"
 # The agent bundle is CommonJS (build.mjs); the package scope says so.
 printf '{"name":"vibebox-guest","private":true,"type":"commonjs"}\n' > "$ROOT/opt/vibebox/package.json"
 if [ -d "$PAYLOAD/node-pty" ]; then cp -R "$PAYLOAD/node-pty" "$ROOT/opt/vibebox/node_modules/node-pty"; fi
 cp "$PAYLOAD/init" "$ROOT/opt/vibebox/init"
-# vibebox-stack: bind-mounted onto the agent container's PATH (issue 12).
+# vibebox-stack: bind-mounted onto the agent container's PATH.
 printf '#!/bin/sh\nexec node /opt/vibebox/guest-containers.js stack-cli "$@"\n' > "$ROOT/opt/vibebox/vibebox-stack"
 chown -R 0:0 "$ROOT/opt/vibebox"
 chmod 0755 "$ROOT/opt/vibebox/init" "$ROOT/opt/vibebox/vibebox-stack"

@@ -1,4 +1,4 @@
-// The recipe of the default guest image (ARCHITECTURE §7): what goes into it, independent of how
+// The recipe of the default guest image (docs/architecture.md, The guest image): what goes into it, independent of how
 // it is built. Everything here feeds the image digest, so changing any of it gives a new image.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,7 +20,7 @@ export const MIRRORS: readonly string[] = [
 export const PACKAGES: readonly string[] = [
   'linux-image-amd64',
   'nodejs',
-  // Agent CLIs install with npm (issue 11); Debian's npm, so its CA trust is the system's plus NODE_EXTRA_CA_CERTS.
+  // Agent CLIs install with npm; Debian's npm, so its CA trust is the system's plus NODE_EXTRA_CA_CERTS.
   'npm',
   'docker.io',
   // Since trixie the docker CLI is its own package (docker.io only recommends it).
@@ -43,7 +43,7 @@ export const PACKAGES: readonly string[] = [
 ];
 
 /**
- * The agent base rootfs (issue 11): a second mmdebstrap run whose tarball goes into the guest image
+ * The agent base rootfs: a second mmdebstrap run whose tarball goes into the guest image
  * and is `docker import`ed there as vibebox/agent:base. Bump the version when images/agent-base.sh
  * or the way it is built changes the output in a way the fields here do not capture.
  */

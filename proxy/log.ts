@@ -6,7 +6,7 @@
  * counted (`repeated` on the line written when the window ends), and every string field is
  * stripped of control/format characters (hosts are guest-controlled) and capped in length.
  */
-import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type EgressRecord = {
@@ -163,7 +163,13 @@ export class EgressLog {
         renameSync(file, `${file}.1`); // replaces the previous old file: at most two files
         this.size = 0;
       }
-      appendFileSync(file, line, { mode: 0o600 });
+      // 0600 and never through a link: the log is in the session's private folder (0700).
+      const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      try {
+        writeSync(fd, line);
+      } finally {
+        closeSync(fd);
+      }
       this.size += len;
     } catch (err) {
       this.size = null; // measure again next time

@@ -35,6 +35,7 @@
  */
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { hasUnsafeText, shown } from '../guest/shown.js';
 
 export type NetworkPolicy = { mode: 'allowlist' | 'blocklist'; entries: string[] };
 
@@ -167,28 +168,33 @@ function parsePort(s: string): number | null {
 /** Parse one policy entry; a string is the error text for a malformed entry. */
 export function parseEntry(entry: string): ParsedEntry | string {
   const s = entry.trim();
+  // `vibebox allow` prints these on the terminal: the entry is quoted escaped.
+  const q = `"${shown(entry)}"`;
   if (s === '') return 'empty entry';
+  // A zero-width character vanishes in IDN mapping (a\u200bb.com is ab.com): what the reviewer
+  // reads must be what the proxy matches.
+  if (hasUnsafeText(s)) return `${q} contains a control, bidi or zero-width character`;
   if (s.includes('://')) {
-    return `"${entry}" looks like a URL: write only the host name, e.g. "example.com"`;
+    return `${q} looks like a URL: write only the host name, e.g. "example.com"`;
   }
-  if (s.includes('/')) return `"${entry}": paths and CIDR ranges are not supported, write a host or one IP`;
+  if (s.includes('/')) return `${q}: paths and CIDR ranges are not supported, write a host or one IP`;
   if (s.startsWith('*.')) {
-    return `"${entry}": use a leading dot (".${s.slice(2)}") for a domain and all its subdomains`;
+    return `${q}: use a leading dot (".${shown(s.slice(2))}") for a domain and all its subdomains`;
   }
-  if (s.includes('*')) return `"${entry}": wildcards are not supported (use a leading dot for subdomains)`;
+  if (s.includes('*')) return `${q}: wildcards are not supported (use a leading dot for subdomains)`;
   const suffix = s.startsWith('.');
   const body = suffix ? s.slice(1) : s;
   let hostPart = body;
   let port: number | undefined;
   if (body.startsWith('[')) {
     const close = body.indexOf(']');
-    if (close < 0) return `"${entry}": missing "]" after an IPv6 address`;
+    if (close < 0) return `${q}: missing "]" after an IPv6 address`;
     hostPart = body.slice(0, close + 1);
     const rest = body.slice(close + 1);
     if (rest !== '') {
-      if (!rest.startsWith(':')) return `"${entry}": unexpected text after "]"`;
+      if (!rest.startsWith(':')) return `${q}: unexpected text after "]"`;
       const p = parsePort(rest.slice(1));
-      if (p === null) return `"${entry}": port must be a number from 1 to 65535`;
+      if (p === null) return `${q}: port must be a number from 1 to 65535`;
       port = p;
     }
   } else {
@@ -197,18 +203,23 @@ export function parseEntry(entry: string): ParsedEntry | string {
       const i = body.indexOf(':');
       hostPart = body.slice(0, i);
       const p = parsePort(body.slice(i + 1));
-      if (p === null) return `"${entry}": port must be a number from 1 to 65535`;
+      if (p === null) return `${q}: port must be a number from 1 to 65535`;
       port = p;
     } else if (colons > 1 && !isIPv6(body)) {
-      return `"${entry}" is not a valid host, IP address or host:port`;
+      return `${q} is not a valid host, IP address or host:port`;
     }
   }
-  if (hostPart === '') return `"${entry}": missing host name`;
+  if (hostPart === '') return `${q}: missing host name`;
   const host = normalizeHost(hostPart);
-  if (host === null) return `"${entry}" is not a valid host name or IP address`;
+  if (host === null) return `${q} is not a valid host name or IP address`;
   const ip = isIP(host) !== 0;
-  if (suffix && ip) return `"${entry}": a leading dot needs a domain name, not an IP address`;
-  if (suffix && hostPart.startsWith('.')) return `"${entry}": only one leading dot is allowed`;
+  // The URL standard reads 010.1.1.1 as 8.1.1.1 and 1.2.3 as 1.2.0.3: an entry whose address the
+  // reviewer would read differently from the proxy is refused, with the address the proxy sees.
+  if (ip && isIPv4(host) && !hostPart.includes(':') && hostPart.replace(/\.$/, '') !== host) {
+    return `${q}: write the IPv4 address as four decimal numbers without leading zeros (this spelling is ${host})`;
+  }
+  if (suffix && ip) return `${q}: a leading dot needs a domain name, not an IP address`;
+  if (suffix && hostPart.startsWith('.')) return `${q}: only one leading dot is allowed`;
   const parsed: ParsedEntry = { raw: entry, host, suffix, ip };
   if (port !== undefined) parsed.port = port;
   return parsed;

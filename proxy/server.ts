@@ -1,5 +1,5 @@
 /**
- * The host egress proxy: the VM's only way out (ARCHITECTURE §8).
+ * The host egress proxy: the VM's only way out (docs/architecture.md, Walls).
  *
  * QEMU's guestfwd runs `socat - UNIX-CONNECT:<run>/egress.sock` once per guest TCP connection, so
  * every guest connection arrives here as one unix-socket connection, speaking HTTP/1.1 proxy
@@ -16,7 +16,9 @@
  * when refused), idle connections and tunnels closed after `idleTimeoutMs`, request headers due
  * within `headersTimeoutMs`, egress.log rotated and identical denials counted (proxy/log.ts).
  *
- * Denied: 451 + `X-Vibebox-Egress: blocked; reason=<reason>; add-via='vibebox allow <host>'`.
+ * Denied: 451 + `X-Vibebox-Egress: blocked; reason=<reason>; add-via='vibebox allow <host>'`, or
+ * `add-via=none` where no allow can open it (loopback, link-local, reserved, the host's own
+ * addresses; a private address in blocklist mode, which only an allowlist entry opens).
  * Over the connection cap: 503 + `X-Vibebox-Egress: blocked; reason=too_many_connections`.
  * Upstream failure: 502 + `X-Vibebox-Egress: upstream-error; reason=<code>`.
  * Malformed request: 400 + `X-Vibebox-Egress: blocked; reason=bad_request`.
@@ -136,13 +138,25 @@ export function parseAuthority(target: string): { host: string; port: number } |
   return { host, port };
 }
 
-function blockedHeader(reason: string, host: string): string {
+// Destinations refused whatever the policy says: an `allow` for them changes nothing, so none is offered.
+const NEVER_ALLOWED = new Set(['loopback', 'link_local', 'reserved', 'host_address']);
+
+/** Whether `vibebox allow <host>` on the host would open this destination. */
+function allowOpens(reason: string, mode: NetworkPolicy['mode']): boolean {
+  if (NEVER_ALLOWED.has(reason)) return false;
+  // blocklist mode refuses private addresses unless an allowlist entry names them: removing a
+  // blocklist entry (what `allow` does there) cannot open one
+  return !(reason === 'private' && mode === 'blocklist');
+}
+
+function blockedHeader(reason: string, host: string, mode: NetworkPolicy['mode']): string {
+  if (!allowOpens(reason, mode)) return `blocked; reason=${reason}; add-via=none`;
   // the host is normalised (only [a-z0-9._:-]) or replaced, so it is safe in a header
   const safe = /^[A-Za-z0-9._:-]+$/.test(host) ? host : '<host>';
   return `blocked; reason=${reason}; add-via='vibebox allow ${safe}'`;
 }
 
-function blockedBody(reason: string, host: string, port: number): string {
+function blockedBody(reason: string, host: string, port: number, mode: NetworkPolicy['mode']): string {
   const why: Record<string, string> = {
     not_in_allowlist: 'it is not in the network allowlist',
     in_blocklist: 'it is in the network blocklist',
@@ -150,12 +164,16 @@ function blockedBody(reason: string, host: string, port: number): string {
     host_address: "it is one of the host's own addresses, which are always refused",
     link_local: 'it is a link-local address, which is always refused',
     reserved: 'it is a reserved/multicast address, which is always refused',
-    private: 'it is a private network address and no allowlist entry names it',
+    private: mode === 'blocklist' ? 'it is a private network address, which blocklist mode always refuses' : 'it is a private network address and no allowlist entry names it',
   };
-  return (
-    `vibebox: egress to ${host}:${port} blocked (reason=${reason}: ${why[reason] ?? reason}).\n` +
-    `To allow it, run on the host: vibebox allow ${host}\n`
-  );
+  const head = `vibebox: egress to ${host}:${port} blocked (reason=${reason}: ${why[reason] ?? reason}).\n`;
+  if (reason === 'private' && mode === 'blocklist') return `${head}Only allowlist mode reaches a private address: set [network] mode = "allowlist" and list it in vibebox.toml.\n`;
+  if (reason === 'loopback' || reason === 'host_address') {
+    // A service on the host stays out of the VM's reach by design: forwards only go inward.
+    return `${head}no vibebox setting allows it: the VM never reaches a service on the host, and a [[ports]] forward goes from the host into the VM, never back. Run the service in the VM (or its stack) instead.\n`;
+  }
+  if (NEVER_ALLOWED.has(reason)) return `${head}no vibebox setting allows it.\n`;
+  return `${head}To allow it, run on the host: vibebox allow ${host}\n`;
 }
 
 function rawResponse(status: number, text: string, headers: Record<string, string>, body: string): string {
@@ -482,8 +500,8 @@ export class EgressProxy {
         rawResponse(
           status,
           status === 400 ? 'Bad Request' : 'Unavailable For Legal Reasons',
-          { 'X-Vibebox-Egress': blockedHeader(d.reason, host) },
-          blockedBody(d.reason, host, port),
+          { 'X-Vibebox-Egress': blockedHeader(d.reason, host, policy.mode) },
+          blockedBody(d.reason, host, port, policy.mode),
         ),
       );
     };
@@ -581,9 +599,9 @@ export class EgressProxy {
       this.record({ method, host, port, decision: 'deny', reason: d.reason, rule: d.rule, status, address });
       res.writeHead(status, {
         'Content-Type': 'text/plain; charset=utf-8',
-        'X-Vibebox-Egress': blockedHeader(d.reason, host),
+        'X-Vibebox-Egress': blockedHeader(d.reason, host, policy.mode),
       });
-      res.end(blockedBody(d.reason, host, port));
+      res.end(blockedBody(d.reason, host, port, policy.mode));
       req.resume();
     };
     if (!decision.allowed) return deny(decision);

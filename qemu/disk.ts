@@ -7,11 +7,14 @@ import { execa } from 'execa';
 import * as z from 'zod';
 import { parseQcow2Header, Qcow2FormatError, type Qcow2Header } from './qcow2-header.js';
 import { headerFingerprint, overlayProblems } from './qcow2-policy.js';
+import { touchPrivateFile } from './private-file.js';
 
 /** A bare overlay, no record, no checks (driver tests); sessions use prepareOverlay. */
 export async function createOverlay(disk: string, backing: string, sizeBytes: number): Promise<void> {
   if (existsSync(disk)) return;
   const tmp = `${disk}.tmp`;
+  rmSync(tmp, { force: true });
+  touchPrivateFile(tmp);
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, tmp, String(sizeBytes)]);
   renameSync(tmp, disk);
 }
@@ -168,6 +171,9 @@ export async function prepareOverlay(g: OverlayGuard & { sizeBytes: number }): P
   }
   const tmp = `${g.disk}.tmp`;
   rmSync(tmp, { force: true });
+  // Made 0600 before qemu-img writes a byte (it keeps the mode of a file it truncates): the
+  // guest's disk is this user's alone, and a reader who opened it early would keep it.
+  touchPrivateFile(tmp);
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', g.backing, tmp, String(g.sizeBytes)]);
   const id = await readOverlay(tmp);
   if (!id) throw new Error(`qemu-img did not create ${tmp}`);

@@ -11,7 +11,7 @@ export interface ShareRequest {
   readonly: boolean;
   /** Session folders inside `host` the guest must never see. */
   hide?: string[];
-  /** Let the guest write .git/config and .git/hooks (approved [workspace] writable_git_config). */
+  /** Let the guest write git config, hooks and pointers (approved [workspace] writable_git_config; see git-walls.ts). */
   writableGitConfig?: boolean;
 }
 

@@ -4,8 +4,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants as fsc, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { PACK_PY, UNPACK_PY } from './ram-pack.js';
+import { DriverError, pipelineTo, runToolTo } from './tool-output.js';
+import { touchPrivateFile } from './private-file.js';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { buildArgv, shareChardevId, shareDeviceId, sharePort, type Accel, type FsShare, type VmSpec } from './argv.js';
 import { createHash } from 'node:crypto';
@@ -41,12 +43,7 @@ export interface QemuDriverOptions {
   virtiofsdTuning?: readonly string[];
 }
 
-export class DriverError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DriverError';
-  }
-}
+export { DriverError };
 
 export const qemuRunPaths = (dir: string) => ({
   qmpSock: join(dir, 'qmp.sock'),
@@ -180,6 +177,10 @@ export class QemuDriver implements VmDriver {
       const stage = m.spec.file ? join(this.o.runDir, `fs${i}.d`) : undefined;
       if (stage) mkdirSync(stage, { recursive: true });
       const git = stage || s.writableGitConfig ? NO_GIT_WALLS : gitWallsIn(s.host);
+      // A bind follows a link, so linked git metadata cannot be made read-only: refuse the share.
+      if (git.refused.length) {
+        throw new VibeboxError('E_MOUNT_FORBIDDEN', `git metadata in ${JSON.stringify(s.host)} is a symbolic link, which cannot be made read-only for the guest: ${git.refused.map((p) => JSON.stringify(p)).join(', ')}`, 'replace the link by the file or directory it points to, or approve [workspace] writable_git_config = true');
+      }
       const argv = virtiofsdArgv({ virtiofsd: this.o.virtiofsd, python: this.o.python, socket, shared: s.host, readonly: s.readonly, ...(stage ? { stage } : {}), hide: stage ? [] : (s.hide ?? statefulDirsIn(s.host)), git, guestUid: this.o.guestUid, guestGid: this.o.guestGid, ...(this.o.virtiofsdTuning?.length ? { tuning: this.o.virtiofsdTuning } : {}) });
       const full = [...this.setpriv, ...argv];
       // A socket file left by a killed supervisor would look ready before this virtiofsd listens.
@@ -215,13 +216,17 @@ export class QemuDriver implements VmDriver {
   async start(req: VmRequest): Promise<void> {
     const accel = this.accel ?? (await this.probe(req.kernel)).accel;
     // Keep the previous boot's console for post-mortems (QEMU truncates serial.log at start).
-    if (!req.console && existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
+    if (!req.console) {
+      if (existsSync(req.serialLog)) renameSync(req.serialLog, `${req.serialLog}.1`);
+      // QEMU truncates a file that is there and keeps its mode: 0600, not the umask's 0644.
+      touchPrivateFile(req.serialLog);
+    }
     if (this.sharedRam) {
       const ram = this.ramPath!;
       rmSync(ram, { force: true });
       if (req.incoming?.ram) {
         // Only the packed extents are written: the resumed VM holds only the RAM the guest had in use.
-        await pipeline(['zstd', '-dcq', '--', req.incoming.ram], [this.o.python, '-c', UNPACK_PY, ram]);
+        await pipelineTo(['zstd', '-dcq', '--', req.incoming.ram], [this.o.python, '-c', UNPACK_PY, ram]);
       } else closeSync(openSync(ram, fsc.O_CREAT | fsc.O_EXCL | fsc.O_RDWR | fsc.O_NOFOLLOW, 0o600));
     }
     const argv = buildArgv(this.spec(req, accel));
@@ -436,7 +441,7 @@ export class QemuDriver implements VmDriver {
           srv.close();
           // zstd reads the socket itself (its fd is handed over): Node never copies the stream.
           sock.pause();
-          runTool('zstd', ['-q', '-1', '-T0', '-f', '-o', o.file], sock).then(res, rej).finally(() => sock.destroy());
+          runToolTo('zstd', ['-q', '-1', '-T0', '-c'], sock, o.file).then(res, rej).finally(() => sock.destroy());
         });
       });
       written.catch(() => undefined);
@@ -453,7 +458,8 @@ export class QemuDriver implements VmDriver {
       await withDeadline(exited, 15_000, 'QEMU to quit after the save');
       let ramBytes: number | null = null;
       if (ramFd !== null) {
-        await pipeline([this.o.python, '-c', PACK_PY], ['zstd', '-q', '-1', '-T0', '-f', '-o', o.ramFile], ramFd);
+        rmSync(o.ramFile, { force: true });
+        await pipelineTo([this.o.python, '-c', PACK_PY], ['zstd', '-q', '-1', '-T0', '-c'], ramFd, o.ramFile);
         ramBytes = statSync(o.ramFile).size;
       }
       this.o.log(`save: RAM packed ${Date.now() - tUnplugged} ms after the unplug`);
@@ -546,36 +552,6 @@ export class QemuDriver implements VmDriver {
 }
 
 /** `a | b` (stdin of a from `stdin`), both to their end; rejects with the stderr of the one that failed. */
-async function pipeline(a: string[], b: string[], stdin: number | 'ignore' = 'ignore'): Promise<void> {
-  const run = (argv: string[], io: [Readable | number | 'ignore' | 'pipe', Writable | 'ignore' | 'pipe']) => {
-    const c = spawn(argv[0]!, argv.slice(1), { stdio: [io[0], io[1], 'pipe'] });
-    let err = '';
-    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    const done = new Promise<void>((res, rej) => {
-      c.on('error', (e) => rej(new DriverError(`cannot run ${argv[0]}: ${e.message}`)));
-      c.on('exit', (code, sig) => (code === 0 ? res() : rej(new DriverError(`${basename(argv[0]!)} exited with ${sig ?? code}: ${err.trim().slice(0, 200)}`))));
-    });
-    return { c, done };
-  };
-  const second = run(b, ['pipe', 'ignore']);
-  const first = run(a, [stdin, second.c.stdin!]);
-  // Our copy of the pipe's write end must go, or the second never sees the end of its input.
-  second.c.stdin!.destroy();
-  const r = await Promise.allSettled([first.done, second.done]);
-  for (const x of r) if (x.status === 'rejected') throw x.reason;
-}
-
-/** Run a tool to its end; stdin from a socket or a descriptor. Rejects with its stderr. */
-function runTool(cmd: string, args: string[], stdin: Socket | number | 'ignore' = 'ignore'): Promise<void> {
-  return new Promise((res, rej) => {
-    const c = spawn(cmd, args, { stdio: [stdin, 'ignore', 'pipe'] });
-    let err = '';
-    c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-    c.on('error', (e) => rej(new DriverError(`cannot run ${cmd}: ${e.message}`)));
-    c.on('exit', (code, sig) => (code === 0 ? res() : rej(new DriverError(`${cmd} exited with ${sig ?? code}: ${err.trim().slice(0, 200)}`))));
-  });
-}
-
 /**
  * A tmpfs directory only this user can enter, for guest RAM files: $XDG_RUNTIME_DIR, else
  * /dev/shm/vibebox-<uid> (made 0700, refused when someone else owns it). null: none (memfd).

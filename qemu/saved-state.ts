@@ -2,7 +2,7 @@
 // under VIBEBOX_HOME (where neither the guest nor a cloned repository writes). The record says
 // what the state was saved against; a resume needs every part to match, else the VM boots.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { constants, createReadStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as z from 'zod';
@@ -79,12 +79,14 @@ export function binaryIdentity(path: string): string {
 export async function diskStamp(disk: string): Promise<DiskStamp | null> {
   let f;
   try {
-    f = await open(disk, 'r');
+    // The disk is in the project's .vibebox/: never block on a FIFO or follow a link there.
+    f = await open(disk, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return null;
   }
   try {
     const st = await f.stat({ bigint: true });
+    if (!st.isFile()) return null;
     const head = Buffer.alloc(256 * 1024);
     const { bytesRead } = await f.read(head, 0, head.length, 0);
     return { size: Number(st.size), mtimeNs: String(st.mtimeNs), ino: String(st.ino), head: createHash('sha256').update(head.subarray(0, bytesRead)).digest('hex') };

@@ -2,13 +2,16 @@
 //   python3 launcher (listening socket as fd 3, seccomp filter: see virtiofsd-launcher.ts)
 //   → unshare: a user namespace where the host user IS the guest user `vibe` and no other id is
 //     mapped (guest root maps to nothing), plus a private mount namespace
-//   → bash: host-side walls in that mount namespace (read-only binds, `.vibebox/` covered,
-//     `.git/config` and `.git/hooks` read-only) — guest root cannot undo mounts on the host
+//   → bash: host-side walls in that mount namespace (read-only binds, `.vibebox/` covered, git
+//     config, hooks and pointers read-only: see git-walls.ts) — guest root cannot undo mounts on the host
 //   → virtiofsd (QEMU's C one or the Rust one, told apart by --help).
-import { existsSync, lstatSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { basename, join } from 'node:path';
 import { launcherArgv } from './virtiofsd-launcher.js';
+import type { GitWalls } from './git-walls.js';
+
+export { gitWallsIn, NO_GIT_WALLS, type GitWalls } from './git-walls.js';
 
 export type VirtiofsdFlavour = 'c' | 'rust';
 
@@ -137,59 +140,24 @@ export function virtiofsdArgv(s: VirtiofsdSpec): string[] {
   return launcherArgv(s.python, s.socket, unshare);
 }
 
-/** Git metadata of the repositories in a share that must stay read-only from the guest. */
-export interface GitWalls {
-  /** `.git` directories: each becomes a mount point (cannot be renamed away or replaced). */
-  gitDirs: string[];
-  /** `.git/hooks` directories missing on the host: created, so the guest cannot create them. */
-  missingHooks: string[];
-  /** Files and directories bound read-only onto themselves: .git/config, .git/hooks, and `.git`
-   *  files (a worktree's or submodule's `gitdir:` pointer, which could be pointed at a planted config). */
-  readonly: string[];
-}
-
-export const NO_GIT_WALLS: GitWalls = { gitDirs: [], missingHooks: [], readonly: [] };
-
-/**
- * The repositories a share holds: its own and those one level down (a mount of ~/code), as
- * statefulDirsIn does for `.vibebox/`. A `git status` on the host runs `core.fsmonitor`, hooks and
- * aliases from `.git/config`, so the guest must not write them.
- */
-export function gitWallsIn(shared: string): GitWalls {
-  const w: GitWalls = { gitDirs: [], missingHooks: [], readonly: [] };
-  const visit = (dir: string) => {
-    const g = join(dir, '.git');
-    let st;
-    try {
-      st = lstatSync(g);
-    } catch {
-      return;
-    }
-    if (st.isFile()) w.readonly.push(g);
-    if (!st.isDirectory()) return;
-    w.gitDirs.push(g);
-    if (existsSync(join(g, 'config'))) w.readonly.push(join(g, 'config'));
-    const hooks = join(g, 'hooks');
-    if (!existsSync(hooks)) w.missingHooks.push(hooks);
-    w.readonly.push(hooks);
-  };
-  visit(shared);
-  let entries: Dirent[] = [];
-  try {
-    entries = readdirSync(shared, { withFileTypes: true });
-  } catch {
-    return w;
-  }
-  for (const e of entries) if (e.isDirectory() && e.name !== '.git' && e.name !== '.vibebox') visit(join(shared, e.name));
-  return w;
-}
-
-function gitWallSteps(g: GitWalls): string[] {
+/** The shell steps that put up the walls in the private mount namespace (pure). */
+export function gitWallSteps(g: GitWalls): string[] {
   const out: string[] = [];
-  // mkdir runs as the guest user, which is the host user: the new hooks directory is the user's.
+  // mkdir and touch run as the guest user, which is the host user: what they make is the user's.
   for (const h of g.missingHooks) out.push(`mkdir -p ${shq(h)}`);
-  for (const d of g.gitDirs) out.push(`mount --bind ${shq(d)} ${shq(d)}`);
-  for (const p of g.readonly) out.push(`mount --bind ${shq(p)} ${shq(p)}`, `mount -o remount,bind,ro ${shq(p)}`);
+  for (const f of g.missingFiles) out.push(`touch ${shq(f)}`);
+  // Sorted, a directory comes before what is below it: binding a parent after a child would hide
+  // the child's mount. Pinned directories and gitdirs are bound onto themselves (a mount point
+  // cannot be renamed, removed or replaced); walls are bound read-only too.
+  const ro = new Set(g.readonly);
+  const empty = new Set(g.empty);
+  for (const p of [...new Set([...g.gitDirs, ...g.pinned, ...g.readonly, ...g.empty])].sort()) {
+    if (empty.has(p)) out.push(`mount -t tmpfs -o ro,size=4k,mode=0555 vibebox-hidden ${shq(p)}`);
+    else {
+      out.push(`mount --bind ${shq(p)} ${shq(p)}`);
+      if (ro.has(p)) out.push(`mount -o remount,bind,ro ${shq(p)}`);
+    }
+  }
   return out;
 }
 

@@ -5,6 +5,8 @@ import { reportAndExit } from './report.js';
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  // A bad VIBEBOX_HOME is one line before any command touches it (help and version need no home).
+  if (!['-h', '--help', '-V', '--version', 'help'].includes(args[0] ?? '')) (await import('./paths.js')).checkHome();
   if (args[0] === 'exec' || args.length === 0 || (args[0] === 'run' && args.includes('--'))) {
     const { fastPath } = await import('./client/run.js');
     const handled = await fastPath(args);

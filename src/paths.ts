@@ -1,7 +1,7 @@
 // The one module that names every path vibebox uses (like Lima's instance-dir file): the global
 // home, a project's .vibebox/ state folder, the per-session run directory, image directories.
-import { realpathSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { imagePaths, imagesDir, vibeboxHome, type ImagePaths } from '../images/paths.js';
 
 export { imagePaths, imagesDir, vibeboxHome, type ImagePaths };
@@ -24,12 +24,34 @@ export function checkSessionId(id: string): string {
 }
 
 
+/**
+ * VIBEBOX_HOME as the user set it, checked once at start: an absolute path (a relative one would
+ * name another home in every directory) that is a directory or does not exist yet.
+ */
+export function checkHome(env: NodeJS.ProcessEnv = process.env): void {
+  const set = env['VIBEBOX_HOME'];
+  if (set !== undefined && set.length > 0 && !isAbsolute(set)) {
+    throw new VibeboxError('E_USAGE', `VIBEBOX_HOME ${JSON.stringify(set)} is not an absolute path`, `use a full path, e.g. VIBEBOX_HOME=${resolve(set)}`);
+  }
+  const home = vibeboxHome(env);
+  try {
+    if (!statSync(home).isDirectory()) throw new VibeboxError('E_USAGE', `${set ? 'VIBEBOX_HOME ' : ''}${home} is not a directory`, set ? 'point VIBEBOX_HOME at a directory, or unset it for ~/.vibebox' : 'move that file away; vibebox keeps its state in that directory');
+  } catch (e) {
+    if (e instanceof VibeboxError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return; // made on first use
+    if (code === 'ENOTDIR') throw new VibeboxError('E_USAGE', `${set ? 'VIBEBOX_HOME ' : ''}${home} is inside a file, not a directory`, 'point VIBEBOX_HOME at a directory');
+    if (code === 'EACCES') throw new VibeboxError('E_USAGE', `${home} cannot be reached: permission denied`, 'point VIBEBOX_HOME at a directory of yours');
+    throw e;
+  }
+}
+
 export interface HomePaths {
   home: string;
   sessionsIndex: string;
   imagesDir: string;
   runDir: string;
-  /** Configs the user approved on the host, one file per session id (ARCHITECTURE §8). */
+  /** Configs the user approved on the host, one file per session id (docs/architecture.md, Walls). */
   approvedDir: string;
   /** What vibebox recorded about each session's disk when it created it, one file per id. */
   disksDir: string;

@@ -1,4 +1,4 @@
-// Port forwarding, the guest's half (issue 13). QEMU's hostfwd carries host 127.0.0.1:H to a relay
+// Port forwarding, the guest's half. QEMU's hostfwd carries host 127.0.0.1:H to a relay
 // port here; each connection is then piped to 127.0.0.1:<guest> in the VM (a dev server bound to
 // localhost works too), or, when nothing listens there, to that port of a container on the internal
 // Docker network (docker -p cannot publish from an internal network). Nothing here listens for the

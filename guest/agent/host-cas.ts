@@ -1,4 +1,4 @@
-// The host's extra CA certificates, installed at every boot from the `setup` message (issue 11):
+// The host's extra CA certificates, installed at every boot from the `setup` message:
 // the guest then trusts what the host trusts (a TLS-inspecting proxy's CA, a company CA) and
 // nothing the host stopped trusting stays behind. Everything is written as root, 0644: readable,
 // not writable, by vibe. In-process, no update-ca-certificates (a shell loop and openssl rehash

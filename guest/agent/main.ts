@@ -102,7 +102,7 @@ function readStackState(): string | null {
 }
 
 /**
- * An applied stack comes back at every boot (issue 12): dockerd is started (it restarts the
+ * An applied stack comes back at every boot: dockerd is started (it restarts the
  * controller and the services, unless-stopped) and the controller, which reconciles, is ensured.
  * Without a stack nothing happens: dockerd stays on demand.
  */
@@ -194,7 +194,7 @@ function handle(msg: HostMessage): void {
     case 'reply': {
       const s = pending.get(msg.reqId);
       pending.delete(msg.reqId);
-      // :explain (text) also shows the stack, whose state only the VM has (issue 12).
+      // :explain (text) also shows the stack, whose state only the VM has.
       const extra = explainReqs.delete(msg.reqId) && msg.ok ? stackSummary(readStackState()) : '';
       if (s) s.end(`${msg.exitCode}\n${msg.output}${extra}`);
       return;
@@ -223,7 +223,7 @@ function handle(msg: HostMessage): void {
   }
 }
 
-// issue 14: the shares the last setup mounted (unmounted before a save), and whether a resume
+// The shares the last setup mounted (unmounted before a save), and whether a resume
 // happened since (its setup waits for the re-plugged share devices).
 let mountedShares: MountSpec[] = [];
 let resumed = false;

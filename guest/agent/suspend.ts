@@ -1,4 +1,4 @@
-// The guest's part of a suspend (issue 14): the shares go away before the save (vhost-user-fs
+// The guest's part of a suspend: the shares go away before the save (vhost-user-fs
 // blocks migration in QEMU 7.2) and come back after the resume, and the clock jumps to the host's.
 import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

@@ -1,5 +1,6 @@
 // The agents `vibebox run <agent>` knows: how each installs into the state volume and which
 // binary it runs. Pure data; the installing is in ops.ts.
+import { shown } from '../shown.js';
 
 export const STATE_HOME = '/home/vibe';
 /** npm installs agent CLIs here (in the state volume): they survive container recreation. */
@@ -67,7 +68,8 @@ export interface AgentRow {
 }
 
 export function agentsTable(rows: readonly AgentRow[]): string {
-  const cells = [['AGENT', 'PACKAGE', 'INSTALLED'], ...rows.map((r) => [r.name, r.package, r.version ?? 'not installed'])];
+  // The version is whatever the container printed.
+  const cells = [['AGENT', 'PACKAGE', 'INSTALLED'], ...rows.map((r) => [r.name, r.package, r.version ?? 'not installed'].map(shown))];
   const w0 = Math.max(...cells.map((c) => c[0]!.length));
   const w1 = Math.max(...cells.map((c) => c[1]!.length));
   return cells.map((c) => `${c[0]!.padEnd(w0)}  ${c[1]!.padEnd(w1)}  ${c[2]}`).join('\n') + '\n';

@@ -1,6 +1,7 @@
 // The container's uncommitted changes as a user wants to read them: what was installed or edited
 // outside /workspace and the state volume, without the noise every run leaves (caches, logs, tmp).
 import type { Change } from '../docker/engine.js';
+import { shown } from '../shown.js';
 
 /** Prefixes whose changes never count (mounts, caches, scratch, per-run files). */
 const NOISE_PREFIXES = [
@@ -78,7 +79,9 @@ export function changesSummary(all: readonly Change[], max = 8): string {
   if (c.length === 0) return '';
   const counts = (['added', 'changed', 'deleted'] as const).map((k) => [k, c.filter((x) => x.kind === k).length] as const).filter(([, n]) => n > 0);
   const lines = [`vibebox: the container has uncommitted changes outside /workspace (${counts.map(([k, n]) => `${n} ${k}`).join(', ')}):`];
-  for (const x of c.slice(0, max)) lines.push(`  ${SIGN[x.kind]} ${x.path}`);
+  // File names are the container's: after a run this goes out with the run's own output, which
+  // the host cannot filter, so they are escaped here.
+  for (const x of c.slice(0, max)) lines.push(`  ${SIGN[x.kind]} ${shown(x.path)}`);
   if (c.length > max) lines.push(`  …and ${c.length - max} more`);
   lines.push('  keep them for good: vibebox commit; discard them: vibebox reset; or leave them as they are');
   return lines.join('\n') + '\n';

@@ -18,7 +18,8 @@ export const INSTRUCTIONS = `## You are running inside vibebox
   user at once, and the user's edits are seen by you.
 - The network goes through an egress proxy with an allowlist. A response with status 451 and the
   header \`X-Vibebox-Egress\` means the host is not allowed: do not work around it, ask the user to
-  run \`vibebox allow <host>\`.
+  run the \`vibebox allow <host>\` it names. With \`add-via=none\` nothing can allow it (the
+  user's own machine, its loopback and link-local addresses are never reachable): say so.
 - You cannot install system packages yourself. Ask the user to run
   \`vibebox run --root -- apt-get install <package>\`, or to add it to \`[image] apt\` in
   vibebox.toml (then \`vibebox rebuild\`).

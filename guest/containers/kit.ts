@@ -3,8 +3,9 @@
 // no-new-privileges, the vibe uid, on the internal network whose only way out is the relay to the
 // host proxy. The root filesystem is read-only; the kit's state (files index, /input, /output,
 // /work) lives in a per-kit directory on the VM disk. The key and the manifest's secrets reach
-// the kit through a 0600 file there, never the container's stored config.
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+// the kit through a 0600 file on the VM's tmpfs (/run), never the VM disk nor the container's
+// stored config, and `kit stop` deletes it.
+import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
 import { BASE_IMAGE, ensureBaseImage } from '../docker/base-image.js';
@@ -16,7 +17,12 @@ import type { Who } from './container.js';
 
 export const LABEL_KIT = 'org.vibebox.kit';
 const STATE_ROOT = '/var/lib/vibebox/kits';
+/** On tmpfs: the secrets never reach the VM disk, and leave with the VM's power-off. */
+export const SECRETS_ROOT = '/run/vibebox/kits';
 const IN_CONTAINER_STATE = '/var/lib/vibebox-kit';
+const IN_CONTAINER_SECRETS = '/run/vibebox-kit';
+/** As the host checks it: the name becomes a container name and paths here. */
+const KIT_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 
 export interface KitContainerInput {
   name: string;
@@ -24,6 +30,8 @@ export interface KitContainerInput {
   dir: string;
   /** Its state directory in the VM. */
   state: string;
+  /** The directory (on tmpfs) holding its secrets.json. */
+  secrets: string;
   who: Who;
   image?: string;
 }
@@ -46,7 +54,7 @@ export function kitContainerBody(i: KitContainerInput): Record<string, unknown> 
       ...Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`),
       'VIBEBOX_KIT_MANIFEST=/opt/kit/kit.json',
       'VIBEBOX_KIT_RUNNABLE=/opt/kit/server/runnable.mjs',
-      `VIBEBOX_KIT_SECRETS=${st}/secrets.json`,
+      `VIBEBOX_KIT_SECRETS=${IN_CONTAINER_SECRETS}/secrets.json`,
       `VIBEBOX_KIT_PORT=${KIT_PORT}`,
       `VIBEBOX_KIT_STATE=${st}/files`,
       `VIBEBOX_KIT_INPUT=${st}/input`,
@@ -58,6 +66,7 @@ export function kitContainerBody(i: KitContainerInput): Record<string, unknown> 
       Binds: [
         `${i.dir}:/opt/kit:ro`,
         `${i.state}:${st}`,
+        `${i.secrets}:${IN_CONTAINER_SECRETS}:ro`,
         '/etc/vibebox:/etc/vibebox:ro',
         '/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro',
       ],
@@ -90,14 +99,23 @@ export async function kitOp(op: KitOp, env: Record<string, string>, pass: readon
     return 0;
   }
   if (!op.name) throw new VibeboxError('E_USAGE', `kit ${op.action} needs a name`);
+  if (!KIT_NAME.test(op.name)) throw new VibeboxError('E_USAGE', 'kit name is not valid', 'use lower-case letters, digits, ".", "_" or "-"');
   const cname = kitContainerName(op.name);
+  const state = `${STATE_ROOT}/${op.name}`;
+  const secretsDir = `${SECRETS_ROOT}/${op.name}`;
+  // The secrets leave with the kit (and a file an older vibebox left on the VM disk with them).
+  const dropSecrets = (): void => {
+    rmSync(secretsDir, { recursive: true, force: true });
+    rmSync(`${state}/secrets.json`, { force: true });
+  };
   if (op.action === 'stop') {
     const c = await inspectContainer(cname);
+    if (c) await removeContainer(c.Id);
+    dropSecrets();
     if (!c) {
       line(`vibebox: no kit named ${op.name} is running`);
       return 1;
     }
-    await removeContainer(c.Id);
     return 0;
   }
   if (!op.dir) throw new VibeboxError('E_USAGE', 'kit serve needs the kit directory');
@@ -106,14 +124,16 @@ export async function kitOp(op: KitOp, env: Record<string, string>, pass: readon
   await ensureRelay(line);
   // A kit served again replaces the one running (a rebuilt dist, a new key).
   await removeContainer(cname);
-  const state = `${STATE_ROOT}/${op.name}`;
+  dropSecrets();
   for (const d of ['', '/files', '/input', '/output', '/work']) {
     mkdirSync(`${state}${d}`, { recursive: true, mode: 0o700 });
     chownSync(`${state}${d}`, who.uid, who.gid);
   }
-  writeFileSync(`${state}/secrets.json`, JSON.stringify(secrets), { mode: 0o600 });
-  chownSync(`${state}/secrets.json`, who.uid, who.gid);
-  const id = await createContainer(cname, kitContainerBody({ name: op.name, dir: op.dir, state, who }));
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  chownSync(secretsDir, who.uid, who.gid);
+  writeFileSync(`${secretsDir}/secrets.json`, JSON.stringify(secrets), { mode: 0o600, flag: 'wx' });
+  chownSync(`${secretsDir}/secrets.json`, who.uid, who.gid);
+  const id = await createContainer(cname, kitContainerBody({ name: op.name, dir: op.dir, state, secrets: secretsDir, who }));
   await startContainer(id);
   line(`vibebox: kit ${op.name} started in container ${cname}`);
   return 0;

@@ -5,6 +5,7 @@ import type { ContainerOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
 import { AGENTS, STATE_HOME, agentsTable, findAgent, installCommand, packageOf, unknownAgentLine, versionCommand, type AgentDef } from './agents.js';
 import { changesSummary } from './changes.js';
+import { jsonShown } from '../shown.js';
 import { COMMITTED_IMAGE, changesOf, ensureContainer, execCollect, hashOfSpec, type Who } from './container.js';
 import { ContainerExec, type ExecOutput } from './container-exec.js';
 import { STATE_VOLUME } from './container-spec.js';
@@ -334,7 +335,7 @@ async function agents(req: OpRequest, sink: OpSink, deps: OpDeps, line: (s: stri
   const r = await execCollect(c.Id, ['sh', '-c', script], userOf(deps.who, false));
   const found = new Map(r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]));
   const rows = AGENTS.map((a) => ({ name: a.name, package: packageOf(a), version: found.get(a.name)?.trim() || null }));
-  sink.stdout(Buffer.from(req.argv.includes('--json') ? JSON.stringify(rows) + '\n' : agentsTable(rows)));
+  sink.stdout(Buffer.from(req.argv.includes('--json') ? jsonShown(rows) + '\n' : agentsTable(rows)));
   return 0;
 }
 

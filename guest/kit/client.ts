@@ -40,6 +40,16 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Needed only to read s3 outputs: the client's own download hook. */
   s3Download?: (o: { bucket: string; key: string; region?: string }) => Promise<Buffer>;
+  /**
+   * Which `url` and `s3` FileRefs this program may fetch. A kit chooses those refs (and a url
+   * ref's headers), and the fetch runs here, with this host's network and credentials: a hostile
+   * kit could make it read a loopback service, cloud metadata or the LAN. So none is fetched
+   * unless this says yes (E_REF_REFUSED otherwise). Redirects are never followed.
+   */
+  allowRefs?: {
+    url?: (url: URL) => boolean;
+    s3?: (o: { bucket: string; key: string; region?: string }) => boolean;
+  };
 }
 
 export type InputFile = { bytes: Uint8Array; mime?: string } | FileRef;
@@ -307,7 +317,8 @@ export class KitBox {
 
   /**
    * Materialise a FileRef. Server refs are fetched from this endpoint's own origin by id, never from
-   * the URL inside the ref: the bearer key must not be sent wherever a ref points.
+   * the URL inside the ref: the bearer key must not be sent wherever a ref points. url and s3 refs
+   * only as the allowRefs option allows.
    */
   async readRef(ref: FileRef, opts: { consume?: boolean } = {}): Promise<Buffer> {
     switch (ref.kind) {
@@ -319,13 +330,24 @@ export class KitBox {
         return Buffer.from(await res.arrayBuffer());
       }
       case 'url': {
-        const res = await fetch(ref.url, { headers: ref.headers ?? {} });
-        if (!res.ok) throw new KitClientError('E_HTTP', `GET ${ref.url}: HTTP ${res.status}`);
+        const url = new URL(ref.url);
+        if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !this.opts.allowRefs?.url?.(url)) throw new KitClientError('E_REF_REFUSED', `a url ref to ${url.origin} is not fetched: the kit chose it (allow it with the allowRefs.url option)`);
+        // A redirect would lead past the caller's check (to a loopback or metadata address).
+        let res: Response;
+        try {
+          res = await fetch(url, { headers: ref.headers ?? {}, redirect: 'manual' });
+        } catch (e) {
+          throw new KitClientError('E_HTTP', `GET ${url.origin}${url.pathname}: ${(e as Error).message}`);
+        }
+        if (!res.ok) throw new KitClientError('E_HTTP', `GET ${url.origin}${url.pathname}: HTTP ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`);
         return Buffer.from(await res.arrayBuffer());
       }
-      case 's3':
+      case 's3': {
+        const o = { bucket: ref.bucket, key: ref.key, ...(ref.region ? { region: ref.region } : {}) };
+        if (!this.opts.allowRefs?.s3?.(o)) throw new KitClientError('E_REF_REFUSED', `an s3 ref to bucket ${ref.bucket} is not read: the kit chose it (allow it with the allowRefs.s3 option)`);
         if (!this.opts.s3Download) throw new KitClientError('E_NO_ADAPTER', 'reading an s3 output needs the s3Download option');
-        return this.opts.s3Download({ bucket: ref.bucket, key: ref.key, ...(ref.region ? { region: ref.region } : {}) });
+        return this.opts.s3Download(o);
+      }
     }
   }
 

@@ -24,7 +24,7 @@ const Env = z.object({
 
 /**
  * VIBEBOX_KIT_SECRETS: a JSON file of env entries (the key, the manifest's secrets) that `vibebox
- * kit serve` writes 0600 in the kit's state, so they stay out of the container's stored config.
+ * kit serve` writes 0600 on the VM's tmpfs, so they stay out of the container's stored config.
  */
 function loadSecrets(): void {
   const file = process.env['VIBEBOX_KIT_SECRETS'];

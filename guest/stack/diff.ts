@@ -1,6 +1,7 @@
 // Live (applied) manifest vs proposed: what `vibebox stack diff` shows and what apply's y/N prompt
 // asks about. Pure: values are compared in their display form, so what differs is what is shown.
 import type { Healthcheck, Manifest, ServiceSpec } from './manifest.js';
+import { shown } from '../shown.js';
 
 export interface FieldChange {
   /** `image`, `command`, `env.NAME`, `volumes.NAME`, `healthcheck`, `resources.cpus`, `resources.memory`, `cap_add`. */
@@ -96,21 +97,24 @@ export function diffManifests(live: Manifest | null, proposed: Manifest | null):
   return { ...d, empty: d.added.length + d.removed.length + d.changed.length === 0 };
 }
 
-/** The text `vibebox stack diff` prints and apply shows before its y/N. */
+/**
+ * The text `vibebox stack diff` prints and apply shows before its y/N. Names and values are the
+ * agent's (volume targets, healthcheck arguments): escaped, so none can rewrite the prompt.
+ */
 export function renderDiff(d: StackDiff): string {
   if (d.empty) return `No changes (${d.unchanged.length} service${d.unchanged.length === 1 ? '' : 's'} unchanged).\n`;
   const lines = [`Stack changes: ${d.added.length} to add, ${d.changed.length} to change, ${d.removed.length} to remove, ${d.unchanged.length} unchanged`];
   for (const s of d.services) {
     if (s.kind === 'added') {
-      lines.push(`+ ${s.name} (new)`);
-      for (const c of s.changes) lines.push(`    ${c.field}: ${c.to}`);
+      lines.push(`+ ${shown(s.name)} (new)`);
+      for (const c of s.changes) lines.push(`    ${shown(c.field)}: ${shown(c.to ?? '')}`);
     } else if (s.kind === 'changed') {
-      lines.push(`~ ${s.name}`);
-      for (const c of s.changes) lines.push(`    ${c.field}: ${c.from ?? '(unset)'} → ${c.to ?? '(unset)'}`);
+      lines.push(`~ ${shown(s.name)}`);
+      for (const c of s.changes) lines.push(`    ${shown(c.field)}: ${c.from === null ? '(unset)' : shown(c.from)} → ${c.to === null ? '(unset)' : shown(c.to)}`);
     } else if (s.kind === 'removed') {
-      lines.push(`- ${s.name} (removed; its volumes are kept until destroy)`);
+      lines.push(`- ${shown(s.name)} (removed; its volumes are kept until destroy)`);
     } else {
-      lines.push(`  ${s.name} (unchanged)`);
+      lines.push(`  ${shown(s.name)} (unchanged)`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -11,6 +11,7 @@ import { socketAnswers } from '../socket-answers.js';
 import { hostArgv, parseHostArgv, type HostCommand } from './api.js';
 import { ensureController } from './controller-container.js';
 import { HOST_SOCKET } from './paths.js';
+import { shown } from '../shown.js';
 
 export interface StackIo {
   stdout(b: Buffer): void;
@@ -92,16 +93,18 @@ interface Status {
   proposed: { time: string; hash: string } | null;
 }
 
+/** The controller's answer is text from the stack (names, images, Docker's errors): escaped. */
 export function renderStatus(s: Status): string {
   const lines: string[] = [];
   if (!s.live) lines.push('No stack applied.');
   else {
     lines.push(`Stack${s.down ? ' (down: vibebox stack apply brings it up)' : ''}:`);
-    const w = Math.max(7, ...s.services.map((x) => x.name.length));
-    for (const x of s.services) lines.push(`  ${x.name.padEnd(w)}  ${(x.health ?? x.state).padEnd(9)}  ${x.image}`);
+    const rows = s.services.map((x) => ({ name: shown(x.name), health: shown(x.health ?? x.state), image: shown(x.image) }));
+    const w = Math.max(7, ...rows.map((x) => x.name.length));
+    for (const x of rows) lines.push(`  ${x.name.padEnd(w)}  ${x.health.padEnd(9)}  ${x.image}`);
   }
-  if (s.last_apply) lines.push(`Last apply: ${s.last_apply.status} at ${s.last_apply.time}${s.last_apply.reason ? `: ${s.last_apply.reason}` : ''}`);
-  if (s.proposed) lines.push(`Proposal ${s.proposed.hash} from ${s.proposed.time} is waiting: vibebox stack diff, then vibebox stack apply`);
+  if (s.last_apply) lines.push(`Last apply: ${shown(s.last_apply.status)} at ${shown(s.last_apply.time)}${s.last_apply.reason ? `: ${shown(s.last_apply.reason)}` : ''}`);
+  if (s.proposed) lines.push(`Proposal ${shown(s.proposed.hash)} from ${shown(s.proposed.time)} is waiting: vibebox stack diff, then vibebox stack apply`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -6,10 +6,15 @@ import { applyEnvOverrides, loadFileConfig, type ResolvedConfig } from '../confi
 import { approvedResources, DEFAULT_RESOURCES, imageWidenings, mountWidenings, portWidenings, widenings } from './diff.js';
 import { networkWidenings } from './network-diff.js';
 import { defaultGrant, grantOf, readGrant } from './store.js';
+import type { Grant } from './diff.js';
 
 export function effectiveConfig(project: string, sessionId: string, env: NodeJS.ProcessEnv = process.env): ResolvedConfig & { unapproved: string[] } {
+  return effectiveFrom(project, readGrant(sessionId) ?? defaultGrant(project), env);
+}
+
+/** The same against a given grant (`explain` before the first start: the carried or default one). */
+export function effectiveFrom(project: string, approved: Grant, env: NodeJS.ProcessEnv = process.env): ResolvedConfig & { unapproved: string[] } {
   const cfg = loadFileConfig(project);
-  const approved = readGrant(sessionId) ?? defaultGrant(project);
   const wanted = grantOf(cfg);
   const unapproved = widenings(approved, wanted);
   const network = networkWidenings(approved.network, wanted.network).length ? approved.network : cfg.network;

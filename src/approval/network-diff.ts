@@ -2,6 +2,7 @@
 // Policies are compared by meaning — the (host, port) pairs each lets through, as the proxy decides
 // them (proxy/policy.ts) — never as strings: a mode switch, a port, a subdomain or another spelling
 // of an address cannot slip past the approval.
+import { shown } from '../../guest/shown.js';
 import { addressIdentity, classifyAddress, parseEntry, type NetworkPolicy, type ParsedEntry } from '../../proxy/policy.js';
 
 function parsed(entries: readonly string[]): ParsedEntry[] {
@@ -11,6 +12,14 @@ function parsed(entries: readonly string[]): ParsedEntry[] {
     if (typeof e !== 'string') out.push(e); // a malformed entry matches nothing in the proxy
   }
   return out;
+}
+
+/**
+ * An entry as the prompt shows it: escaped, and with the name the proxy matches when it is written
+ * in Unicode (аpple.com with a Cyrillic а reads as apple.com; xn--pple-43d.com does not).
+ */
+function label(e: ParsedEntry): string {
+  return /[^\x00-\x7f]/.test(e.raw) ? `${shown(e.raw)} (${e.suffix ? '.' : ''}${e.host}${e.port !== undefined ? `:${e.port}` : ''})` : shown(e.raw);
 }
 
 function sameAddress(a: ParsedEntry, b: ParsedEntry): boolean {
@@ -63,13 +72,13 @@ export function networkWidenings(approved: NetworkPolicy, wanted: NetworkPolicy)
   const out: string[] = [];
   if (wanted.mode === 'blocklist' && approved.mode === 'allowlist') {
     // everything not listed becomes reachable: wider than any finite allowlist
-    const blocking = wanted.entries.length ? `, blocking only ${wanted.entries.join(', ')}` : '';
+    const blocking = wanted.entries.length ? `, blocking only ${wanted.entries.map(shown).join(', ')}` : '';
     return [`+ network: blocklist mode (was allowlist): everything not listed is reachable${blocking}`];
   }
   if (wanted.mode === 'allowlist' && approved.mode === 'allowlist') {
     for (const e of w) {
       if (alwaysRefused(e) || a.some((x) => covers(x, e))) continue;
-      out.push(`+ network: allow ${e.raw}`);
+      out.push(`+ network: allow ${label(e)}`);
     }
     return out;
   }
@@ -78,15 +87,15 @@ export function networkWidenings(approved: NetworkPolicy, wanted: NetworkPolicy)
     for (const e of w) {
       if (alwaysRefused(e)) continue;
       const blockedBy = a.find((x) => overlaps(x, e));
-      if (blockedBy) out.push(`+ network: allowlist mode (was blocklist) allows ${e.raw}, which the approved blocklist blocked (${blockedBy.raw})`);
-      else if (isPrivateIP(e)) out.push(`+ network: allowlist mode (was blocklist) allows ${e.raw}, a private address the approved blocklist refused`);
+      if (blockedBy) out.push(`+ network: allowlist mode (was blocklist) allows ${label(e)}, which the approved blocklist blocked (${label(blockedBy)})`);
+      else if (isPrivateIP(e)) out.push(`+ network: allowlist mode (was blocklist) allows ${label(e)}, a private address the approved blocklist refused`);
     }
     return out;
   }
   // both blocklists: whatever the approved list blocked must stay blocked
   for (const e of a) {
     if (alwaysRefused(e) || isPrivateIP(e)) continue; // unreachable in blocklist mode anyway
-    if (!w.some((x) => covers(x, e))) out.push(`+ network: stop blocking ${e.raw}`);
+    if (!w.some((x) => covers(x, e))) out.push(`+ network: stop blocking ${label(e)}`);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 // The grant the user last approved, kept on the host side (~/.vibebox/approved/<id>.json) where
 // the guest cannot write.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod';
@@ -8,6 +8,7 @@ import { approvedFile, homePaths } from '../paths.js';
 import { DEFAULT_ALLOWLIST } from '../../proxy/policy.js';
 import { WORKSPACE, type ResolvedConfig } from '../config/load.js';
 import { DEFAULT_RESOURCES, type Grant } from './diff.js';
+import { withHomeLock } from '../fs/home-lock.js';
 
 const GrantSchema = z.strictObject({
   network: z.strictObject({ mode: z.enum(['allowlist', 'blocklist']), entries: z.array(z.string()) }),
@@ -17,7 +18,8 @@ const GrantSchema = z.strictObject({
       cpus: z.number().int().positive(),
       memory: z.number().int().positive(),
       disk: z.number().int().positive(),
-      auto_shutdown_ms: z.number().int().nonnegative(),
+      // "never" (Infinity in memory; JSON has no Infinity)
+      auto_shutdown_ms: z.union([z.number().int().nonnegative(), z.literal('never').transform(() => Number.POSITIVE_INFINITY)]),
     })
     .optional(),
   writable_git_config: z.boolean().optional(),
@@ -62,11 +64,36 @@ export function readGrant(id: string): Grant | null {
   }
 }
 
+/** JSON of a grant: an auto shutdown of never (Infinity) is written "never". */
+function grantText(g: Grant): string {
+  return JSON.stringify(g, (k, v: unknown) => (k === 'auto_shutdown_ms' && v === Number.POSITIVE_INFINITY ? 'never' : v), 2) + '\n';
+}
+
 export function writeGrant(id: string, g: Grant): void {
   mkdirSync(homePaths().approvedDir, { recursive: true, mode: 0o700 });
-  const tmp = `${file(id)}.tmp`;
-  writeFileSync(tmp, JSON.stringify(g, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, file(id));
+  // A temp name of its own: two writers sharing one would rename each other's half-written file.
+  const tmp = `${file(id)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, grantText(g), { mode: 0o600, flag: 'wx' });
+    renameSync(tmp, file(id));
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Read, change and write a session's grant holding its lock, so two host commands at once (two
+ * `vibebox allow`, an `allow` and an `approve`) both land. `fn` gets the grant (null: none yet)
+ * and returns the new one, or null to leave it as it is.
+ */
+export async function updateGrant(id: string, fn: (g: Grant | null) => Grant | null): Promise<Grant | null> {
+  file(id); // a bad id fails before any lock is taken
+  return withHomeLock(`grant-${id}`, 'the approved settings of this session', () => {
+    const next = fn(readGrant(id));
+    if (next !== null) writeGrant(id, next);
+    return next;
+  });
 }
 
 // `:new` replaces a session with a fresh one: what the user approved for the project carries over
@@ -78,7 +105,7 @@ export function carryGrant(project: string, fromId: string): void {
   const g = readGrant(fromId);
   if (!g) return;
   mkdirSync(homePaths().approvedDir, { recursive: true, mode: 0o700 });
-  writeFileSync(carryFile(project), JSON.stringify(g, null, 2) + '\n', { mode: 0o600 });
+  writeFileSync(carryFile(project), grantText(g), { mode: 0o600 });
 }
 
 export function readCarried(project: string): Grant | null {

@@ -1,6 +1,9 @@
-// The agent container commands (issue 11): `vibebox run`, `agents`, `update`, `commit`, `reset`,
+// The agent container commands: `vibebox run`, `agents`, `update`, `commit`, `reset`,
 // `rebuild`. Each is an exec whose target is the project's container; the guest does the work.
-import { AGENTS, findAgent } from '../../guest/containers/agents.js';
+import { AGENTS, findAgent, packageOf } from '../../guest/containers/agents.js';
+import { shown } from '../../guest/shown.js';
+import { suggestName } from './suggest.js';
+import { table } from './format.js';
 import { VibeboxError } from '../errors.js';
 import { runKeys } from '../keys/env-file.js';
 import type { ContainerRequest } from '../client/attach.js';
@@ -25,6 +28,8 @@ export async function runInContainer(operands: string[], o: ProjectOpt & { tty?:
   const { env, pass } = runKeys();
   const interactive = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const [first, ...rest] = operands;
+  // An unknown agent is bad input, answered before a session is created or an image built.
+  if (!o.command && first !== undefined && !findAgent(first)) throw unknownAgent(first, true);
   const container: ContainerRequest = { op: 'run', ...(o.root ? { root: true } : {}), ...(pass.length ? { pass } : {}) };
   if (!o.command && first !== undefined) {
     // An agent: interactive when the terminal is; its own flags pass through.
@@ -35,14 +40,41 @@ export async function runInContainer(operands: string[], o: ProjectOpt & { tty?:
   process.exitCode = await containerExec({ ...o, container, argv: operands, tty: operands.length ? Boolean(o.tty) : (o.tty ?? interactive), env });
 }
 
+function unknownAgent(name: string, inRun = false): VibeboxError {
+  const near = suggestName(name, AGENTS.map((a) => a.name));
+  const command = inRun ? '; a command goes after --: vibebox run -- <command>' : '';
+  return new VibeboxError('E_AGENT_UNKNOWN', `unknown agent ${shown(name)}`, `${near ? `did you mean ${near}? ` : ''}known: ${AGENTS.map((a) => a.name).join(', ')}${command}`);
+}
+
+/**
+ * A listing never boots a VM (as `limactl list` or `docker ps`): with the session running, the
+ * guest reports the installed versions; otherwise the known agents are listed with their versions
+ * unknown, and one line on stderr says why.
+ */
 export async function agents(o: ProjectOpt & { json?: boolean }): Promise<void> {
-  process.exitCode = await containerExec({ ...o, container: { op: 'agents' }, argv: o.json ? ['--json'] : [] });
+  const { resolveProject } = await import('../session/project.js');
+  const { readSessionFile } = await import('../session/state.js');
+  const { runPaths } = await import('../paths.js');
+  const { socketAnswers } = await import('../net/socket-answers.js');
+  const project = resolveProject(o.project);
+  const s = readSessionFile(project);
+  if (s && (await socketAnswers(runPaths(s.id).supervisorSock))) {
+    process.exitCode = await containerExec({ ...o, container: { op: 'agents' }, argv: o.json ? ['--json'] : [] });
+    return;
+  }
+  const rows = AGENTS.map((a) => ({ name: a.name, package: packageOf(a), version: null, running: false }));
+  if (o.json) {
+    process.stdout.write(JSON.stringify(rows) + '\n');
+    return;
+  }
+  process.stderr.write(`vibebox: ${s ? 'the session is not running' : 'no session here yet'}: installed versions are shown while it runs (start it with \`vibebox\` or \`vibebox run\`)\n`);
+  process.stdout.write(table(['AGENT', 'PACKAGE', 'INSTALLED'], rows.map((r) => [r.name, r.package, 'unknown (not running)'])) + '\n');
 }
 
 export async function update(agent: string | undefined, o: ProjectOpt): Promise<void> {
   // Checked here, not in the guest: a missing or unknown name should not boot a VM to say so.
   if (!agent) throw new VibeboxError('E_USAGE', 'update needs an agent', `known: ${AGENTS.map((a) => a.name).join(', ')}`);
-  if (!findAgent(agent)) throw new VibeboxError('E_USAGE', `unknown agent ${agent}`, `known: ${AGENTS.map((a) => a.name).join(', ')}`);
+  if (!findAgent(agent)) throw unknownAgent(agent);
   process.exitCode = await containerExec({ ...o, container: { op: 'update', agent } });
 }
 
@@ -58,7 +90,7 @@ export async function reset(o: ProjectOpt & { yes?: boolean }): Promise<void> {
   if (!o.yes) {
     if (!isInteractive()) throw new VibeboxError('E_NOT_CONFIRMED', "discarding the container's uncommitted changes needs confirmation", 'run on a terminal, or pass -y');
     if (!(await confirm("Discard the agent container's changes outside /workspace (agent state and /workspace are kept)?"))) {
-      throw new VibeboxError('E_NOT_CONFIRMED', 'nothing discarded', 'answer y to reset');
+      throw new VibeboxError('E_DECLINED', "nothing changed: the container's changes were kept", 'you answered no');
     }
   }
   process.exitCode = await containerExec({ ...o, container: { op: 'reset' } });

@@ -1,4 +1,5 @@
 // Small output helpers: relative times and plain tables.
+import { shown } from '../../guest/shown.js';
 
 export function timeAgo(iso: string, now = new Date()): string {
   const s = Math.round((now.getTime() - new Date(iso).getTime()) / 1000);
@@ -12,7 +13,9 @@ export function timeAgo(iso: string, now = new Date()): string {
   return `${n} ${unit[1]}${n === 1 ? '' : 's'} ago`;
 }
 
-export function table(headers: string[], rows: string[][]): string {
+/** Cells are shown() first (a directory name can carry escapes), then padded. */
+export function table(headers: string[], cellRows: string[][]): string {
+  const rows = cellRows.map((r) => r.map(shown));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(headers), ...rows.map(line)].join('\n');

@@ -1,8 +1,10 @@
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildImage, currentDigest, listImages, removeImage } from '../../images/build.js';
-import { readIndex } from '../session/index-store.js';
-import { readSessionFile } from '../session/state.js';
+import { presence, readIndex } from '../session/index-store.js';
+import type { IndexEntry } from '../session/index-file.js';
+import { readSessionFile, showPath } from '../session/state.js';
+import { VibeboxError } from '../errors.js';
 import { homePaths, vibeboxHome } from '../paths.js';
 import { table } from './format.js';
 
@@ -17,24 +19,43 @@ export async function build(o: { name: string; force?: boolean }): Promise<void>
 
 export async function list(o: { json?: boolean }): Promise<void> {
   const imgs = await listImages();
-  const used = await usedDigests();
+  const { used } = await usedDigests();
   const rows = imgs.map((i) => ({ name: i.name, digest: i.digest, created: i.manifest.created, kernel: i.manifest.kernelVersion, sessions: used.get(i.digest) ?? 0, dir: i.dir }));
   if (o.json) process.stdout.write(JSON.stringify(rows) + '\n');
   else process.stdout.write(table(['NAME', 'DIGEST', 'CREATED', 'KERNEL', 'SESSIONS'], rows.map((r) => [r.name, r.digest, r.created, r.kernel, String(r.sessions)])) + '\n');
 }
 
-async function usedDigests(): Promise<Map<string, number>> {
-  const m = new Map<string, number>();
+interface Usage {
+  /** Sessions per image digest. */
+  used: Map<string, number>;
+  /** Sessions whose image cannot be read now (a missing directory, an unreadable session.toml): any image may be theirs. */
+  unknown: IndexEntry[];
+}
+
+async function usedDigests(): Promise<Usage> {
+  const used = new Map<string, number>();
+  const unknown: IndexEntry[] = [];
   for (const s of await readIndex()) {
-    const f = readSessionFile(s.directory);
-    if (f?.image) m.set(f.image.digest, (m.get(f.image.digest) ?? 0) + 1);
+    let f;
+    try {
+      f = presence(s) === 'missing' ? undefined : readSessionFile(s.directory);
+    } catch {
+      f = undefined;
+    }
+    if (f === undefined) unknown.push(s);
+    else if (f?.image) used.set(f.image.digest, (used.get(f.image.digest) ?? 0) + 1);
   }
-  return m;
+  return { used, unknown };
 }
 
 export async function rm(nameOrDigest: string): Promise<void> {
-  const used = await usedDigests();
-  await removeImage(nameOrDigest, (d) => (used.get(d) ?? 0) > 0);
+  const { used, unknown } = await usedDigests();
+  // A session on an unmounted drive still needs its image: removing one it may use is refused.
+  const u = unknown[0];
+  await removeImage(nameOrDigest, (d) => {
+    if (u) throw new VibeboxError('E_IMAGE_IN_USE', `cannot tell whether session ${u.id} uses this image: ${showPath(u.directory)} cannot be read now`, `bring the directory back first, or forget that session: vibebox delete ${u.id}`);
+    return (used.get(d) ?? 0) > 0;
+  });
   process.stdout.write(`removed ${nameOrDigest}\n`);
 }
 
@@ -115,14 +136,16 @@ export async function pruneHome(home: string, inUse: (digest: string) => boolean
 }
 
 export async function prune(o: { json?: boolean }): Promise<void> {
-  const used = await usedDigests();
+  const { used, unknown } = await usedDigests();
+  // A session whose directory cannot be read may use any image: keep them all until it is back.
+  if (unknown.length) process.stderr.write(`vibebox: kept every image: the image of session ${unknown[0]!.id} (${showPath(unknown[0]!.directory)}) cannot be read now\n`);
   let keep: string | null = null;
   try {
     keep = await currentDigest();
   } catch {
     /* running without the guest bundle: keep nothing extra */
   }
-  const r = await pruneHome(vibeboxHome(), (d) => (used.get(d) ?? 0) > 0, keep);
+  const r = await pruneHome(vibeboxHome(), (d) => unknown.length > 0 || (used.get(d) ?? 0) > 0, keep);
   if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
   else {
     for (const i of r.images) process.stdout.write(`removed ${i}\n`);

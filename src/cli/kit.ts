@@ -1,7 +1,7 @@
-// `vibebox kit build|serve|ls|stop` (issue 13). build is host-only work (src/kit/build.ts); serve
+// `vibebox kit build|serve|ls|stop`. build is host-only work (src/kit/build.ts); serve
 // runs a built dist/ (inside the project, so the VM sees it under /workspace) in a container in the
 // session's VM (guest/containers/kit.ts) and forwards its port to 127.0.0.1 on the host.
-import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { VibeboxError } from '../errors.js';
 import { keyFingerprint } from '../../guest/kit/auth.js';
@@ -14,11 +14,15 @@ import { KIT_PORT, kitContainerName } from '../../guest/containers/container-spe
 import { freePort } from '../net/free-port.js';
 import { forwardLines, liveSocket, liveStatus, parsePort } from './port.js';
 import { request } from '../client/attach.js';
+import { hasUnsafeText, shown } from '../../guest/shown.js';
+import { readUntrusted } from '../fs/read-untrusted.js';
+import { KEY_FORMAT } from '../kit/key-format.js';
 
-export async function kitBuild(entry: string, o: { out?: string; name?: string; version?: string }): Promise<void> {
+export async function kitBuild(entry: string, o: { out?: string; name?: string; version?: string; project?: string }): Promise<void> {
   const { buildKit } = await import('../kit/build.js');
   const r = await buildKit(entry, o);
-  process.stdout.write(`built kit ${r.name} ${r.version} in ${r.out}\n  key: ${r.keyFile} (${r.keyReused ? 'kept from the last build' : 'new'}; mode 0600)\n`);
+  // The version comes from the kit's own code (its declaration): escaped.
+  process.stdout.write(`built kit ${shown(r.name)} ${shown(r.version)} in ${shown(r.out)}\n  key: ${shown(r.keyFile)} (${r.keyReused ? 'kept from the last build' : 'new'}; mode 0600)\n`);
 }
 
 /** The dist directory as the VM sees it: it must be inside the project (mounted at /workspace). */
@@ -28,23 +32,34 @@ export function guestPathOf(project: string, dist: string): string {
   return `${WORKSPACE}/${rel.split(sep).join('/')}`;
 }
 
-function readDist(dist: string): { manifest: ReturnType<typeof KitManifestFile.parse>; key: string; keyFile: string } {
+const KIT_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/**
+ * kit.json and kit.key, as the guest may have left them: read without following a link, regular
+ * files only, size-capped (readUntrusted); the key must have the exact format kit build writes
+ * and match kit.json's fingerprint, which is required: a link or a copy of a host key (an ssh
+ * key is 0600 too) is never sent into the VM. See docs/architecture.md, "Hostile files".
+ */
+export function readDist(dist: string): { manifest: ReturnType<typeof KitManifestFile.parse>; key: string; keyFile: string } {
+  const jsonFile = join(dist, 'kit.json');
+  const raw = readUntrusted(jsonFile, { maxBytes: 1024 * 1024, what: 'the kit manifest', code: 'E_USAGE' });
+  if (!raw) throw new VibeboxError('E_USAGE', `${shown(dist)} is not a built kit (no kit.json)`, 'run vibebox kit build <entry> first');
   let manifest;
   try {
-    manifest = KitManifestFile.parse(JSON.parse(readFileSync(join(dist, 'kit.json'), 'utf8')));
+    manifest = KitManifestFile.parse(JSON.parse(raw.text));
   } catch (e) {
-    throw new VibeboxError('E_USAGE', `${dist} is not a built kit (${(e as Error).message.split('\n')[0]})`, 'run vibebox kit build <entry> first');
+    throw new VibeboxError('E_USAGE', `${shown(dist)} is not a built kit (${shown((e as Error).message.split('\n')[0] ?? '')})`, 'run vibebox kit build <entry> first');
   }
+  if (!KIT_NAME.test(manifest.name)) throw new VibeboxError('E_USAGE', `kit.json names the kit ${shown(manifest.name)}, not a valid kit name`, 'run vibebox kit build again');
+  if (hasUnsafeText(manifest.version)) throw new VibeboxError('E_USAGE', `kit.json's version ${shown(manifest.version)} has control or invisible characters`, 'run vibebox kit build again');
   const keyFile = join(dist, 'kit.key');
-  let key: string;
-  try {
-    if ((statSync(keyFile).mode & 0o077) !== 0) throw new VibeboxError('E_USAGE', `${keyFile} is readable by others`, `chmod 600 ${keyFile}`);
-    key = readFileSync(keyFile, 'utf8').trim();
-  } catch (e) {
-    if (e instanceof VibeboxError) throw e;
-    throw new VibeboxError('E_USAGE', `cannot read the kit key ${keyFile}`, 'run vibebox kit build again');
-  }
-  if (manifest.key_fingerprint && manifest.key_fingerprint !== keyFingerprint(key)) throw new VibeboxError('E_USAGE', `${keyFile} does not match kit.json's key_fingerprint`, 'run vibebox kit build again');
+  const k = readUntrusted(keyFile, { maxBytes: 256, what: 'the kit key', code: 'E_USAGE' });
+  if (!k) throw new VibeboxError('E_USAGE', `no kit key ${shown(keyFile)}`, 'run vibebox kit build again');
+  if ((k.mode & 0o077) !== 0) throw new VibeboxError('E_USAGE', `${shown(keyFile)} is readable by others`, `chmod 600 ${shown(keyFile)}`);
+  if (!KEY_FORMAT.test(k.text)) throw new VibeboxError('E_USAGE', `${shown(keyFile)} is not a kit key (43 base64url characters)`, 'run vibebox kit build again');
+  const key = k.text.trim();
+  if (!manifest.key_fingerprint) throw new VibeboxError('E_USAGE', `${shown(jsonFile)} has no key_fingerprint`, 'run vibebox kit build again');
+  if (manifest.key_fingerprint !== keyFingerprint(key)) throw new VibeboxError('E_USAGE', `${shown(keyFile)} does not match kit.json's key_fingerprint`, 'run vibebox kit build again');
   return { manifest, key, keyFile };
 }
 
@@ -54,11 +69,12 @@ export async function kitServe(distArg: string, o: { project?: string; port?: st
   try {
     dist = realpathSync(resolve(distArg));
   } catch {
-    throw new VibeboxError('E_USAGE', `${distArg} does not exist`, 'run vibebox kit build <entry> first');
+    throw new VibeboxError('E_USAGE', `${shown(distArg)} does not exist`, 'run vibebox kit build <entry> first');
   }
   const guestDir = guestPathOf(project, dist);
   const { manifest, key, keyFile } = readDist(dist);
   const name = o.name ?? manifest.name;
+  if (!KIT_NAME.test(name)) throw new VibeboxError('E_USAGE', `kit name ${shown(name)} is not valid`, 'use lower-case letters, digits, ".", "_" or "-"');
   // The manifest's variables come from ~/.vibebox/.env, by name; a missing required one is an error now.
   const wanted = Object.entries(manifest.env ?? {});
   const keys = wanted.length ? readKeys() : new Map<string, string>();
@@ -95,20 +111,31 @@ export async function kitServe(distArg: string, o: { project?: string; port?: st
   ).catch(() => {
     throw new VibeboxError('E_KIT', `kit ${name} did not answer on ${health} within 180 s`, `see its log: vibebox exec --user root -- docker logs ${container}`);
   });
-  process.stdout.write(`kit ${name} ${manifest.version} serving at ws://127.0.0.1:${host}/ (key: ${keyFile})\n`);
+  process.stdout.write(`kit ${shown(name)} ${shown(manifest.version)} serving at ws://127.0.0.1:${host}/ (key: ${shown(keyFile)})\n`);
 }
 
 export async function kitLs(o: { project?: string }): Promise<void> {
   const project = resolveProject(o.project);
   const sock = await liveSocket(project);
   const { run } = await import('../client/run.js');
-  const code = await run({ project, tty: false, container: { op: 'kit', kit: { action: 'ls' } } });
+  // The list comes from the VM (container labels): taken, then shown escaped.
+  const chunks: Buffer[] = [];
+  const code = await run({ project, tty: false, container: { op: 'kit', kit: { action: 'ls' } }, stdout: (b) => chunks.push(b) });
+  process.stdout.write(kitLsText(Buffer.concat(chunks).toString('utf8')));
   if (code !== 0) throw new VibeboxError('E_KIT', `listing kits failed (exit ${code})`);
   const fs = ((await liveStatus(sock)).forwards ?? []).filter((f) => f.origin === 'kit');
-  if (fs.length) process.stdout.write(forwardLines(fs).map((l) => `  ${l}`).join('\n') + '\n');
+  if (fs.length) process.stdout.write(forwardLines(fs).map((l) => `  ${shown(l)}`).join('\n') + '\n');
+}
+
+/** `name<TAB>state` lines from the VM, every field escaped (shown): a label cannot drive the terminal. */
+export function kitLsText(raw: string): string {
+  const lines = raw.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines.map((l) => l.split('\t').map(shown).join('\t') + '\n').join('');
 }
 
 export async function kitStop(name: string, o: { project?: string }): Promise<void> {
+  if (!KIT_NAME.test(name)) throw new VibeboxError('E_USAGE', `kit name ${shown(name)} is not valid`, 'use lower-case letters, digits, ".", "_" or "-"');
   const project = resolveProject(o.project);
   const sock = await liveSocket(project);
   const { run } = await import('../client/run.js');

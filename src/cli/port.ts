@@ -9,6 +9,7 @@ import { readSessionFile } from '../session/state.js';
 import { request } from '../client/attach.js';
 import { socketAnswers } from '../net/socket-answers.js';
 import type { Status } from '../supervisor/protocol.js';
+import { jsonShown, shown } from '../../guest/shown.js';
 
 export function parsePort(s: string, what: string): number {
   const n = /^\d{1,5}$/.test(s) ? Number(s) : NaN;
@@ -31,13 +32,19 @@ export async function liveStatus(sock: string): Promise<Status> {
 }
 
 export function forwardLines(fs: NonNullable<Status['forwards']>): string[] {
+  // The container name and the error come from the guest.
   return fs.map(
     (f) =>
-      `127.0.0.1:${f.host} → guest ${f.guest}${f.container ? ` (${f.container})` : ''} [${f.origin}]${f.state === 'open' ? '' : ` ${f.state}${f.error ? `: ${f.error}` : ''}`}`,
+      shown(`127.0.0.1:${f.host} → guest ${f.guest}${f.container ? ` (${f.container})` : ''} [${f.origin}]${f.state === 'open' ? '' : ` ${f.state}${f.error ? `: ${f.error}` : ''}`}`),
   );
 }
 
 export async function port(guestArg: string | undefined, hostArg: string | undefined, o: { project?: string; close?: string; json?: boolean }): Promise<void> {
+  // The arguments first: a typo is bad input whether or not a session runs.
+  const close = o.close !== undefined ? parsePort(o.close, 'host port') : undefined;
+  if (close !== undefined && guestArg !== undefined) throw new VibeboxError('E_USAGE', '--close takes no guest port', 'use vibebox port --close <host>');
+  const guest = guestArg === undefined ? undefined : parsePort(guestArg, 'guest port');
+  const host = hostArg === undefined ? guest : parsePort(hostArg, 'host port');
   const project = resolveProject(o.project);
   const sock = await liveSocket(project);
   const send = async (msg: Parameters<typeof request>[1]): Promise<void> => {
@@ -45,20 +52,17 @@ export async function port(guestArg: string | undefined, hostArg: string | undef
     const r = await request(sock, msg, 30_000);
     if (r.type === 'error') throw new VibeboxError(r.code === 'E_PORT_IN_USE' ? 'E_PORT_IN_USE' : r.code === 'E_USAGE' ? 'E_USAGE' : 'E_PORT', r.message, r.hint);
   };
-  if (o.close !== undefined) {
-    const host = parsePort(o.close, 'host port');
-    await send({ type: 'port', host, close: true });
-    process.stdout.write(`closed 127.0.0.1:${host}\n`);
+  if (close !== undefined) {
+    await send({ type: 'port', host: close, close: true });
+    process.stdout.write(`closed 127.0.0.1:${close}\n`);
     return;
   }
-  if (guestArg === undefined) {
+  if (guest === undefined || host === undefined) {
     const fs = (await liveStatus(sock)).forwards ?? [];
-    if (o.json) process.stdout.write(JSON.stringify(fs) + '\n');
+    if (o.json) process.stdout.write(jsonShown(fs) + '\n');
     else process.stdout.write(fs.length ? forwardLines(fs).join('\n') + '\n' : 'no ports forwarded\n');
     return;
   }
-  const guest = parsePort(guestArg, 'guest port');
-  const host = hostArg === undefined ? guest : parsePort(hostArg, 'host port');
   await send({ type: 'port', host, guest });
   process.stdout.write(`http://127.0.0.1:${host} → guest port ${guest} (until the session stops)\n`);
 }

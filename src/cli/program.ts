@@ -2,10 +2,20 @@
 import { Command, CommanderError, Option } from 'commander';
 import { VibeboxError } from '../errors.js';
 import { reportAndExit } from '../report.js';
+import { shown } from '../../guest/shown.js';
+import { suggestName } from './suggest.js';
 
 declare const VIBEBOX_VERSION: string;
 
 const projectOpt = () => new Option('-p, --project <dir>', 'project directory (default: the current directory)');
+
+function notACommand(args: readonly string[], program: Command): VibeboxError {
+  const word = args.find((a) => !a.startsWith('-'));
+  if (word === undefined) return new VibeboxError('E_USAGE', `unknown option '${shown(args[0]!)}'`, 'see `vibebox --help`');
+  const names = program.commands.filter((c) => c.name() !== 'shell').flatMap((c) => [c.name(), ...c.aliases()]);
+  const near = suggestName(word, [...names, 'help']);
+  return new VibeboxError('E_USAGE', `unknown command '${shown(word)}'`, near ? `did you mean ${near}?` : 'see `vibebox --help`; to run a command in the VM: vibebox exec -- <command>');
+}
 
 export async function runCli(argv: string[]): Promise<void> {
   const program = new Command('vibebox')
@@ -14,13 +24,19 @@ export async function runCli(argv: string[]): Promise<void> {
     .showSuggestionAfterError()
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'vibebox: ')) });
+    // One line, as every other error: commander puts its "(Did you mean …?)" on a line of its own.
+    .configureOutput({ outputError: (s, write) => write(s.replace(/^error: /, 'vibebox: ').replace(/\n\(Did you mean (.*)\?\)\n?$/, ' (did you mean $1?)\n')) });
 
   program
     .command('shell', { isDefault: true })
     .description('open a shell in the project VM (created or resumed as needed)')
     .addOption(projectOpt())
-    .action(async (o: { project?: string }) => {
+    // `vibebox <word>` lands here when <word> is no command (shell is the default command, and it
+    // takes no operands): it is a typo to answer, never a shell to open.
+    .allowExcessArguments(true)
+    .allowUnknownOption(true)
+    .action(async (o: { project?: string }, cmd: Command) => {
+      if (cmd.args.length > 0) throw notACommand(cmd.args, program);
       const { run } = await import('../client/run.js');
       const { resolveProject } = await import('../session/project.js');
       process.exitCode = await run({ project: resolveProject(o.project), tty: Boolean(process.stdin.isTTY) });
@@ -96,7 +112,7 @@ export async function runCli(argv: string[]): Promise<void> {
     .addOption(projectOpt())
     .action(async (o: { project?: string }) => (await import('./container.js')).rebuild(o));
 
-  // The stack (issue 12): services the agent proposes, applied from here only.
+  // The stack: services the agent proposes, applied from here only.
   const stack = program.command('stack').description('services for the agent (redis, postgres, …): review and apply what it proposed');
   stack.command('diff').description('show the agent\'s proposal against the live stack').addOption(projectOpt())
     .action(async (o: { project?: string }) => (await import('./stack.js')).stackDiff(o));
@@ -163,7 +179,8 @@ export async function runCli(argv: string[]): Promise<void> {
     .option('--out <dir>', 'output directory', 'dist')
     .option('--name <name>', 'kit name (default: kit.name, else the file name)')
     .option('--version <version>', 'kit version (default: kit.version, else 0.0.0)')
-    .action(async (entry: string, o: { out?: string; name?: string; version?: string }) => (await import('./kit.js')).kitBuild(entry, o));
+    .addOption(projectOpt())
+    .action(async (entry: string, o: { out?: string; name?: string; version?: string; project?: string }) => (await import('./kit.js')).kitBuild(entry, o));
   kit
     .command('serve')
     .description('run a built kit in a container in the VM, its port forwarded to 127.0.0.1')

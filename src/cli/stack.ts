@@ -1,4 +1,4 @@
-// `vibebox stack …` (issue 12): the host-only side of the stack. Each subcommand is one exec of the
+// `vibebox stack …`: the host-only side of the stack. Each subcommand is one exec of the
 // ContainerOp 'stack' in the guest, which talks to the stack-controller's host socket; agent
 // containers cannot reach that socket, so apply/down/destroy happen only from here.
 import { VibeboxError } from '../errors.js';

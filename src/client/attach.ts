@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { DataKind } from '../supervisor/data-kind.js';
 import type { ClientMessage, SupervisorMessage } from '../supervisor/protocol.js';
 import { conforms, type JsonSchema } from '../supervisor/json-check.js';
+import { ShownLines } from './shown-stream.js';
 
 // Every message is validated on receipt against the protocol's schema. The bundle carries it as
 // JSON Schema generated from the zod definition at build time (build.mjs), so the warm path does
@@ -29,8 +30,12 @@ export interface AttachOptions {
   progress?: (line: string) => void;
   /** Extra environment for the command (API keys for a container run). */
   env?: Record<string, string>;
-  /** Run in the project's agent container (issue 11). */
+  /** Run in the project's agent container. */
   container?: ContainerRequest;
+  /** Review output rendered in the VM, not a user's command: every line shown() here (shown-stream.ts). */
+  shownOutput?: boolean;
+  /** Take the command's stdout instead of writing it to ours (a caller that shows it escaped). */
+  stdout?: (chunk: Buffer) => void;
 }
 
 export type ContainerRequest = Omit<ContainerOp, 'spec'>;
@@ -63,9 +68,14 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     const raw = o.tty && stdin.isTTY;
     let settled = false;
     const cleanups: (() => void)[] = [];
+    const filters = o.shownOutput ? { [DataKind.stdout]: new ShownLines(), [DataKind.stderr]: new ShownLines() } : null;
     const finish = (r: AttachResult) => {
       if (settled) return;
       settled = true;
+      if (filters) {
+        process.stdout.write(filters[DataKind.stdout].end());
+        process.stderr.write(filters[DataKind.stderr].end());
+      }
       if (TIMING) {
         mark('exit');
         process.stderr.write(`vibebox-timing client ${JSON.stringify(marks)}\n`);
@@ -139,10 +149,17 @@ export function attach(o: AttachOptions): Promise<AttachResult> {
     });
     const onMessage = async (buf: Buffer, isBinary: boolean): Promise<void> => {
       if (isBinary) {
-        const out = buf[0] === DataKind.stdout ? process.stdout : buf[0] === DataKind.stderr ? process.stderr : null;
+        const kind = buf[0];
+        if (kind === DataKind.stdout && o.stdout) {
+          o.stdout(buf.subarray(1));
+          return;
+        }
+        const out = kind === DataKind.stdout ? process.stdout : kind === DataKind.stderr ? process.stderr : null;
+        const filter = filters && (kind === DataKind.stdout || kind === DataKind.stderr) ? filters[kind] : null;
+        const data = filter ? Buffer.from(filter.push(buf.subarray(1))) : buf.subarray(1);
         // A reader slower than the guest (a pipe, a terminal): stop reading the socket until it
         // catches up, so the supervisor and then the guest wait instead of anyone buffering.
-        if (out && !out.write(buf.subarray(1)) && !paused) {
+        if (out && data.length > 0 && !out.write(data) && !paused) {
           paused = true;
           ws.pause();
           out.once('drain', () => {

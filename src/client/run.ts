@@ -1,11 +1,13 @@
 // `vibebox` (shell) and `vibebox exec`: attach to the running session, starting it if needed.
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { projectPaths, realpathOr, runPaths } from '../paths.js';
+import { isAbsolute, resolve } from 'node:path';
+import { realpathOr, runPaths } from '../paths.js';
+import { readSessionText } from '../session/state.js';
 import { attach, type AttachResult, type ContainerRequest } from './attach.js';
 import { VibeboxError } from '../errors.js';
 import { pollUntil } from '../../guest/poll.js';
 import { checkEnv } from '../supervisor/env.js';
+import { shown } from '../../guest/shown.js';
+
 
 export interface RunOptions {
   project: string;
@@ -14,12 +16,14 @@ export interface RunOptions {
   user?: 'vibe' | 'root';
   env?: Record<string, string>;
   container?: ContainerRequest;
+  /** Take the command's stdout (see AttachOptions.stdout). */
+  stdout?: (chunk: Buffer) => void;
 }
 
 /** The session id from .vibebox/session.toml without a TOML parser (our own one-line format). */
 function quickSessionId(project: string): string | null {
   try {
-    const m = /^id = "([0-9a-f-]{36})"$/m.exec(readFileSync(projectPaths(project).sessionFile, 'utf8'));
+    const m = /^id = "([0-9a-f-]{36})"$/m.exec(readSessionText(project) ?? '');
     return m?.[1] ?? null;
   } catch {
     return null;
@@ -27,11 +31,15 @@ function quickSessionId(project: string): string | null {
 }
 
 const isTTY = () => Boolean(process.stderr.isTTY);
-const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${line}\x1b[0m\n` : `${line}\n`);
+// Boot progress quotes the guest (its console, its errors): escaped before the dim styling.
+const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${shown(line)}\x1b[0m\n` : `${shown(line)}\n`);
+
+/** A container op other than `run` prints review output rendered in the VM: the host escapes it. */
+export const reviewOutput = (c: ContainerRequest | undefined): boolean => c !== undefined && c.op !== 'run';
 
 /** `afterReset`: we are reattaching after a guest-requested :new, so never ask y/N here (see run). */
 async function attachOnce(o: RunOptions, afterReset = false): Promise<AttachResult> {
-  const opts = { tty: o.tty, progress, ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}), ...(o.env ? { env: o.env } : {}), ...(o.container ? { container: o.container } : {}) };
+  const opts = { tty: o.tty, progress, ...(reviewOutput(o.container) ? { shownOutput: true } : {}), ...(o.argv ? { argv: o.argv } : {}), ...(o.user ? { user: o.user } : {}), ...(o.env ? { env: o.env } : {}), ...(o.container ? { container: o.container } : {}), ...(o.stdout ? { stdout: o.stdout } : {}) };
   const id = quickSessionId(o.project);
   if (id) {
     // The id is read from a folder the index has not vouched for yet (a copy of a running
@@ -84,7 +92,7 @@ export async function run(o: RunOptions): Promise<number> {
       case 'error':
         // As ssh and docker exec: 127 when the command is not found, 126 when it cannot run.
         if (r.code === 'E_EXEC_NOT_FOUND' || r.code === 'E_EXEC_NOT_EXECUTABLE') {
-          process.stderr.write(`vibebox: ${r.message}\n`);
+          process.stderr.write(`vibebox: ${shown(r.message)}\n`);
           return r.code === 'E_EXEC_NOT_FOUND' ? 127 : 126;
         }
         if (r.code === 'E_STOPPING' && attempt < 3) {
@@ -118,8 +126,11 @@ async function waitForReset(project: string): Promise<void> {
  * the CLI framework; null = not ours (the full CLI answers).
  */
 export async function fastPath(args: string[]): Promise<number | null> {
-  let project = process.cwd();
-  if (args.length === 0) return run({ project: resolve(project), tty: Boolean(process.stdin.isTTY) });
+  const { currentDir } = await import('../session/project.js');
+  // The current directory only when no absolute --project names the project (it may be gone).
+  let project: string | undefined;
+  const where = (): string => (project !== undefined && isAbsolute(project) ? resolve(project) : resolve(currentDir(), project ?? '.'));
+  if (args.length === 0) return run({ project: where(), tty: Boolean(process.stdin.isTTY) });
   const inContainer = args[0] === 'run';
   let i = 1;
   let tty = false;
@@ -144,7 +155,7 @@ export async function fastPath(args: string[]): Promise<number | null> {
   if (inContainer) {
     // Keys from ~/.vibebox/.env go with every container run, by name (see cli/container.ts).
     const { env, pass } = (await import('../keys/env-file.js')).runKeys();
-    return run({ project: resolve(project), argv, tty, env, container: { op: 'run', ...(root ? { root } : {}), ...(pass.length ? { pass } : {}) } });
+    return run({ project: where(), argv, tty, env, container: { op: 'run', ...(root ? { root } : {}), ...(pass.length ? { pass } : {}) } });
   }
-  return run({ project: resolve(project), argv, tty, ...(user ? { user } : {}) });
+  return run({ project: where(), argv, tty, ...(user ? { user } : {}) });
 }

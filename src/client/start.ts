@@ -2,10 +2,11 @@
 // the image if missing, check the disk, and spawn the supervisor unless a live one answers on its
 // socket. A .vibebox/ the host's index does not know is refused before anything starts.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { openPrivateAppend } from '../../qemu/private-file.js';
 import { socketAnswers } from '../net/socket-answers.js';
 import { VibeboxError } from '../errors.js';
-import { projectPaths, runPaths } from '../paths.js';
+import { imagePaths, projectPaths, runPaths } from '../paths.js';
 import { loadConfig, writeDefaultConfig } from '../config/load.js';
 import { createSessionDir, readSessionFile, writeSessionFile, type SessionFile } from '../session/state.js';
 import { verifySessionDisk } from '../session/disk.js';
@@ -47,7 +48,15 @@ export async function ensureRunning(project: string, o: StartOptions): Promise<S
     // A session keeps the image it was created from; if that is gone, say so before spawning.
     const image = await findImage(session.image!.name, session.image!.digest);
     if (!image) {
-      throw new VibeboxError('E_IMAGE_MISSING', `the image ${session.image!.name}/${session.image!.digest} this session was created from is gone`, 'delete this session (`vibebox delete`) to start on the current image; its disk is lost');
+      // The disk is an overlay on that image: never answer with deleting it. This vibebox's recipe
+      // builds the same digest again, or the image comes back from where it went.
+      const { currentDigest } = await import('../../images/build.js');
+      const same = (await currentDigest().catch(() => null)) === session.image!.digest;
+      throw new VibeboxError(
+        'E_IMAGE_MISSING',
+        `the image ${session.image!.name}/${session.image!.digest} this session's disk is built on is gone`,
+        same ? `build it again: vibebox image build --name ${session.image!.name}` : `restore ${imagePaths(session.image!.name, session.image!.digest).dir} from a backup, or build it with the vibebox that made this session; the disk is kept`,
+      );
     }
     // Before a supervisor exists: a refused disk is one line here, and nothing was started.
     await verifySessionDisk(project, session.id, image.rootfs);
@@ -74,7 +83,8 @@ async function readOrAdopt(project: string, progress: (line: string) => void): P
 async function spawnSupervisor(project: string, id: string): Promise<void> {
   const pp = projectPaths(project);
   const rp = runPaths(id);
-  const logFd = openSync(pp.supervisorLog, 'a');
+  // 0600 from its creation, never through a link: the supervisor's log tells what runs in the VM.
+  const logFd = openPrivateAppend(pp.supervisorLog);
   const entry = process.argv[1]!;
   const child = spawn(process.execPath, [entry, '__supervise', project], { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
   closeSync(logFd);

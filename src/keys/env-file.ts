@@ -1,4 +1,4 @@
-// API keys for agents (issue 11): ~/.vibebox/.env on the host, KEY=value lines. Read at each
+// API keys for agents: ~/.vibebox/.env on the host, KEY=value lines. Read at each
 // `vibebox run` and handed to that one process in the container, never stored in the VM.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';

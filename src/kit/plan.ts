@@ -7,6 +7,7 @@ import { KIT_PROTOCOL_VERSION, StoragePolicy } from '../../guest/kit/protocol.js
 import { validateOutputsPolicy, validateInputsPolicy, type AdapterInfo } from '../../guest/kit/storage/policy.js';
 import { VibeboxError } from '../errors.js';
 import { KIT_PORT } from '../../guest/containers/container-spec.js';
+import { shown } from '../../guest/shown.js';
 
 export const KIT_BASE = 'vibebox/agent:base';
 
@@ -59,12 +60,16 @@ export function kitManifest(decl: KitDeclaration, o: { name: string; version: st
   });
 }
 
-/** .env.example: one line per declared variable, required first-class, secrets never given a value. */
+/**
+ * .env.example: one line per declared variable, required first-class, secrets never given a value.
+ * The build refuses control characters in the declaration; escaping here too means no value can
+ * ever add a line of its own.
+ */
 export function envExample(env: Record<string, z.infer<typeof KitEnvSpec>>): string {
   const lines = ['# Environment of this kit. VIBEBOX_KIT_KEY is the bearer key (kit.key); `vibebox kit serve`', '# passes it, and these variables from ~/.vibebox/.env, to the kit.', 'VIBEBOX_KIT_KEY='];
   for (const [name, s] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
-    const notes = [s.required ? 'required' : 'optional', ...(s.secret ? ['secret'] : []), ...(s.description ? [s.description] : [])];
-    lines.push(`# ${notes.join(', ')}`, `${name}=${s.secret ? '' : (s.default ?? '')}`);
+    const notes = [s.required ? 'required' : 'optional', ...(s.secret ? ['secret'] : []), ...(s.description ? [shown(s.description)] : [])];
+    lines.push(`# ${notes.join(', ')}`, `${shown(name)}=${s.secret ? '' : shown(s.default ?? '')}`);
   }
   return lines.join('\n') + '\n';
 }

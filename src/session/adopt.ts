@@ -8,8 +8,8 @@ import { readRecord, verifyOverlay, writeRecord } from '../../qemu/disk.js';
 import { readGrant, writeGrant } from '../approval/store.js';
 import { WORKSPACE } from '../config/load.js';
 import { diskRecordFile, projectPaths, vibeboxHome } from '../paths.js';
-import { upsert } from './index-file.js';
-import { readIndexSync, updateIndex } from './index-store.js';
+import { upsert, type IndexEntry } from './index-file.js';
+import { presence, readIndexSync, updateIndex } from './index-store.js';
 import { parseSessionFile, type SessionFile } from './state.js';
 
 /** The session of a folder vibebox made and the user moved here, now indexed; else null. */
@@ -21,8 +21,10 @@ export async function adoptMovedSession(project: string, home: string = vibeboxH
     return null;
   }
   if (!s?.image) return null;
-  // Still indexed for a live folder elsewhere: this is a copy of it, never a move.
-  if (readIndexSync(home).some((e) => e.id === s.id)) return null;
+  // Still indexed for a folder that is there: this is a copy of it, never a move. An entry whose
+  // directory is missing is what a move leaves behind.
+  const here = (e: IndexEntry): boolean => e.id === s.id && presence(e) !== 'missing';
+  if (readIndexSync(home).some(here)) return null;
   const image = await findImage(s.image.name, s.image.digest, home);
   if (!image) return null;
   try {
@@ -41,6 +43,6 @@ export async function adoptMovedSession(project: string, home: string = vibeboxH
     writeGrant(s.id, { ...grant, mounts: grant.mounts.map((m) => (m.guest === WORKSPACE && m.host === was ? { ...m, host: project } : m)) });
   }
   if (rec) writeRecord(recordFile, { ...rec, disk: projectPaths(project).disk });
-  await updateIndex((idx) => (idx.some((e) => e.id === session.id) ? idx : upsert(idx, { id: session.id, directory: project, last_active: new Date().toISOString() })), home);
+  await updateIndex((idx) => (idx.some((e) => e.id === session.id && presence(e) !== 'missing') ? idx : upsert(idx, { id: session.id, directory: project, last_active: new Date().toISOString() })), home);
   return readIndexSync(home).some((e) => e.id === session.id && e.directory === project) ? session : null;
 }

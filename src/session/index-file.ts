@@ -4,6 +4,7 @@ import * as z from 'zod';
 import { VibeboxError } from '../errors.js';
 import { isSessionId } from '../paths.js';
 import { stringifyToml } from './toml-write.js';
+import { shown, shownQuoted } from '../../guest/shown.js';
 
 /** An RFC 3339 time as vibebox writes it (a string), or a TOML datetime a person typed. */
 export const TimeSchema = z.preprocess((v) => (v instanceof Date && !Number.isNaN(v.getTime()) ? v.toISOString() : v), z.string().datetime({ offset: true }));
@@ -22,8 +23,49 @@ export function isUuidV7(s: string): boolean {
   return isSessionId(s);
 }
 
-/** Parse the index text; throws E_INDEX_CORRUPT (the caller keeps a backup). */
-export function parseIndex(text: string): Index {
+/** An entry vibebox cannot read: skipped (with a warning), never dropped from the file. */
+export interface BadEntry {
+  /** 1-based position among the file's sessions. */
+  n: number;
+  /** 1-based line of its `[[session]]` header, when the file is written that way. */
+  line: number | null;
+  /** Its text from the header up to the next one: what a rewrite keeps as written (null: not splittable). */
+  text: string | null;
+  /** Its id as written, when it has a string one. */
+  id: string | null;
+  /** What is wrong with it. */
+  why: string;
+}
+
+export interface ParsedIndex {
+  entries: Index;
+  bad: BadEntry[];
+}
+
+/** Our own note above a kept entry: dropped when the entry is re-kept, so notes never pile up. */
+const KEPT_NOTE = '# vibebox cannot read the entry below';
+const HEADER = /^[ \t]*\[\[[ \t]*session[ \t]*\]\][ \t]*(#.*)?$/;
+
+/** The file's text split at its `[[session]]` headers (null when that does not give one piece per entry). */
+function segments(text: string, count: number): { line: number; text: string }[] | null {
+  const lines = text.split('\n');
+  const starts = lines.flatMap((l, i) => (HEADER.test(l) ? [i] : []));
+  if (starts.length !== count) return null;
+  return starts.map((start, k) => {
+    const piece = lines.slice(start, starts[k + 1] ?? lines.length);
+    while (piece.length > 1 && (piece[piece.length - 1]!.trim() === '' || piece[piece.length - 1]!.startsWith(KEPT_NOTE))) piece.pop();
+    return { line: start + 1, text: piece.join('\n') };
+  });
+}
+
+const oneLine = (s: string): string => s.replace(/\s+/g, ' ').trim();
+
+/**
+ * Parse the index text, entry by entry: a bad entry is reported in `bad` and the others stay
+ * usable. Throws E_INDEX_CORRUPT only when the file as a whole cannot be read (not TOML, or not a
+ * list of sessions).
+ */
+export function parseIndexEntries(text: string): ParsedIndex {
   let raw: unknown;
   try {
     raw = TOML.parse(text);
@@ -31,25 +73,62 @@ export function parseIndex(text: string): Index {
     const line = typeof (e as { line?: unknown }).line === 'number' ? ` at line ${(e as { line: number }).line + 1}` : '';
     throw new VibeboxError('E_INDEX_CORRUPT', `sessions.toml is not valid TOML${line}`);
   }
-  const r = IndexSchema.safeParse(raw);
-  if (!r.success) {
-    const i = r.error.issues[0]!;
-    throw new VibeboxError('E_INDEX_CORRUPT', `sessions.toml: ${i.path.join('.')}: ${i.message}`);
+  const top = z.strictObject({ session: z.array(z.unknown()).default([]) }).safeParse(raw);
+  if (!top.success) {
+    const i = top.error.issues[0]!;
+    throw new VibeboxError('E_INDEX_CORRUPT', `sessions.toml: ${i.path.join('.') || 'the file'}: ${oneLine(i.message)}`);
   }
+  const items = top.data.session;
+  const pieces = segments(text, items.length);
+  const entries: Index = [];
+  const bad: BadEntry[] = [];
   const ids = new Set<string>();
-  for (const s of r.data.session) {
-    if (ids.has(s.id)) throw new VibeboxError('E_INDEX_CORRUPT', `sessions.toml: session ${s.id} appears twice`);
-    ids.add(s.id);
-  }
-  return r.data.session;
+  items.forEach((item, k) => {
+    const r = IndexEntrySchema.safeParse(item);
+    let reason: string | null = null;
+    if (!r.success) {
+      const i = r.error.issues[0]!;
+      reason = `${i.path.join('.') || 'entry'}: ${oneLine(i.message)}`;
+    } else if (ids.has(r.data.id)) {
+      reason = `session ${r.data.id} appears twice`;
+    }
+    if (reason !== null || !r.success) {
+      const id = (item as { id?: unknown } | null)?.id;
+      bad.push({ n: k + 1, line: pieces?.[k]?.line ?? null, text: pieces?.[k]?.text ?? null, id: typeof id === 'string' ? id : null, why: reason ?? 'unreadable' });
+      return;
+    }
+    ids.add(r.data.id);
+    entries.push(r.data);
+  });
+  return { entries, bad };
 }
 
-export function serializeIndex(index: Index): string {
+/** Parse the index text strictly; throws E_INDEX_CORRUPT at the first bad entry. */
+export function parseIndex(text: string): Index {
+  const { entries, bad } = parseIndexEntries(text);
+  const b = bad[0];
+  if (b) throw new VibeboxError('E_INDEX_CORRUPT', `sessions.toml: ${describeBad(b)}`);
+  return entries;
+}
+
+/** Which entry and what is wrong, for a one-line message: `session 2 (line 7, id "…"): directory: …`. */
+export function describeBad(b: BadEntry): string {
+  const where = [...(b.line !== null ? [`line ${b.line}`] : []), ...(b.id !== null ? [`id ${shownQuoted(b.id.slice(0, 64))}`] : [])];
+  return `session ${b.n}${where.length ? ` (${where.join(', ')})` : ''}: ${shown(b.why)}`;
+}
+
+export function serializeIndex(index: Index, kept: readonly BadEntry[] = []): string {
   // The TOML library writes the strings: a directory name may hold any byte but NUL, and control
   // characters (DEL, newlines) must be escaped the TOML way, which JSON.stringify does not do.
   const session = [...index].sort((a, b) => a.id.localeCompare(b.id)).map((s) => ({ id: s.id, directory: s.directory, last_active: s.last_active }));
   const body = session.length ? stringifyToml({ session }) : '';
-  return `# vibebox session index — managed by vibebox; edits are kept but must stay valid.\n\n${body}`;
+  // Entries vibebox cannot read stay as the user wrote them, after the others: a rewrite never
+  // loses one (they are still skipped, with a warning, until fixed).
+  const tail = kept
+    .filter((b) => b.text !== null)
+    .map((b) => `\n${KEPT_NOTE} (${b.why}): kept as written; fix or remove it\n${b.text!.trimEnd()}\n`)
+    .join('');
+  return `# vibebox session index — managed by vibebox; edits are kept but must stay valid.\n\n${body}${tail}`;
 }
 
 /** Add or replace the entry for a directory (one directory has at most one session). */

@@ -1,15 +1,15 @@
 // The project lock: one vibebox at a time creates, starts, approves or deletes a project's
 // session (two clients starting at once get one VM).
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { VibeboxError } from '../errors.js';
 import { homePaths } from '../paths.js';
+import { mkdirPrivate } from '../../qemu/private-file.js';
 
 export async function withProjectLock<T>(project: string, fn: () => Promise<T>): Promise<T> {
   const dir = homePaths().locksDir;
-  mkdirSync(dir, { recursive: true });
+  mkdirPrivate(dir);
   const name = createHash('sha256').update(project).digest('hex').slice(0, 16);
   let release: () => Promise<void>;
   try {

@@ -1,11 +1,20 @@
 // Which directory is the project: the cwd or --project, never / or the home directory itself.
 import { realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { resolve } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { VibeboxError } from '../errors.js';
 
+/** process.cwd(), or one line when the directory we are in was deleted or moved away. */
+export function currentDir(): string {
+  try {
+    return process.cwd();
+  } catch {
+    throw new VibeboxError('E_PROJECT_FORBIDDEN', 'the current directory was deleted or moved away', 'cd into a project directory again, or pass --project DIR');
+  }
+}
+
 export function resolveProject(dir: string | undefined, home = homedir()): string {
-  const abs = resolve(dir ?? process.cwd());
+  const abs = dir !== undefined && isAbsolute(dir) ? resolve(dir) : resolve(currentDir(), dir ?? '.');
   let real: string;
   try {
     real = realpathSync(abs);

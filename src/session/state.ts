@@ -2,16 +2,18 @@
 // created it, image. Deleting .vibebox/ deletes the session. A .vibebox/ is used only when the
 // host's index (sessions.toml under VIBEBOX_HOME, which no project can write) knows its id for
 // this very directory: a cloned repository can ship a .vibebox/ of its own.
-import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import TOML from '@iarna/toml';
 import { v7 as uuidv7 } from 'uuid';
 import * as z from 'zod';
 import { VibeboxError, isErrno } from '../errors.js';
-import { homePaths, isSessionId, projectPaths, vibeboxHome } from '../paths.js';
+import { readUntrusted } from '../fs/read-untrusted.js';
+import { PRIVATE_DIR, PRIVATE_FILE, tightenPrivateDir } from '../../qemu/private-file.js';
+import { diskRecordFile, homePaths, isSessionId, projectPaths, vibeboxHome } from '../paths.js';
 import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 import { isDigest } from '../../images/digest.js';
-import { TimeSchema, upsert } from './index-file.js';
-import { readIndexSync, updateIndex } from './index-store.js';
+import { describeBad, TimeSchema, upsert } from './index-file.js';
+import { presence, readIndexSync, unreadableEntries, updateIndex } from './index-store.js';
 import { stringifyToml } from './toml-write.js';
 
 declare const VIBEBOX_VERSION: string;
@@ -40,13 +42,58 @@ export function shellPath(p: string): string {
   return `$'${p.replace(/[\\']/g, (c) => `\\${c}`).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}'`;
 }
 
-function untrusted(project: string, why: string): VibeboxError {
+/**
+ * What to do about a .vibebox/ the index does not vouch for. `rm -r` only for one vibebox never
+ * knew (a clone, a copy of a session that is still there): never for a disk the host has a trace
+ * of (an index entry, readable or not, or a disk record), which a lost index entry would make
+ * look foreign.
+ */
+function untrustedHint(project: string, id: string | null, home: string): string {
   const dir = projectPaths(project).stateDir;
-  return new VibeboxError(
-    'E_SESSION_UNTRUSTED',
-    `${showPath(dir)} was not made by vibebox for this folder (${why}); vibebox will not use it`,
-    `if it came with a clone or a copy, delete it to start a fresh session: rm -r ${shellPath(dir)}`,
-  );
+  const index = readIndexSync(home);
+  const unreadable = unreadableEntries(home);
+  const fixIndex = unreadable.length ? `${homePaths(home).sessionsIndex} has an entry vibebox cannot read (${describeBad(unreadable[0]!)}): fix it, then retry` : null;
+  if (id === null) {
+    const mine = index.find((e) => e.directory === project);
+    if (mine) return `the index has session ${mine.id} for this folder: restore its ${showPath(projectPaths(project).sessionFile)} (id = "${mine.id}")`;
+    return fixIndex ?? `if it came with a clone or a copy, delete it to start a fresh session: rm -r ${shellPath(dir)}`;
+  }
+  const known = index.find((e) => e.id === id);
+  if (known && presence(known) === 'missing') return `it looks moved from ${showPath(known.directory)}: run \`vibebox\` here to continue it (its disk is checked first)`;
+  if (known) return `if it is a copy of that session, delete the copy to start a fresh session here: rm -r ${shellPath(dir)}`;
+  if (fixIndex) return fixIndex;
+  if (isSessionId(id) && existsSync(diskRecordFile(id, home))) return `vibebox made session ${id} on this machine but its index entry is gone: run \`vibebox\` here to take it back (its disk is checked first)`;
+  return `if it came with a clone or a copy, delete it to start a fresh session: rm -r ${shellPath(dir)}`;
+}
+
+function untrusted(project: string, why: string, id: string | null = null, home: string = vibeboxHome()): VibeboxError {
+  const dir = projectPaths(project).stateDir;
+  let hint: string;
+  try {
+    hint = untrustedHint(project, id, home);
+  } catch (e) {
+    // An index vibebox cannot read cannot say whether it knew this folder: never suggest rm.
+    if (!(e instanceof VibeboxError)) throw e;
+    hint = `${e.message}; ${e.hint ?? 'fix it'}`;
+  }
+  return new VibeboxError('E_SESSION_UNTRUSTED', `${showPath(dir)} was not made by vibebox for this folder (${why}); vibebox will not use it`, hint);
+}
+
+/** What vibebox writes is a few hundred bytes. */
+const MAX_SESSION_FILE_BYTES = 64 * 1024;
+
+/**
+ * The text of .vibebox/session.toml (null: none), read the way every file a project can write is
+ * read (see readUntrusted: a FIFO or a link to /dev/zero there must not hang the host): anything
+ * but a small regular file is a folder vibebox did not make.
+ */
+export function readSessionText(project: string): string | null {
+  try {
+    return readUntrusted(projectPaths(project).sessionFile, { maxBytes: MAX_SESSION_FILE_BYTES, what: 'session file' })?.text ?? null;
+  } catch (e) {
+    if (e instanceof VibeboxError) throw untrusted(project, 'its session.toml is not a small regular file');
+    throw e;
+  }
 }
 
 /**
@@ -55,18 +102,12 @@ function untrusted(project: string, why: string): VibeboxError {
  */
 export function parseSessionFile(project: string): SessionFile | null {
   const p = projectPaths(project);
-  let text: string;
-  try {
-    if (!lstatSync(p.sessionFile).isFile()) throw untrusted(project, 'its session.toml is not a regular file');
-    text = readFileSync(p.sessionFile, 'utf8');
-  } catch (e) {
-    if (isErrno(e, 'ENOENT')) return null;
-    throw e;
-  }
+  const text = readSessionText(project);
+  if (text === null) return null;
   try {
     return SessionFileSchema.parse(TOML.parse(text));
   } catch {
-    throw new VibeboxError('E_CONFIG_INVALID', `${showPath(p.sessionFile)} is corrupted`, `delete ${showPath(p.stateDir)} to start a fresh session (its disk is lost), or fix the file`);
+    throw new VibeboxError('E_CONFIG_INVALID', `${showPath(p.sessionFile)} is corrupted`, 'fix the file (id = "<session id>", created = "<time>"), or restore it from a backup');
   }
 }
 
@@ -84,25 +125,33 @@ export function readSessionFile(project: string, home: string = vibeboxHome()): 
     if (isErrno(e, 'ENOENT')) return null;
     throw e;
   }
-  if (!st.isDirectory()) throw untrusted(project, st.isSymbolicLink() ? 'it is a symbolic link' : 'it is not a directory');
+  if (!st.isDirectory()) throw untrusted(project, st.isSymbolicLink() ? 'it is a symbolic link' : 'it is not a directory', null, home);
   let s: SessionFile | null;
   try {
     s = parseSessionFile(project);
   } catch (e) {
     // A broken session.toml of a folder the index knows is a corrupted session; any other is
     // one vibebox never wrote.
-    if (e instanceof VibeboxError && e.code === 'E_CONFIG_INVALID' && !readIndexSync(home).some((x) => x.directory === project)) {
-      throw untrusted(project, 'its session.toml is not one vibebox wrote');
+    if (e instanceof VibeboxError && e.code === 'E_CONFIG_INVALID') {
+      const mine = readIndexSync(home).find((x) => x.directory === project);
+      if (!mine) throw untrusted(project, 'its session.toml is not one vibebox wrote', null, home);
+      // The index knew this folder's session: its disk is still good; the hint says how to mend the file.
+      throw new VibeboxError('E_CONFIG_INVALID', e.message, `fix it: the index has session ${mine.id} for this folder (id = "${mine.id}"); the disk is untouched`);
     }
     throw e;
   }
   if (!s) {
     if (readdirSync(p.stateDir).length === 0) return null;
-    throw untrusted(project, 'it holds files but no session.toml');
+    throw untrusted(project, 'it holds files but no session.toml', null, home);
   }
   const known = readIndexSync(home).find((e) => e.id === s.id);
-  if (!known) throw untrusted(project, `its session ${s.id} is not in ${showPath(homePaths(home).sessionsIndex)}`);
-  if (known.directory !== project) throw untrusted(project, `its session ${s.id} belongs to ${showPath(known.directory)}`);
+  if (!known) {
+    // Its entry is there but unreadable: the index did know it; say which line to mend.
+    const bad = unreadableEntries(home).find((b) => b.id === s.id);
+    if (bad) throw new VibeboxError('E_INDEX_CORRUPT', `the index entry of this folder's session cannot be read: ${describeBad(bad)}`, `fix it in ${showPath(homePaths(home).sessionsIndex)}, then retry; nothing was changed`);
+    throw untrusted(project, `its session ${s.id} is not in ${showPath(homePaths(home).sessionsIndex)}`, s.id, home);
+  }
+  if (known.directory !== project) throw untrusted(project, `its session ${s.id} belongs to ${showPath(known.directory)}`, s.id, home);
   return s;
 }
 
@@ -115,7 +164,7 @@ export function writeSessionFile(project: string, s: SessionFile): void {
   if (s.image) doc['image'] = { name: s.image.name, digest: s.image.digest };
   const tmp = `${p.sessionFile}.tmp`;
   rmSync(tmp, { force: true });
-  writeFileSync(tmp, stringifyToml(doc), { flag: 'wx' });
+  writeFileSync(tmp, stringifyToml(doc), { flag: 'wx', mode: PRIVATE_FILE });
   renameSync(tmp, p.sessionFile);
 }
 
@@ -126,14 +175,16 @@ export function writeSessionFile(project: string, s: SessionFile): void {
 export async function createSessionDir(project: string, now = new Date(), home: string = vibeboxHome()): Promise<SessionFile> {
   const p = projectPaths(project);
   try {
-    mkdirSync(p.stateDir);
+    // 0700: the disk, the saved RAM and the logs inside are this user's alone.
+    mkdirSync(p.stateDir, { mode: PRIVATE_DIR });
   } catch (e) {
     if (!isErrno(e, 'EEXIST')) throw e;
     // Only an empty directory is taken over: never write into files vibebox did not make.
-    if (!lstatSync(p.stateDir).isDirectory() || readdirSync(p.stateDir).length > 0) throw untrusted(project, 'it holds files but no session.toml');
+    if (!lstatSync(p.stateDir).isDirectory() || readdirSync(p.stateDir).length > 0) throw untrusted(project, 'it holds files but no session.toml', null, home);
   }
+  tightenPrivateDir(p.stateDir);
   // Never committed by accident.
-  writeFileSync(p.gitignore, '*\n', { flag: 'wx' });
+  writeFileSync(p.gitignore, '*\n', { flag: 'wx', mode: PRIVATE_FILE });
   const s: SessionFile = { id: uuidv7(), created: now.toISOString(), vibebox_version: vibeboxVersion(), guest_protocol: PROTOCOL_VERSION };
   writeSessionFile(project, s);
   await updateIndex((idx) => upsert(idx, { id: s.id, directory: project, last_active: now.toISOString() }), home);

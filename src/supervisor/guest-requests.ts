@@ -22,6 +22,11 @@ export interface GuestReply {
   output: string;
 }
 
+/** The request came from the exec `owner` is running now (the agent says which exec it really came from). */
+function ownsExec(owner: Client | undefined, execId: number | null): owner is Client {
+  return owner !== undefined && execId !== null && owner.execId === execId;
+}
+
 export function handleGuestRequest(m: GuestRequest, ctx: GuestRequestContext): GuestReply {
   const owner = ctx.ownerOf(m.execId);
   switch (m.command) {
@@ -30,15 +35,16 @@ export function handleGuestRequest(m: GuestRequest, ctx: GuestRequestContext): G
     case 'help':
       return { exitCode: 0, output: '' };
     case 'exit': {
-      if (!owner || owner.execId !== m.execId || m.execId === null) {
-        return { exitCode: 1, output: ':exit works in a vibebox shell, not in a background process\n' };
-      }
+      if (!ownsExec(owner, m.execId) || m.execId === null) return { exitCode: 1, output: ':exit works in a vibebox shell, not in a background process\n' };
       owner.send({ type: 'detach' });
       ctx.hangUp(m.execId);
       owner.close();
       return { exitCode: 0, output: '' };
     }
     case 'new':
+      // Deleting the session ends every client's work: only a process inside an exec that a
+      // client is running now may ask, never a daemon or a process left from an ended exec.
+      if (!ownsExec(owner, m.execId)) return { exitCode: 1, output: ':new works in a vibebox shell, not in a background process\n' };
       for (const c of ctx.clients()) c.send({ type: 'reset', reattach: c === owner });
       ctx.replaceSession();
       return { exitCode: 0, output: 'replacing this session with a fresh one…\n' };

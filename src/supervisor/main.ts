@@ -3,7 +3,7 @@
 // server, reference count, grace timer), client requests, agent events and guest requests
 // (:commands), boot, suspend/resume, and the stop steps; plus the egress proxy and the agent
 // channel. Their shared state is one Session (docs/architecture.md, Processes).
-import { mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { VibeboxError } from '../errors.js';
 import { homePaths, projectPaths, runPaths, savedStateRecordFile } from '../paths.js';
 import { readSessionFile } from '../session/state.js';
@@ -19,6 +19,7 @@ import type { ResolvedConfig } from '../config/load.js';
 import { RefCount } from './refcount.js';
 import { ClientsHub } from './clients-hub.js';
 import { RotatingLog } from './rotating-log.js';
+import { mkdirPrivate, tightenPrivateDir } from '../../qemu/private-file.js';
 import { cleanLine, GuestLog } from './guest-text.js';
 import { EventWriter, eventsFile } from './events.js';
 import { bootTimeoutMs } from './env.js';
@@ -51,7 +52,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
   const home = homePaths();
   const pp = projectPaths(project);
   const rp = runPaths(id);
-  mkdirSync(rp.dir, { recursive: true, mode: 0o700 });
+  // Only this user may read a session (its disk, its saved RAM, its logs, its sockets): a
+  // session an older vibebox made 0755/0644 is tightened here, before anything is written.
+  const tightened = tightenPrivateDir(pp.stateDir);
+  for (const d of [home.home, home.runDir, rp.dir]) mkdirPrivate(d);
   const logFile = new RotatingLog(pp.supervisorLog);
   const log = (msg: string) => logFile.write(`${new Date().toISOString()} ${msg}`);
   const bootTimeout = bootTimeoutMs(process.env);
@@ -68,10 +72,10 @@ async function superviseSession(project: string, id: string, events: EventWriter
     return eff;
   };
   const cfg: ResolvedConfig = applyConfig();
-  if (!session.image) throw new VibeboxError('E_IMAGE_MISSING', 'session has no image recorded', `delete ${pp.stateDir} and run vibebox again`);
+  if (!session.image) throw new VibeboxError('E_IMAGE_MISSING', 'session has no image recorded', `run vibebox again: it records the image before the supervisor starts (see ${pp.supervisorLog})`);
   const image = await findImage(session.image.name, session.image.digest);
   if (!image) {
-    throw new VibeboxError('E_IMAGE_MISSING', `image ${session.image.name}/${session.image.digest} of this session is gone`, 'run `vibebox image build`, or `vibebox delete` this session to start on the current image');
+    throw new VibeboxError('E_IMAGE_MISSING', `image ${session.image.name}/${session.image.digest} of this session is gone`, 'run `vibebox image build` if this vibebox made it, or restore it; the disk is kept');
   }
 
   const driver = createDriver({
@@ -87,6 +91,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
   for (const f of [rp.supervisorSock, rp.agentSock, rp.egressSock]) rmSync(f, { force: true });
   writeFileSync(rp.supervisorPid, `${process.pid}\n`);
   log(`supervisor ${process.pid} for session ${id} in ${project}`);
+  if (tightened.length) log(`made private (0600): ${tightened.join(', ')} in ${pp.stateDir}`);
 
   // ---- state
   const s = new Session({ project, projectReal, id, paths: pp, run: rp, image, cfg, log, timing: process.env['VIBEBOX_TIMING'] === '1' });

@@ -57,6 +57,11 @@ export class RefCount {
   arm(): void {
     if (this.n > 0 || this.timer !== null || this.disarmed) return;
     const ms = this.o.graceMs();
+    if (!Number.isFinite(ms)) {
+      // auto_shutdown_ms = "never": up until `vibebox stop`
+      this.o.log?.('no clients; auto shutdown is never: staying up');
+      return;
+    }
     this.o.log?.(`no clients; shutting down in ${ms} ms unless one arrives`);
     this.timer = this.timers.setTimeout(() => {
       this.timer = null;

@@ -1,15 +1,24 @@
 // An append-only log with a size cap and one old file (<file>.1): what the guest can make the
-// supervisor write never fills the disk.
-import { appendFileSync, existsSync, renameSync, statSync } from 'node:fs';
+// supervisor write never fills the disk. Created 0600 and never through a link
+// (qemu/private-file.ts): a session's logs show what runs in it.
+import { closeSync, fstatSync, renameSync, writeSync } from 'node:fs';
+import { openPrivateAppend } from '../../qemu/private-file.js';
 
 export class RotatingLog {
   private size: number;
+  private fd: number | null = null;
   constructor(
     readonly file: string,
     private maxBytes = 8 * 1024 * 1024,
     o: { fresh?: boolean } = {},
   ) {
-    this.size = existsSync(file) ? statSync(file).size : 0;
+    this.size = 0;
+    try {
+      this.fd = openPrivateAppend(file);
+      this.size = fstatSync(this.fd).size;
+    } catch {
+      /* a link or not a file: refused; written nowhere until it is replaced */
+    }
     // fresh: a new run starts a new file (the previous run's becomes <file>.1, for post-mortems).
     if (this.size > maxBytes || (o.fresh && this.size > 0)) this.rotate();
   }
@@ -23,14 +32,16 @@ export class RotatingLog {
     const b = Buffer.from(text, 'utf8');
     if (this.size + b.length > this.maxBytes) this.rotate();
     try {
-      appendFileSync(this.file, b);
+      this.fd ??= openPrivateAppend(this.file);
+      writeSync(this.fd, b);
       this.size += b.length;
     } catch {
-      /* a full disk must not end the supervisor */
+      /* a full disk, or a link put in its place, must not end the supervisor */
     }
   }
 
   private rotate(): void {
+    this.closeFd();
     try {
       renameSync(this.file, `${this.file}.1`);
     } catch {
@@ -38,4 +49,10 @@ export class RotatingLog {
     }
     this.size = 0;
   }
+
+  private closeFd(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
 }
+

@@ -1,7 +1,7 @@
 // Suspend and resume: an idle session saves its VM (the agent unmounts, the driver migrates to a
 // file) instead of shutting it down, and the next start loads it when everything it was saved
 // against still matches (qemu/saved-state.ts says what that is); else the VM boots.
-import { chmodSync, renameSync, rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 import type { VmDriver, VmRequest } from '../../qemu/driver.js';
 import { diskStamp, dropSavedState, fileSize, hashFile, incomingUri, ramFileOf, readRecord, sha256, staleReason, writeRecord, type ResumeKey, type SavedStateRecord } from '../../qemu/saved-state.js';
@@ -50,8 +50,8 @@ export async function suspendVm(d: SuspendResumeDeps): Promise<boolean> {
     const [sha, ramSha] = await Promise.all([hashFile(tmp), ramBytes === null ? null : hashFile(ramTmp)]);
     const ram = ramBytes === null || ramSha === null ? null : { bytes: ramBytes, sha256: ramSha };
     const rec: SavedStateRecord = { schema: 1, key: resumeKey, disk, bytes, sha256: sha, ram, nextExec: s.nextExec, savedAt: new Date().toISOString(), saveMs: Date.now() - t };
-    // Guest memory: for this user's eyes only.
-    for (const f of [tmp, ...(ram ? [ramTmp] : [])]) chmodSync(f, 0o600);
+    // Guest memory is for this user's eyes only: the driver wrote both files into files it
+    // created 0600 (qemu/private-file.ts), never a wider mode fixed after the fact.
     if (ram) renameSync(ramTmp, ramFileOf(pp.savedState));
     renameSync(tmp, pp.savedState);
     writeRecord(savedRecord, rec);

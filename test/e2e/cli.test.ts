@@ -1,6 +1,6 @@
 // The built CLI (dist/vibebox.js) as a user runs it. No VM: only commands that never boot one.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -168,6 +168,19 @@ describe('vibebox list', () => {
     assert.match(t.stdout, /3 minutes ago\s+stopped/);
     assert.equal(vb(['ls', '--json']).stdout, j.stdout);
   });
+  it('a directory name with escape sequences is listed escaped (table and --json)', async () => {
+    const dir = join(tmp, 'p\x1b[1A\x1b[2K\r\u202efake');
+    mkdirSync(dir);
+    await fakeSession(dir);
+    const t = vb(['list']);
+    assert.equal(t.status, 0, t.stderr);
+    assert.doesNotMatch(t.stdout, /[\x1b\r\u202e]/);
+    assert.ok(t.stdout.includes('p\\e[1A\\e[2K\\r\\u202efake'), t.stdout);
+    const j = vb(['list', '--json']);
+    assert.doesNotMatch(j.stdout, /[\x1b\r\u202e]/);
+    assert.ok((JSON.parse(j.stdout) as { directory: string }[]).some((r) => r.directory === dir), 'the same value as JSON');
+    rmSync(dir, { recursive: true, force: true });
+  });
   it('drops a session whose .vibebox/ was deleted by hand', async () => {
     const keep = await fakeSession(project);
     const gone = newProject('gone');
@@ -286,10 +299,16 @@ describe('vibebox explain', () => {
       ['[vm]\ncpus = "many"\n', [/vibebox\.toml/, /vm\.cpus/]],
       ['[vm]\nmemory = "lots"\n', [/vm\.memory/]],
       ['[network]\nmode = "open"\n', [/network\.mode/]],
-      ['[vm]\ncpus = 2\n\nmemory = = "2GiB"\n', [/vibebox\.toml line 4/]],
-      ['[vm\n', [/vibebox\.toml line 1/]],
+      ['[vm]\ncpus = 2\n\nmemory = = "2GiB"\n', [/vibebox\.toml:4:10: unexpected "="/]],
+      ['[vm\n', [/vibebox\.toml:1:4: /]],
       ['[[mounts]]\nhost = "./missing"\nguest = "/mnt/m"\n', [/\.\/missing/, /does not exist/]],
       ['[[mounts]]\nhost = "."\nguest = "/etc"\n', [/system path/]],
+      // a control character anywhere (the approval-prompt attack): the key named, printed escaped
+      ['[image]\nrun = ["\\u001b[1A\\u001b[2K\\r+ image.run: apt-get clean"]\n', [/image\.run\[0\] contains a control character \(\\e\): "\\e\[1A/]],
+      ['[[mounts]]\nhost = "/tmp"\nguest = "/mnt/x\\r"\n', [/mounts\[0\]\.guest contains a control character \(\\r\)/]],
+      // an entry the proxy would skip, refused as `vibebox allow` refuses it
+      ['[network]\nentries = ["host:0"]\n', [/network\.entries\[0\]: "host:0": port must be a number from 1 to 65535/]],
+      ['[network]\nentries = ["010.1.1.1"]\n', [/network\.entries\[0\]: .*8\.1\.1\.1/]],
     ];
     for (const [text, patterns] of cases) {
       writeFileSync(join(project, 'vibebox.toml'), text);
@@ -297,6 +316,7 @@ describe('vibebox explain', () => {
         assertBadInput(vb(['explain']), ...patterns);
         assertBadInput(vb(['explain', '--json']), ...patterns);
       });
+      assert.doesNotMatch(vb(['explain']).stderr, /[\x1b\r]/, 'nothing raw reaches the terminal');
     }
   });
   it('a mount exposing VIBEBOX_HOME is refused', () => {
@@ -309,6 +329,45 @@ describe('vibebox explain', () => {
       assertBadInput(vb(['explain'], { cwd: userHome }), /refusing to use/);
       assertBadInput(vb(['explain', '--project', join(project, 'nope')]), /does not exist/);
     });
+  });
+  it('shows what waits for approval, marked, and the VM size (text and --json); approve -y lists what it approved', async () => {
+    await fakeSession(project);
+    const none = vb(['approve', '--yes']);
+    assert.equal(none.status, 0, none.stderr);
+    assert.equal(none.stdout, 'vibebox.toml asks for nothing beyond what you approved: no change\n');
+    mkdirSync(join(project, 'data'));
+    const entries = [...DEFAULT_ALLOWLIST, 'new.example.com'].map((e) => JSON.stringify(e)).join(', ');
+    writeFileSync(join(project, 'vibebox.toml'), `[vm]\ncpus = 3\nmemory = "4GiB"\n\n[[mounts]]\nhost = "data"\nguest = "/mnt/data"\nmode = "rw"\n\n[network]\nentries = [${entries}]\n`);
+    type E = {
+      vm: { cpus: number; memory: string; disk: string };
+      mounts: { host: string; guest: string; mode: string }[];
+      network: { entries: string[] };
+      pending: { items: string[]; mounts: { host: string; guest: string; mode: string }[]; network: { entries: string[] }; vm: { cpus?: number; memory?: string } };
+    };
+    const r = vb(['explain', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const e = JSON.parse(r.stdout) as E;
+    assert.deepEqual(e.vm, { cpus: 2, memory: '2GiB', disk: '20GiB', auto_shutdown: '30000 ms' });
+    assert.deepEqual(e.pending.vm, { cpus: 3, memory: '4GiB' });
+    const data = { host: join(project, 'data'), guest: '/mnt/data', mode: 'rw' };
+    assert.deepEqual(e.mounts, [{ host: project, guest: '/workspace', mode: 'rw' }, data]);
+    assert.deepEqual(e.pending.mounts, [data]);
+    assert.ok(e.network.entries.includes('new.example.com'));
+    assert.deepEqual(e.pending.network.entries, ['new.example.com']);
+    assert.equal(e.pending.items.length, 4, e.pending.items.join('\n'));
+    const t = vb(['explain']).stdout;
+    assert.match(t, /^vm: 2 cpus, 2GiB memory, 20GiB disk; stops 30000 ms after the last client leaves$/m);
+    assert.match(t, /^ {2}asks for 3 cpus, 4GiB memory {2}\+ pending approval$/m);
+    assert.ok(t.includes(`  ${join(project, 'data')} → /mnt/data (rw)  + pending approval\n`), t);
+    assert.ok(t.includes('  new.example.com  + pending approval\n'), t);
+    assert.match(t, /^pending approval \(vibebox\.toml asks for it; not applied until `vibebox approve`\):$/m);
+    const a = vb(['approve', '--yes']);
+    assert.equal(a.status, 0, a.stderr);
+    assert.equal(a.stdout, `approved:\n${e.pending.items.map((i) => `  ${i}\n`).join('')}`);
+    const after = JSON.parse(vb(['explain', '--json']).stdout) as E;
+    assert.deepEqual(after.pending.items, []);
+    assert.deepEqual(after.vm, { cpus: 3, memory: '4GiB', disk: '20GiB', auto_shutdown: '30000 ms' });
+    assert.doesNotMatch(vb(['explain']).stdout, /pending approval/);
   });
   it('a session in the project is shown', async () => {
     const id = await fakeSession(project);
@@ -355,6 +414,36 @@ describe('vibebox allow / deny', () => {
   it('a broken vibebox.toml is never edited', () => {
     writeFileSync(join(project, 'vibebox.toml'), '[vm]\nbogus = 1\n');
     unchanged(() => assertBadInput(vb(['allow', 'example.org']), /bogus/));
+  });
+  it('seven `allow` processes at once: every host lands in vibebox.toml and in the approved grant', async () => {
+    const id = await fakeSession(project);
+    const hosts = Array.from({ length: 7 }, (_, i) => `h${i}.example.com`);
+    const env: NodeJS.ProcessEnv = { ...process.env, VIBEBOX_HOME: home, HOME: userHome };
+    delete env['VIBEBOX_DEBUG'];
+    const runs = hosts.map(
+      (h) =>
+        new Promise<Result>((resolve) => {
+          const c = spawn(process.execPath, [bin, 'allow', h], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] });
+          let stdout = '';
+          let stderr = '';
+          c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+          c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          c.on('close', (status) => resolve({ status, stdout, stderr }));
+        }),
+    );
+    const results = await Promise.all(runs);
+    for (const [i, r] of results.entries()) {
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, `allowed ${hosts[i]}\n`);
+    }
+    const file = entries();
+    const grant = (JSON.parse(readFileSync(join(home, 'approved', `${id}.json`), 'utf8')) as { network: { entries: string[] } }).network.entries;
+    for (const h of hosts) {
+      assert.ok(file.includes(h), `${h} in vibebox.toml: ${file.join(', ')}`);
+      assert.ok(grant.includes(h), `${h} in the approved grant: ${grant.join(', ')}`);
+    }
+    assert.deepEqual([...grant].sort(), [...file].sort(), 'the grant and the file agree');
+    assert.deepEqual(readdirSync(join(home, 'approved')).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
   });
 });
 

@@ -1,5 +1,5 @@
 // Eight processes edit one VIBEBOX_HOME at once through the real index-store module: the index
-// must stay valid TOML and lose nothing (ARCHITECTURE §4).
+// must stay valid TOML and lose nothing (docs/architecture.md, Files on disk).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';

@@ -149,7 +149,7 @@ describe('a .vibebox/ that vibebox did not make', () => {
   });
 });
 
-describe('sessions.toml with any directory name (issue 10 §2)', () => {
+describe('sessions.toml with any directory name', () => {
   it('a project path with DEL and a newline gets a session entry, and `vibebox list --json` still works', async () => {
     const weird = join(base, 'p\x7fq\nr\x1b[0m');
     mkdirSync(weird);

@@ -1,4 +1,4 @@
-// The agent images (issue 11): vibebox/agent:base imported in the guest from the tarball the image
+// The agent images: vibebox/agent:base imported in the guest from the tarball the image
 // build made, and a project layer built FROM it through the egress proxy, tagged by content. Real
 // QEMU (TCG here), the real image, real Docker in the guest, the real proxy and Debian mirror.
 import { after, before, describe, it } from 'node:test';

@@ -1,4 +1,4 @@
-// Agents in the VM (issue 11), end to end from the host: `vibebox run` into the project's
+// Agents in the VM, end to end from the host: `vibebox run` into the project's
 // persistent agent container — real QEMU (TCG here), real Docker inside it, the real egress proxy
 // and the real npm registry. One booted session for the file.
 import { after, before, describe, it } from 'node:test';

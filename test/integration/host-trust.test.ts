@@ -1,4 +1,4 @@
-// The host's trust in the guest (issue 11): the CA certificates the host trusts beyond its
+// The host's trust in the guest: the CA certificates the host trusts beyond its
 // distribution's set reach the guest at every boot, so HTTPS through the egress proxy works
 // without --cacert. Real QEMU (TCG here), the real image, the built CLI, the real registry.
 //

@@ -1,4 +1,4 @@
-// The mount walls against the guest (issue 9) for whoever runs vibebox (issue 10): run this file
+// The mount walls against the guest for whoever runs vibebox: run this file
 // as root and as an ordinary user. Real QEMU (TCG here), the real image, the real virtiofsd.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,6 +28,10 @@ describe('mount walls', () => {
   let proj: string;
   let hostConfig: string;
   let subConfig: string;
+  /** Host copies, before boot, of the submodule metadata the guest attacks. */
+  const before_: Record<string, string> = {};
+  const SM = '.git/modules/mods/sm';
+  const SUBMODULE_FILES = [`${SM}/config`, `${SM}/modules/inner/config`, 'mods/sm/.git', 'mods/sm/inner/.git', 'vendor/lib/.git/config'];
   before(async () => {
     t = testEnv();
     proj = t.project('mounts');
@@ -35,6 +39,21 @@ describe('mount walls', () => {
     // down (its hooks directory missing: the guest must not be able to create it).
     git(proj, 'init', '-q');
     execFileSync('sh', ['-c', 'echo hello > README && mkdir -p sub && cd sub && git init -q && rm -rf .git/hooks'], { cwd: proj });
+    // A submodule two levels down (its gitdir in .git/modules/mods/sm) with a nested submodule of
+    // its own, and a nested repository staged as a gitlink without .gitmodules.
+    const inner = t.project('mounts-inner-src');
+    const smSrc = t.project('mounts-sm-src');
+    for (const r of [inner, smSrc]) {
+      git(r, 'init', '-q');
+      git(r, 'commit', '-q', '--allow-empty', '-m', 'src');
+    }
+    git(smSrc, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', inner, 'inner');
+    git(smSrc, 'commit', '-q', '-m', 'inner');
+    git(proj, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', smSrc, 'mods/sm');
+    git(proj, '-c', 'protocol.file.allow=always', 'submodule', 'update', '-q', '--init', '--recursive');
+    execFileSync('sh', ['-c', 'mkdir -p vendor/lib && cd vendor/lib && git init -q && git -c user.email=h@example.com -c user.name=h commit -q --allow-empty -m lib'], { cwd: proj });
+    git(proj, 'add', 'vendor/lib');
+    for (const f of SUBMODULE_FILES) before_[f] = readFileSync(join(proj, f), 'utf8');
     git(proj, 'add', 'README');
     git(proj, 'commit', '-q', '-m', 'first');
     git(proj, 'init', '-q', '--bare', join(proj, 'remote.git'));
@@ -119,6 +138,51 @@ describe('mount walls', () => {
     assert.deepEqual(readdirSync(join(proj, 'sub', '.git', 'hooks')), []);
     assert.equal(existsSync(join(proj, 'pwned')), false);
     assert.match(git(proj, 'branch', '--list'), /guest-branch/);
+  });
+
+  it('submodule and gitlink config, hooks and pointers are read-only from the guest (nested, two levels down); host git status runs nothing planted; git still works in the submodule', async () => {
+    const marker = join(proj, 'pwned-sm');
+    const fsmonitor = `touch '${marker}'; false`;
+    const r = await sh(t, proj, [
+      'cd /workspace',
+      `git config -f ${SM}/config core.fsmonitor "${fsmonitor}" && echo SM-CONFIG-WRITTEN`,
+      `printf '[core]\\n\\tfsmonitor = %s\\n' "${fsmonitor}" >> ${SM}/config && echo SM-CONFIG-APPENDED`,
+      `printf '[core]\\n\\tfsmonitor = %s\\n' "${fsmonitor}" >> ${SM}/modules/inner/config && echo INNER-CONFIG-WRITTEN`,
+      `(cd mods/sm && git config core.fsmonitor "${fsmonitor}") && echo SM-GIT-CONFIG-WRITTEN`,
+      `echo '#!/bin/sh' > ${SM}/hooks/post-checkout && echo SM-HOOK-WRITTEN`,
+      `sudo sh -c 'echo x >> ${SM}/config' && echo ROOT-SM-CONFIG-WRITTEN`,
+      `printf '[core]\\n\\tfsmonitor = %s\\n' "${fsmonitor}" >> vendor/lib/.git/config && echo GITLINK-CONFIG-WRITTEN`,
+      // A pointer rewritten to a gitdir planted in the project, or the directories above moved away.
+      `mkdir -p evil && git init -q --bare evil/g && git config -f evil/g/config core.fsmonitor "${fsmonitor}" && git config -f evil/g/config core.bare false`,
+      'echo "gitdir: ../../evil/g" > mods/sm/.git && echo POINTER-WRITTEN',
+      'echo "gitdir: ../../../evil/g" > mods/sm/inner/.git && echo INNER-POINTER-WRITTEN',
+      'mv mods mods2 && echo PARENT-MOVED',
+      `mv ${SM} ${SM}2 && echo GITDIR-MOVED`,
+      'mv .git/modules .git/modules2 && echo MODULES-MOVED',
+      'mv vendor/lib vendor/lib2 && echo GITLINK-MOVED',
+      'true',
+    ].join('; '));
+    assert.doesNotMatch(r.stdout, /WRITTEN|APPENDED|MOVED/, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stderr, /Read-only file system/, r.stderr);
+    const ok = await sh(t, proj, [
+      'set -e; cd /workspace/mods/sm',
+      'git -c user.email=v@example.com -c user.name=vibe commit -q --allow-empty -m in-submodule',
+      'git checkout -q -b guest-sub',
+      // `git submodule update` rewrites core.worktree in the (read-only) submodule config each
+      // time; checking out the recorded commits is the same update (README, "Known limits"),
+      // one by one: `submodule foreach` stops at vendor/lib, a gitlink with no .gitmodules entry.
+      'cd /workspace && git -C mods/sm checkout -q "$(git rev-parse HEAD:mods/sm)"',
+      'git -C mods/sm/inner checkout -q "$(git -C mods/sm rev-parse HEAD:inner)"',
+      'git -C mods/sm status | grep -q "HEAD detached"',
+      'git -C mods/sm submodule status | wc -l',
+    ].join('; '));
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.trim(), '1');
+    for (const f of SUBMODULE_FILES) assert.equal(readFileSync(join(proj, f), 'utf8'), before_[f], `${f} changed on the host`);
+    assert.deepEqual(readdirSync(join(proj, SM, 'hooks')).filter((h) => !h.endsWith('.sample')), []);
+    // What an editor does on the host by itself: git status, recursing into the submodules.
+    git(proj, 'status');
+    assert.equal(existsSync(marker), false, 'host git status ran a guest-written core.fsmonitor');
   });
 
   it('QEMU under -sandbox still forks the guestfwd relay: the guest reaches the egress proxy', async () => {

@@ -139,7 +139,7 @@ describe('auto-shutdown and resume', () => {
     // 2.5 s + 5 s since the first client left: without the cancel it would have stopped.
     assert.equal(qemuPids(t).length, 1, 'VM stopped while a client was attached');
     await until(() => qemuPids(t).length === 0, 60_000, 'the VM to stop after the grace period');
-    // QEMU gone is not yet stopped: the supervisor may still be writing the saved state (issue 14).
+    // QEMU gone is not yet stopped: the supervisor may still be writing the saved state.
     let state = '';
     await until(async () => {
       const list = await vb(t, proj, ['list', '--json']);

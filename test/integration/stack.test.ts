@@ -1,4 +1,4 @@
-// The stack (issue 12), end to end: services built from Debian packages in the VM, proposed by the
+// The stack, end to end: services built from Debian packages in the VM, proposed by the
 // agent from its container, reviewed and applied from the host, used by name from the agent
 // container; rollback, reset, reconcile after a restart, and the host-only walls. Real QEMU (TCG
 // here), real Docker in it, the real egress proxy and Debian archive. One booted session.

@@ -150,6 +150,23 @@ describe('a session under guest input', () => {
     assert.doesNotMatch(r.stdout, /\x1b/);
   });
 
+  it(':new from a process that runs in no exec (no VIBEBOX_EXEC_ID, or a daemon left by an ended one) deletes nothing', async () => {
+    const id = sessionId(proj);
+    const bootId = async () => (await sh(t, proj, 'cat /proc/sys/kernel/random/boot_id')).stdout;
+    const boot = await bootId();
+    // The request names no exec: the agent passes it on with none.
+    const r = await sh(t, proj, 'echo y | env -u VIBEBOX_EXEC_ID :new; echo "rc=$?"');
+    assert.match(r.stdout, /rc=1/, r.stderr);
+    assert.match(r.stdout, /:new works in a vibebox shell/, r.stderr);
+    // A daemon started by an exec that has ended since: its exec id is no client's any more.
+    const d = await sh(t, proj, "setsid sh -c 'sleep 2; echo y | :new >/tmp/daemon-new.out 2>&1; echo rc=$? >>/tmp/daemon-new.out' </dev/null >/dev/null 2>&1 & echo started");
+    assert.equal(d.stdout, 'started\n', d.stderr);
+    await until(async () => /rc=/.test((await sh(t, proj, 'cat /tmp/daemon-new.out 2>/dev/null')).stdout), 60_000, "the daemon's :new");
+    assert.match((await sh(t, proj, 'cat /tmp/daemon-new.out')).stdout, /rc=1/);
+    assert.equal(sessionId(proj), id);
+    assert.equal(await bootId(), boot, 'the same VM: the session was not replaced');
+  });
+
   it('after a guest-requested :new, a widened vibebox.toml is refused with "run vibebox approve", never a y/N prompt', async () => {
     const id = sessionId(proj);
     const term = ptySpawn(process.execPath, [CLI], { cwd: proj, env: t.env as Record<string, string>, cols: 100, rows: 30 });

@@ -1,4 +1,4 @@
-// Suspend and resume (issue 14): real QEMU (TCG here), the real image, the built CLI. One project
+// Suspend and resume: real QEMU (TCG here), the real image, the built CLI. One project
 // for the file: booted once, then suspended by its auto-shutdown and resumed, then made stale,
 // corrupted and stopped, each time looking at what the next start does.
 import { after, before, describe, it } from 'node:test';
@@ -42,6 +42,16 @@ describe('a suspended session', () => {
     assert.equal(first.code, 0, first.stderr);
     const [boot, sleepPid] = first.stdout.trim().split('\n');
     await suspended();
+    // Guest RAM (keys included), the disk and the logs are this user's alone, whatever the umask
+    // of the test user (written 0600 from their first byte: test/unit/session-modes.test.ts).
+    const modeOf = (f: string) => `0${(statSync(f).mode & 0o777).toString(8)}`;
+    assert.equal(modeOf(join(proj, '.vibebox')), '0700');
+    for (const f of ['saved-state', 'saved-state.ram', 'disk.qcow2', 'session.toml', 'supervisor.log', 'serial.log', 'egress.log']) {
+      const path = join(proj, '.vibebox', f);
+      if (f === 'egress.log' && !existsSync(path)) continue; // only once the guest went out
+      assert.equal(modeOf(path), '0600', f);
+    }
+    assert.equal(modeOf(t.home), '0700');
     const saved = statSync(state).size + statSync(`${state}.ram`).size;
     assert.ok(statSync(`${state}.ram`).size > 0, 'the guest RAM is saved beside the device state');
 

@@ -1,4 +1,4 @@
-// The walls and windows of a session (issue 5): mounts, the egress proxy, the vibebox commands and
+// The walls and windows of a session: mounts, the egress proxy, the vibebox commands and
 // approval of a widened vibebox.toml. Real QEMU (TCG here), the real image, the built CLI.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

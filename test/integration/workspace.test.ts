@@ -1,4 +1,4 @@
-// /workspace as agents use it (issue 14): host edits reach the guest within 1 s, and
+// /workspace as agents use it: host edits reach the guest within 1 s, and
 // `[workspace] local` directories live on the VM disk — unseen by the host, kept across a restart.
 // Real QEMU (TCG here), the real image, the real virtiofsd. One session for the file.
 import { after, before, describe, it } from 'node:test';

@@ -1,4 +1,4 @@
-// The agent images (issue 11), pure parts: the project layer's content tag, its build steps, the
+// The agent images, pure parts: the project layer's content tag, its build steps, the
 // base import's config, and the agent base recipe feeding the image digest and its own cache key.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -31,7 +31,7 @@ test('a new host, a whole domain, blocklist mode, a new or writable mount are wi
 });
 
 // ---------------------------------------------------------------------------------------------
-// network policies compared by meaning (issue 9)
+// network policies compared by meaning
 
 const net = (mode: 'allowlist' | 'blocklist', entries: string[]): Grant => g(entries, undefined, mode);
 
@@ -89,7 +89,7 @@ test('allowlist → blocklist is one widening that names the mode', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// resources (issue 9)
+// resources
 
 const withRes = (resources: Partial<Resources>): Grant => ({ ...g([]), resources: { ...DEFAULT_RESOURCES, ...resources } });
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +16,7 @@ import {
   resolveConfig,
   resolveHostPath,
   WORKSPACE,
+  writeDefaultConfig,
   type ResolvedMount,
 } from '../../src/config/load.js';
 import { setNetworkEntries } from '../../src/config/edit.js';
@@ -86,7 +88,7 @@ describe('parseConfigText: defaults', () => {
     const c = parseConfigText('[[mounts]]\nhost = "~/.gitconfig"\nguest = "/home/vibe/.gitconfig"\n');
     assert.deepEqual(c.mounts, [{ host: '~/.gitconfig', guest: '/home/vibe/.gitconfig', mode: 'ro' }]);
   });
-  it('the example of ARCHITECTURE §5 parses', () => {
+  it('the example of README.md, Configuration parses', () => {
     const c = parseConfigText(`[vm]
 cpus = 2
 memory = "2GiB"
@@ -156,14 +158,74 @@ describe('parseConfigText: bad input', () => {
     throwsCode(() => parseConfigText('[[mounts]]\nguest = "/mnt/a"\n'), 'E_CONFIG_INVALID', /mounts\[0\]\.host: /);
   });
   it('unparsable TOML is E_CONFIG_PARSE with the line number', () => {
-    throwsCode(() => parseConfigText('[vm]\ncpus = 2\nmemory = = "1GiB"\n'), 'E_CONFIG_PARSE', /vibebox\.toml line 3: /);
-    throwsCode(() => parseConfigText('[vm\n'), 'E_CONFIG_PARSE', /line 1: /);
-    throwsCode(() => parseConfigText('\n\n\n\n[network]\nentries = ["a",\n', 'p/vibebox.toml'), 'E_CONFIG_PARSE', /^vibebox: p\/vibebox\.toml line \d+: /);
+    throwsCode(() => parseConfigText('[vm]\ncpus = 2\nmemory = = "1GiB"\n'), 'E_CONFIG_PARSE', /vibebox\.toml:3:10: /);
+    throwsCode(() => parseConfigText('[vm\n'), 'E_CONFIG_PARSE', /vibebox\.toml:1:4: /);
+    throwsCode(() => parseConfigText('\n\n\n\n[network]\nentries = ["a",\n', 'p/vibebox.toml'), 'E_CONFIG_PARSE', /^vibebox: p\/vibebox\.toml:\d+:\d+: /);
     // A duplicate key is a TOML error too.
-    throwsCode(() => parseConfigText('[vm]\ncpus = 2\ncpus = 3\n'), 'E_CONFIG_PARSE', /line 3/);
+    throwsCode(() => parseConfigText('[vm]\ncpus = 2\ncpus = 3\n'), 'E_CONFIG_PARSE', /vibebox\.toml:3:\d+: /);
+  });
+  it('a TOML error is one line `file:LINE:COL: what` in plain words, with a hint', () => {
+    const cases: [string, RegExp][] = [
+      ['[vm]\ncpus = 2\nmemory = = "1GiB"\n', /^vibebox: vibebox\.toml:3:10: unexpected "=", expected a value/],
+      ['[vm]\nmemory = \n', /^vibebox: vibebox\.toml:2:10: unexpected end of line, expected a value/],
+      ['a = "x\n', /^vibebox: vibebox\.toml:1:\d+: unterminated string/],
+      ['[vm\n', /^vibebox: vibebox\.toml:1:4: unexpected end of line/],
+    ];
+    for (const [text, re] of cases) {
+      const e = throwsCode(() => parseConfigText(text), 'E_CONFIG_PARSE', re, /\(fix the TOML syntax/);
+      // Not the parser's own wording of where (row/col/pos) nor its source excerpt.
+      assert.doesNotMatch(e.toLine(), /row \d|pos \d|Unexpected|\^/);
+    }
+  });
+  it('a hostile character in a TOML error is shown escaped', () => {
+    const e = throwsCode(() => parseConfigText('[vm]\ncpus = \u202e\n'), 'E_CONFIG_PARSE', /vibebox\.toml:2:8: unexpected "\\u202e"/);
+    assert.doesNotMatch(e.toLine(), /\u202e/);
   });
   it('the file name in the message is the one given', () => {
     throwsCode(() => parseConfigText('x = 1', 'some/dir/vibebox.toml'), 'E_CONFIG_INVALID', /^vibebox: some\/dir\/vibebox\.toml: /);
+  });
+});
+
+describe('parseConfigText: what a person reads', () => {
+  // The validator's own wording (and its regex sources) is not a message: each issue is one line
+  // naming the key, what it takes, and what it got.
+  const ZOD_SPEAK = /Invalid input|Invalid option|Invalid string|received (undefined|string|number|boolean|object|array)|Too (small|big)|expected (int|number|string|object|array)\b|must match pattern|\/\^|\$\//;
+  const cases: [string, RegExp][] = [
+    ['[[mounts]]\nguest = "/mnt/a"\n', /mounts\[0\]\.host: missing \(a string\)/],
+    ['[vm]\ncpus = "2"\n', /vm\.cpus: expected a whole number, got "2"/],
+    ['[vm]\ncpus = 2.5\n', /vm\.cpus: expected a whole number, got 2\.5/],
+    ['[vm]\ncpus = 0\n', /vm\.cpus: must be at least 1, got 0/],
+    ['[vm]\ncpus = 65\n', /vm\.cpus: must be at most 64, got 65/],
+    ['[container]\ncpus = -1\n', /container\.cpus: must be more than 0, got -1/],
+    ['[[ports]]\nguest = 70000\n', /ports\[0\]\.guest: must be at most 65535, got 70000/],
+    ['[session]\nauto_shutdown_ms = true\n', /session\.auto_shutdown_ms: expected a whole number of milliseconds or "never"/],
+    ['[network]\nmode = "open"\n', /network\.mode: must be "allowlist" or "blocklist", got "open"/],
+    ['[network]\nentries = "a.com"\n', /network\.entries: expected a list \[…\], got "a\.com"/],
+    ['vm = 3\n', /vm: expected a table \[…\], got 3/],
+    ['[vm]\nmemory = "lots"\n', /vm\.memory: expected a size like "2GiB" or "512MiB", got "lots"/],
+    ['[vm]\nmemory = true\n', /vm\.memory: expected a string or a number, got true/],
+    ['[container]\nmemory = "x"\n', /container\.memory: expected a size like "2GiB" or "512MiB", got "x"/],
+    ['[image]\napt = ["Not A Package"]\n', /image\.apt\[0\]: "Not A Package" is not in the form this key takes/],
+    ['[image]\nrun = 3\n', /image\.run: expected a list \[…\], got 3/],
+    ['[workspace]\nwritable_git_config = "yes"\n', /workspace\.writable_git_config: expected true or false, got "yes"/],
+  ];
+  for (const [text, re] of cases) {
+    it(`${JSON.stringify(text)} → ${re.source}`, () => {
+      const e = throwsCode(() => parseConfigText(text), 'E_CONFIG_INVALID', /^vibebox: vibebox\.toml: /, re);
+      assert.doesNotMatch(e.toLine(), ZOD_SPEAK);
+    });
+  }
+  it('the hint names the table the key is in', () => {
+    throwsCode(() => parseConfigText('[vm]\ncpus = "2"\n'), 'E_CONFIG_INVALID', /\(see the \[vm\] keys in README\.md\)$/);
+    throwsCode(() => parseConfigText('[[mounts]]\nguest = "/x"\n'), 'E_CONFIG_INVALID', /\(see the \[\[mounts\]\] keys in README\.md\)$/);
+  });
+  it('a hostile value or key in the message is shown escaped, and a long one cut', () => {
+    const e = throwsCode(() => parseConfigText('[network]\nmode = "\\u001b[2J\\u202eopen"\n'), 'E_CONFIG_INVALID', /network\.mode contains a control character \(\\e\): "\\e\[2J\\u202eopen"/); // refused before the schema sees it
+    assert.doesNotMatch(e.toLine(), /[\x1b\u202e]/);
+    const k = throwsCode(() => parseConfigText('[vm]\n"a\\u202eb" = 1\n'), 'E_CONFIG_INVALID', /vm\.a\\u202eb: the key contains an invisible or reordering character/);
+    assert.doesNotMatch(k.toLine(), /\u202e/);
+    const long = throwsCode(() => parseConfigText(`[vm]\nimage = "${'x '.repeat(2500)}"\n`), 'E_CONFIG_INVALID', /vm\.image: /);
+    assert.ok(long.toLine().length < 400, long.toLine());
   });
 });
 
@@ -307,6 +369,34 @@ describe('readConfig / loadConfig', () => {
     assert.equal(loadConfig(p, {}).session.auto_shutdown_ms, 5);
     assert.equal(loadConfig(p, { VIBEBOX_AUTO_SHUTDOWN_MS: '1234' }).session.auto_shutdown_ms, 1234);
     assert.equal(loadConfig(p, { VIBEBOX_AUTO_SHUTDOWN_MS: 'soon' }).session.auto_shutdown_ms, 5);
+  });
+  // A guest can mkfifo /workspace/vibebox.toml or link it to /dev/zero: every host command reads
+  // the file, so each must refuse it at once, in one line, never block or read without end.
+  it('a FIFO, a link to /dev/zero, a link to a file, a directory or a huge vibebox.toml: one line, at once', () => {
+    const cases: [string, (f: string) => void, RegExp][] = [
+      ['fifo', (f) => execFileSync('mkfifo', [f]), /not a regular file/],
+      ['zero', (f) => symlinkSync('/dev/zero', f), /symbolic link/],
+      ['link', (f) => (writeFileSync(`${f}.real`, '[vm]\ncpus = 2\n'), symlinkSync(`${f}.real`, f)), /symbolic link/],
+      ['dir', (f) => mkdirSync(f), /is a directory/],
+      ['huge', (f) => writeFileSync(f, `# ${'x'.repeat(2 * 1024 * 1024)}\n`), /bytes/],
+    ];
+    for (const [name, make, re] of cases) {
+      const p = mkdtempSync(join(tmp, `hostile-${name}-`));
+      make(join(p, 'vibebox.toml'));
+      const t0 = Date.now();
+      throwsCode(() => readConfig(p), 'E_CONFIG_INVALID', /vibebox\.toml/, re);
+      throwsCode(() => loadConfig(p, {}), 'E_CONFIG_INVALID', re);
+      assert.ok(Date.now() - t0 < 2000, `${name} took ${Date.now() - t0} ms`);
+    }
+  });
+  it('writeDefaultConfig writes nothing over, or through, a dangling link the guest left', () => {
+    const p = mkdtempSync(join(tmp, 'p-'));
+    symlinkSync(join(tmp, 'dangling-target'), join(p, 'vibebox.toml'));
+    assert.equal(writeDefaultConfig(p), false);
+    assert.ok(!existsSync(join(tmp, 'dangling-target')));
+    const q = mkdtempSync(join(tmp, 'p-'));
+    assert.equal(writeDefaultConfig(q), true);
+    assert.equal(writeDefaultConfig(q), false);
   });
   it('a broken file names the file', () => {
     const p = mkdtempSync(join(tmp, 'p-'));

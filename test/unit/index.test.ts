@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import TOML from '@iarna/toml';
 import { v4 as uuidv4, v7 as uuidv7 } from 'uuid';
 import { VibeboxError } from '../../src/errors.js';
-import { isUuidV7, matchId, parseIndex, remove, serializeIndex, touch, upsert, type Index, type IndexEntry } from '../../src/session/index-file.js';
-import { readIndex, updateIndex } from '../../src/session/index-store.js';
+import { isUuidV7, matchId, parseIndex, parseIndexEntries, remove, serializeIndex, touch, upsert, type Index, type IndexEntry } from '../../src/session/index-file.js';
+import { presence, readIndex, readIndexSync, updateIndex } from '../../src/session/index-store.js';
 
 function code(fn: () => unknown): string {
   try {
@@ -211,11 +211,78 @@ describe('index-store', () => {
     assert.equal(readFileSync(file, 'utf8'), bad);
     assert.ok(!existsSync(join(home, 'sessions.toml.lock')));
   });
-  it('a schema-invalid sessions.toml (valid TOML) is also E_INDEX_CORRUPT', async () => {
+  it('a sessions.toml that is not a list of sessions (valid TOML) is also E_INDEX_CORRUPT, one copy however often it is read', async () => {
     const file = join(home, 'sessions.toml');
-    const bad = '[[session]]\nid = "nope"\n';
+    const bad = 'sessions = []\n';
     writeFileSync(file, bad);
     assert.equal((await codeAsync(() => readIndex(home))).code, 'E_INDEX_CORRUPT');
+    assert.equal((await codeAsync(() => readIndex(home))).code, 'E_INDEX_CORRUPT');
+    assert.equal((await codeAsync(() => updateIndex((i) => i, home))).code, 'E_INDEX_CORRUPT');
     assert.equal(readFileSync(file, 'utf8'), bad);
+    assert.equal(readdirSync(home).filter((f) => f.startsWith('sessions.toml.corrupt-')).length, 1);
+  });
+  it('a missing project directory (unmounted, renamed) keeps its entry, on read and on write', async () => {
+    const gone = project('gone');
+    const e = entry(uuidv7(), gone);
+    await updateIndex((idx) => upsert(idx, e), home);
+    const moved = `${gone}-away`;
+    renameSync(gone, moved);
+    assert.equal(presence(e), 'missing');
+    assert.deepEqual(await readIndex(home), [e]);
+    assert.deepEqual(readIndexSync(home), [e]);
+    const other = entry(uuidv7(), project('other'));
+    await updateIndex((idx) => upsert(idx, other), home);
+    assert.deepEqual(parseIndex(readFileSync(join(home, 'sessions.toml'), 'utf8')).map((x) => x.id).sort(), [e.id, other.id].sort());
+    renameSync(moved, gone);
+    assert.equal(presence(e), 'present');
+  });
+  it('one bad entry: the others still work, one warning line naming it, and a rewrite keeps it as written', async () => {
+    const file = join(home, 'sessions.toml');
+    const good = entry(uuidv7(), project('good'));
+    const badEntry = `[[session]]\nid = "not-a-uuid"\ndirectory = "/somewhere"\nlast_active = "2025-01-01T00:00:00Z"\n`;
+    writeFileSync(file, `${serializeIndex([good])}\n${badEntry}`);
+    const { value, stderr } = await capturingStderr(() => readIndex(home));
+    assert.deepEqual(value, [good]);
+    const lines = stderr.split('\n').filter((l) => l);
+    assert.equal(lines.length, 1, stderr);
+    assert.match(lines[0]!, /^vibebox: warning: .*sessions\.toml: session 2 \(line \d+, id not-a-uuid\): id: must be a UUIDv7; skipped/);
+    // Warned once per process, not on every read.
+    assert.equal((await capturingStderr(() => readIndex(home))).stderr, '');
+    const added = entry(uuidv7(), project('added'));
+    await updateIndex((idx) => upsert(idx, added), home);
+    const text = readFileSync(file, 'utf8');
+    assert.ok(text.includes(badEntry.trimEnd()), text);
+    const again = parseIndexEntries(text);
+    assert.deepEqual(again.entries.map((x) => x.id).sort(), [good.id, added.id].sort());
+    assert.equal(again.bad.length, 1);
+    // Rewriting again does not pile up notes.
+    await updateIndex((idx) => idx, home);
+    assert.equal(readFileSync(file, 'utf8'), text);
+    // No copy: nothing was lost.
+    assert.deepEqual(readdirSync(home).filter((f) => f.includes('corrupt')), []);
+    // The strict parser still refuses it, naming the entry.
+    assert.throws(() => parseIndex(text), /session 3 \(line \d+, id not-a-uuid\)/);
+  });
+  it('a duplicate id: the first entry is used, the second is skipped and kept', async () => {
+    const a = entry(uuidv7(), project('a'));
+    const file = join(home, 'sessions.toml');
+    writeFileSync(file, serializeIndex([a]) + serializeIndex([{ ...a, directory: '/elsewhere' }]).replace(/^#.*\n/, ''));
+    const { value, stderr } = await capturingStderr(() => readIndex(home));
+    assert.deepEqual(value, [a]);
+    assert.match(stderr, /appears twice/);
   });
 });
+
+async function capturingStderr<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
+  const write = process.stderr.write.bind(process.stderr);
+  let out = '';
+  process.stderr.write = ((chunk: string | Uint8Array) => {
+    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { value: await fn(), stderr: out };
+  } finally {
+    process.stderr.write = write;
+  }
+}

@@ -1,4 +1,4 @@
-// `vibebox kit build` and `kit serve`'s pure parts (issue 13): the manifest, .env.example, the
+// `vibebox kit build` and `kit serve`'s pure parts: the manifest, .env.example, the
 // Dockerfile, the kit container's hardening, the secrets file, the dist path in the VM; then a
 // real build (esbuild) in a temp dir, and the SDK imported by the package name with its types.
 import assert from 'node:assert/strict';
@@ -56,7 +56,7 @@ describe('kit manifest', () => {
 
 describe('kit container', () => {
   it('has the agent container\'s hardening, a read-only root, the internal network, and no secret in its config', () => {
-    const b = kitContainerBody({ name: 'a', dir: '/workspace/dist', state: '/var/lib/vibebox/kits/a', who: { uid: 1000, gid: 1000 } });
+    const b = kitContainerBody({ name: 'a', dir: '/workspace/dist', state: '/var/lib/vibebox/kits/a', secrets: '/run/vibebox/kits/a', who: { uid: 1000, gid: 1000 } });
     const hc = b['HostConfig'] as Record<string, unknown>;
     assert.deepEqual(hc['CapDrop'], ['ALL']);
     assert.deepEqual(hc['SecurityOpt'], ['no-new-privileges']);
@@ -69,6 +69,9 @@ describe('kit container', () => {
     const env = b['Env'] as string[];
     assert.ok(env.some((e) => e.startsWith('HTTPS_PROXY=')), 'egress through the relay');
     assert.ok(!env.some((e) => e.startsWith('VIBEBOX_KIT_KEY=')), 'the key is in the 0600 secrets file, not the config');
+    // The secrets file is on the VM's tmpfs, bound read-only, not in the state on the VM disk.
+    assert.ok((hc['Binds'] as string[]).includes('/run/vibebox/kits/a:/run/vibebox-kit:ro'));
+    assert.ok(env.includes('VIBEBOX_KIT_SECRETS=/run/vibebox-kit/secrets.json'));
   });
   it('the secrets file takes the key and only the passed names', () => {
     assert.deepEqual(kitSecrets({ VIBEBOX_KIT_KEY: KEY, A: '1', B: '2' }, ['VIBEBOX_KIT_KEY', 'A']), { VIBEBOX_KIT_KEY: KEY, A: '1' });
@@ -87,7 +90,7 @@ describe('kit build (esbuild, real files)', { skip: !BUILT && 'needs `npm run bu
     const dir = mkdtempSync(join(tmpdir(), 'kit-build-'));
     try {
       writeFileSync(join(dir, 'agent.ts'), "export const kit = { name: 'demo', version: '2.0.0', env: { T: { secret: true } } };\nexport async function* run(p: { text: string }) { yield { event_type: 'x', data: p.text }; return 'ok'; }\n");
-      const r = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist') });
+      const r = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist'), project: dir });
       assert.equal(r.name, 'demo');
       assert.equal(r.keyReused, false);
       const key = readFileSync(r.keyFile, 'utf8').trim();
@@ -97,13 +100,13 @@ describe('kit build (esbuild, real files)', { skip: !BUILT && 'needs `npm run bu
       for (const f of ['server/index.mjs', 'server/runnable.mjs', 'server/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '.env.example', 'Dockerfile', '.dockerignore'])
         assert.ok(existsSync(join(dir, 'dist', f)), f);
       assert.match(readFileSync(join(dir, 'dist', '.dockerignore'), 'utf8'), /^kit\.key$/m);
-      const again = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist'), version: '2.0.1' });
+      const again = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist'), version: '2.0.1', project: dir });
       assert.equal(again.keyReused, true);
       assert.equal(readFileSync(r.keyFile, 'utf8').trim(), key);
       writeFileSync(join(dir, 'norun.mjs'), 'export const x = 1;\n');
-      await assert.rejects(buildKit(join(dir, 'norun.mjs'), { out: join(dir, 'd2') }), /exports no run/);
+      await assert.rejects(buildKit(join(dir, 'norun.mjs'), { out: join(dir, 'd2'), project: dir }), /exports no run/);
       writeFileSync(join(dir, 'badkit.mjs'), "export const kit = { nam: 'x' };\nexport async function* run() {}\n");
-      await assert.rejects(buildKit(join(dir, 'badkit.mjs'), { out: join(dir, 'd3') }), /kit\./);
+      await assert.rejects(buildKit(join(dir, 'badkit.mjs'), { out: join(dir, 'd3'), project: dir }), /kit\./);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

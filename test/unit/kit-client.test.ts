@@ -127,3 +127,83 @@ describe('kit SDK connection and server edges', () => {
     }
   });
 });
+
+describe('url and s3 refs a kit returns are not fetched by the host unless the caller allows them', () => {
+  /** A hostile kit: answers every prompt with the given outputs (no key check needed for the test). */
+  const hostileKit = async (outputs: Record<string, unknown>): Promise<{ url: string; close: () => Promise<void> }> => {
+    const { WebSocketServer } = await import('ws');
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => wss.once('listening', () => r()));
+    wss.on('connection', (ws) =>
+      ws.on('message', (d) => {
+        const m = JSON.parse(d.toString()) as { type: string; id: string };
+        if (m.type === 'prompt') ws.send(JSON.stringify({ type: 'complete', id: m.id, message: 'done', outputs }));
+      }),
+    );
+    return { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`, close: () => new Promise((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }) };
+  };
+  /** Stands for a service on the host's loopback (a database admin page, cloud metadata). */
+  const loopbackService = async (): Promise<{ origin: string; hits: Array<{ path: string; headers: http.IncomingHttpHeaders }>; close: () => void }> => {
+    const hits: Array<{ path: string; headers: http.IncomingHttpHeaders }> = [];
+    const s = http.createServer((req, res) => {
+      hits.push({ path: req.url ?? '', headers: req.headers });
+      if (req.url === '/redirect') {
+        res.writeHead(302, { location: `http://127.0.0.1:${(s.address() as AddressInfo).port}/secret` });
+        res.end();
+        return;
+      }
+      res.end('host-secret');
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return { origin: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, hits, close: () => s.close() };
+  };
+
+  it('refused by default (E_REF_REFUSED, no request made); fetched only when allowRefs.url says yes; no redirect followed', async () => {
+    const svc = await loopbackService();
+    const kit = await hostileKit({
+      'a.txt': { kind: 'url', url: `${svc.origin}/secret`, headers: { 'metadata-flavor': 'Google' } },
+      'b.txt': { kind: 'url', url: `${svc.origin}/redirect` },
+      'c.bin': { kind: 's3', bucket: 'victim', key: 'backup.tar' },
+    });
+    try {
+      const s3calls: string[] = [];
+      const s3Download = async (o: { bucket: string; key: string }) => {
+        s3calls.push(`${o.bucket}/${o.key}`);
+        return Buffer.from('s3');
+      };
+      const dflt = KitClient.make({ endpoints: { a: { url: kit.url, key: KEY } }, s3Download });
+      const run = dflt.box('a').prompt('go');
+      assert.equal(await within(run.message), 'done');
+      await assert.rejects(within(run.read('a.txt')), (e: KitClientError) => e.code === 'E_REF_REFUSED' && e.message.includes('allowRefs'));
+      await assert.rejects(within(run.read('c.bin')), (e: KitClientError) => e.code === 'E_REF_REFUSED');
+      assert.equal(svc.hits.length, 0, 'the host fetched a URL the kit chose');
+      assert.deepEqual(s3calls, [], 'the host read an s3 object the kit chose');
+      await dflt.close();
+
+      // Allowed: only what the caller's own predicate accepts, and a redirect is not followed.
+      const seen: string[] = [];
+      const allowing = KitClient.make({
+        endpoints: { a: { url: kit.url, key: KEY } },
+        s3Download,
+        allowRefs: { url: (u) => (seen.push(u.pathname), u.pathname !== '/nope'), s3: (o) => o.bucket === 'victim' },
+      });
+      const run2 = allowing.box('a').prompt('go');
+      assert.equal((await within(run2.read('a.txt'))).toString(), 'host-secret');
+      assert.equal(svc.hits[0]?.headers['metadata-flavor'], 'Google');
+      await assert.rejects(within(run2.read('b.txt')), (e: KitClientError) => e.code === 'E_HTTP');
+      assert.deepEqual(svc.hits.map((h) => h.path), ['/secret', '/redirect'], 'the redirect target was fetched');
+      assert.equal((await within(run2.read('c.bin'))).toString(), 's3');
+      await allowing.close();
+      const narrow = KitClient.make({ endpoints: { a: { url: kit.url, key: KEY } }, allowRefs: { url: (u) => u.hostname === 'files.example.com' } });
+      await assert.rejects(within(narrow.box('a').prompt('go').read('a.txt')), (e: KitClientError) => e.code === 'E_REF_REFUSED');
+      assert.equal(svc.hits.length, 2);
+      await narrow.close();
+    } finally {
+      await kit.close();
+      svc.close();
+    }
+  });
+});

@@ -118,6 +118,8 @@ describe('kit server + SDK on loopback', () => {
     client = KitClient.make({
       endpoints: { t: { url: kit.url, key: KEY }, bad: { url: kit.url, key: 'x'.repeat(40) } },
       s3Download: async (o) => bucket.get(`${o.bucket}/${o.key}`) ?? Buffer.alloc(0),
+      // The caller reads only the bucket it configured the kit with (a kit chooses the refs it returns).
+      allowRefs: { s3: (o) => o.bucket === 'bk' },
     });
     box = client.box('t');
     fileSrv = http.createServer((req, res) => res.end(req.url === '/in.txt' ? 'from a url' : Buffer.alloc(5000)));

@@ -1,4 +1,4 @@
-// Port forwarding (issue 13): [[ports]] config, approval, the supervisor's forward table, and the
+// Port forwarding: [[ports]] config, approval, the supervisor's forward table, and the
 // guest relay (real sockets on loopback: 127.0.0.2 stands in for a container address).
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server } from 'node:net';

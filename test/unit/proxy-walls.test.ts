@@ -1,4 +1,4 @@
-// Attacks on the egress proxy (issue 9), each against the real proxy on loopback.
+// Attacks on the egress proxy, each against the real proxy on loopback.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
@@ -351,5 +351,58 @@ describe('walls: bounded connections, timeouts and logs', () => {
     assert.equal(rec.rule, 'a[31mb31mcdefgh');
     assert.equal(rec.method, 'CONNECT');
     assert.doesNotMatch(line.trimEnd(), /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e]/u);
+  });
+});
+
+describe('walls: a 451 never offers an allow that cannot work', () => {
+  /** The 451 for `target` by CONNECT, as raw text (status line, headers, body). */
+  async function refusal(tcp: Tcp, target: string): Promise<string> {
+    const r = await raw(tcp, `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`);
+    return r.text;
+  }
+
+  it('loopback, link-local, reserved: no add-via, and the body says no setting reaches it', async () => {
+    const { tcp } = await startProxy({ policy: { mode: 'allowlist', entries: ['127.0.0.1', 'localhost', '169.254.169.254'] } });
+    const cases: [string, string][] = [
+      ['127.0.0.1:8080', 'loopback'],
+      ['localhost:3000', 'loopback'],
+      ['[::1]:8080', 'loopback'],
+      ['127.1:8080', 'loopback'],
+      ['0.0.0.0:80', 'loopback'],
+      ['169.254.169.254:80', 'link_local'],
+      ['224.0.0.1:80', 'reserved'],
+    ];
+    for (const [target, reason] of cases) {
+      const text = await refusal(tcp, target);
+      assert.match(text, /^HTTP\/1\.1 451 /, target);
+      const header = /^X-Vibebox-Egress: (.*)$/m.exec(text)?.[1] ?? '';
+      assert.equal(header.trimEnd(), `blocked; reason=${reason}; add-via=none`, target);
+      assert.doesNotMatch(text, /vibebox allow/, target);
+      assert.match(text, /no vibebox setting allows it/, target);
+      if (reason === 'loopback') assert.match(text, /a \[\[ports\]\] forward goes from the host into the VM, never back/, target);
+    }
+  });
+
+  it("the host's own address: no add-via either", { skip: ownIPv4() === undefined && 'no non-loopback IPv4 here' }, async () => {
+    const own = ownIPv4()!;
+    const { tcp } = await startProxy({ policy: { mode: 'allowlist', entries: ['own.test'] }, lookup: async () => [{ address: own, family: 4 }] });
+    const text = await refusal(tcp, `own.test:${echoPort}`);
+    assert.match(text, /reason=host_address; add-via=none/);
+    assert.doesNotMatch(text, /vibebox allow/);
+  });
+
+  it('what an allow does open still offers it (not in the allowlist, in the blocklist)', async () => {
+    const { tcp } = await startProxy({ policy: { mode: 'allowlist', entries: [] } });
+    assert.match(await refusal(tcp, 'example.com:443'), /add-via='vibebox allow example\.com'[\s\S]*run on the host: vibebox allow example\.com/);
+    const block = await startProxy({ policy: { mode: 'blocklist', entries: ['evil.example'] } });
+    assert.match(await refusal(block.tcp, 'evil.example:443'), /reason=in_blocklist; add-via='vibebox allow evil\.example'/);
+  });
+
+  it('a private address in blocklist mode: `allow` (which removes a blocklist entry) cannot open it, so it is not offered', async () => {
+    const block = await startProxy({ policy: { mode: 'blocklist', entries: [] } });
+    const text = await refusal(block.tcp, '10.1.2.3:22');
+    assert.match(text, /reason=private; add-via=none/);
+    assert.doesNotMatch(text, /vibebox allow/);
+    assert.match(text, /set \[network\] mode = "allowlist" and list it/);
   });
 });

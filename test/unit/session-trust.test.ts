@@ -1,6 +1,7 @@
 // Which .vibebox/ folders vibebox uses (only those the host index knows for that directory), ids
 // that become paths, and sessions.toml / session.toml with any directory name.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { VibeboxError } from '../../src/errors.js';
 import { approvedFile, checkSessionId, diskRecordFile, runPaths } from '../../src/paths.js';
 import { parseIndex, serializeIndex, upsert } from '../../src/session/index-file.js';
 import { updateIndex } from '../../src/session/index-store.js';
-import { createSessionDir, readSessionFile, shellPath, showPath, vibeboxVersion, writeSessionFile } from '../../src/session/state.js';
+import { createSessionDir, readSessionFile, readSessionText, shellPath, showPath, vibeboxVersion, writeSessionFile } from '../../src/session/state.js';
 import { stringifyToml } from '../../src/session/toml-write.js';
 import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 
@@ -139,6 +140,27 @@ describe('readSessionFile: a .vibebox/ is used only when the index knows it for 
     rmSync(join(t, '.vibebox', 'session.toml'));
     symlinkSync(real, join(t, '.vibebox', 'session.toml'));
     assert.equal(code(() => readSessionFile(t, home)), 'E_SESSION_UNTRUSTED', s.id);
+  });
+
+  // A FIFO session.toml would block the open (every command reads it, before any trust check);
+  // a link to /dev/zero would be read without end.
+  it('a FIFO, a link to /dev/zero, a directory or a huge session.toml: untrusted at once, never read', async () => {
+    const makers: [string, (f: string) => void][] = [
+      ['fifo', (f) => execFileSync('mkfifo', [f])],
+      ['zero', (f) => symlinkSync('/dev/zero', f)],
+      ['dir', (f) => mkdirSync(f)],
+      ['huge', (f) => writeFileSync(f, `id = "${uuidv7()}"\n# ${'x'.repeat(1024 * 1024)}\n`)],
+    ];
+    for (const [name, make] of makers) {
+      const p = project(`hostile-${name}`);
+      const s = await createSessionDir(p, new Date(), home);
+      rmSync(join(p, '.vibebox', 'session.toml'));
+      make(join(p, '.vibebox', 'session.toml'));
+      const t0 = Date.now();
+      assert.equal(code(() => readSessionFile(p, home)), 'E_SESSION_UNTRUSTED', `${name} (${s.id})`);
+      assert.equal(code(() => readSessionText(p)), 'E_SESSION_UNTRUSTED', name);
+      assert.ok(Date.now() - t0 < 2000, `${name} took ${Date.now() - t0} ms`);
+    }
   });
 
   it('a project path with control characters: created, indexed, read back; messages stay one line', async () => {

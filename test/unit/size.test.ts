@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatSize, parseSize } from '../../src/config/size.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { VibeboxError } from '../../src/errors.js';
 
 const KiB = 1024;
 const MiB = 1024 ** 2;
@@ -71,5 +73,36 @@ describe('formatSize', () => {
     for (const n of [1, 1000, KiB, 3 * KiB, 512 * MiB, 1536 * MiB, 2 * GiB, 20 * GiB, 4 * TiB]) {
       assert.equal(parseSize(formatSize(n)), n, String(n));
     }
+  });
+});
+
+describe('sizes in vibebox.toml are bounded by what a VM can use', () => {
+  const bad = (text: string, ...patterns: RegExp[]) =>
+    assert.throws(() => parseConfigText(text), (e: unknown) => {
+      assert.ok(e instanceof VibeboxError, String(e));
+      assert.equal(e.exitCode, 2);
+      assert.doesNotMatch(e.toLine(), /\n/);
+      for (const p of patterns) assert.match(e.toLine(), p);
+      return true;
+    });
+  it('memory: one byte, "1.5k" and "1000TiB" are refused with the key path', () => {
+    bad('[vm]\nmemory = 1\n', /vibebox\.toml: vm\.memory: must be at least 256MiB, got 1 \(/);
+    bad('[vm]\nmemory = "1.5k"\n', /vm\.memory: must be at least 256MiB, got "1\.5k"/);
+    bad('[vm]\nmemory = "1000TiB"\n', /vm\.memory: must be at most 1TiB, got "1000TiB"/);
+    bad('[vm]\nmemory = "1.3GiB"\n', /vm\.memory: must be a whole number of MiB, got "1\.3GiB"/);
+    assert.equal(parseConfigText('[vm]\nmemory = "256MiB"\n').vm.memory, 256 * MiB);
+    assert.equal(parseConfigText('[vm]\nmemory = "1.5GiB"\n').vm.memory, 1536 * MiB);
+    assert.equal(parseConfigText('[vm]\nmemory = "1TiB"\n').vm.memory, TiB);
+  });
+  it('disk: at least 1GiB, at most 16TiB, whole MiB', () => {
+    bad('[vm]\ndisk = "512MiB"\n', /vm\.disk: must be at least 1GiB/);
+    bad('[vm]\ndisk = "1000TiB"\n', /vm\.disk: must be at most 16TiB/);
+    bad('[vm]\ndisk = 1073741825\n', /vm\.disk: must be a whole number of MiB/);
+    assert.equal(parseConfigText('[vm]\ndisk = "1GiB"\n').vm.disk, GiB);
+    assert.equal(parseConfigText('[vm]\ndisk = "16TiB"\n').vm.disk, 16 * TiB);
+  });
+  it('container.memory: at least what the runtime accepts (6MiB)', () => {
+    bad('[container]\nmemory = "1k"\n', /container\.memory: must be at least 6MiB/);
+    assert.equal(parseConfigText('[container]\nmemory = "64MiB"\n').container.memory, 64 * MiB);
   });
 });

@@ -1,4 +1,4 @@
-// The stack-controller's API surface (issue 12), pure: which listener serves which route (the
+// The stack-controller's API surface, pure: which listener serves which route (the
 // agent never reaches apply/down/destroy), the argv of both CLIs, the service container body.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';

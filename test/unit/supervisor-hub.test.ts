@@ -45,6 +45,17 @@ describe('reference count and grace timer', () => {
     return { timers, refs, idle: () => idle };
   };
 
+  it('auto shutdown "never" (Infinity) arms no timer: the VM stays up with no client', () => {
+    const { timers, refs, idle } = make(Number.POSITIVE_INFINITY);
+    refs.arm();
+    refs.acquire();
+    refs.release();
+    assert.equal(timers.count, 0);
+    assert.equal(refs.idleScheduled, false);
+    timers.advance(2 ** 40);
+    assert.equal(idle(), 0);
+  });
+
   it('shuts down after the grace period when nobody ever attaches', () => {
     const { timers, refs, idle } = make();
     refs.arm();
@@ -121,6 +132,36 @@ describe('guest requests', () => {
     const r = handleGuestRequest(req('exit', null), { explain: () => '', ownerOf: () => undefined, clients: () => [a], hangUp: () => assert.fail(), replaceSession: () => assert.fail() });
     assert.equal(r.exitCode, 1);
     assert.equal(a.closed, false);
+  });
+
+  // A background process (no exec) must not delete the session for everyone attached to it.
+  it(':new from a background process (no exec) replaces nothing and resets no client', () => {
+    const a = fakeClient(1);
+    const r = handleGuestRequest(req('new', null), { explain: () => '', ownerOf: () => undefined, clients: () => [a], hangUp: () => assert.fail(), replaceSession: () => assert.fail('the session was replaced') });
+    assert.equal(r.exitCode, 1);
+    assert.deepEqual(a.sent, []);
+  });
+
+  // Variant: an exec the agent vouches for, but no client owns it any more (or another client
+  // now holds that id as a stale one): still no replacement.
+  it(':new from an exec no client owns, or one whose owner moved on, replaces nothing', () => {
+    const a = fakeClient(1);
+    for (const ownerOf of [() => undefined, () => a]) {
+      const r = handleGuestRequest(req('new', 7), { explain: () => '', ownerOf, clients: () => [a], hangUp: () => assert.fail(), replaceSession: () => assert.fail('the session was replaced') });
+      assert.equal(r.exitCode, 1);
+      assert.deepEqual(a.sent, []);
+    }
+  });
+
+  it(':new from the exec a client owns resets every client and replaces the session', () => {
+    const a = fakeClient(1);
+    const b = fakeClient(2);
+    let replaced = 0;
+    const r = handleGuestRequest(req('new', 1), { explain: () => '', ownerOf: (id) => (id === 1 ? a : id === 2 ? b : undefined), clients: () => [a, b], hangUp: () => undefined, replaceSession: () => void replaced++ });
+    assert.equal(r.exitCode, 0);
+    assert.equal(replaced, 1);
+    assert.deepEqual(a.sent, [{ type: 'reset', reattach: true }]);
+    assert.deepEqual(b.sent, [{ type: 'reset', reattach: false }]);
   });
 });
 

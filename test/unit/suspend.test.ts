@@ -1,4 +1,4 @@
-// Suspend and resume (issue 14), the pure parts: QEMU's command line for a save and a resume,
+// Suspend and resume, the pure parts: QEMU's command line for a save and a resume,
 // when a saved state may be resumed, what the guest unmounts first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
