@@ -85,8 +85,12 @@ export class FakeDriver implements VmDriver {
     return { bytes: this.savedBytes.length, ramBytes: null };
   }
 
-  async resume(_o: ResumeOptions): Promise<void> {
+  /** Like QEMU's driver: the guest runs only once the state file is verified. */
+  async resume(o: ResumeOptions): Promise<void> {
+    const ok = await o.verified;
     this.call('resume');
+    if (!ok) throw new Error('the saved state is not the one recorded');
+    o.onLoaded?.();
   }
 
   async abandon(): Promise<void> {
