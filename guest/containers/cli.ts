@@ -10,8 +10,8 @@
 // Progress goes to stderr, results to stdout.
 import { VibeboxError } from '../errors.js';
 import { ImageLayerSpec } from '../protocol.js';
-import { BASE_IMAGE, ensureBaseImage } from './base-image.js';
-import { ensureProjectImage, projectImageTag } from './project-image.js';
+import { BASE_IMAGE, ensureBaseImage } from '../docker/base-image.js';
+import { ensureProjectImage, projectImageTag } from '../docker/project-image.js';
 import { OP_COMMANDS, opMain } from './ops-cli.js';
 import { startOp } from './ops.js';
 import { runnerMain } from './runner.js';

@@ -1,9 +1,9 @@
 // One process in the agent container through the Engine API (exec + hijacked stream): stdio,
 // resize, signals and the exit status, as a VM exec has them, without a docker CLI process.
 import { pollUntil } from '../poll.js';
-import { StreamDemuxer } from './demux.js';
+import { StreamDemuxer } from '../docker/demux.js';
 import { StreamInput } from './stream-input.js';
-import { execCreate, execInspect, execResize, execStart, type ExecCreate } from './engine.js';
+import { execCreate, execInspect, execResize, execStart, type ExecCreate } from '../docker/engine.js';
 
 export interface ExecOutput {
   stdout(b: Buffer): void;

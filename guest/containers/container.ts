@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import type { ContainerSpec } from '../protocol.js';
 import { meaningfulChanges } from './changes.js';
 import { ContainerExec } from './container-exec.js';
-import { AGENT_CONTAINER, INTERNAL_NETWORK, LABEL_IMAGE, LABEL_SPEC, STATE_VOLUME, agentContainerBody, specHash } from './container-spec.js';
+import { STATE_VOLUME, agentContainerBody, specHash } from './container-spec.js';
+import { AGENT_CONTAINER, INTERNAL_NETWORK, LABEL_IMAGE, LABEL_SPEC } from '../docker/names.js';
 import {
   connectNetwork,
   containerChanges,
@@ -18,11 +19,11 @@ import {
   startContainer,
   type Change,
   type ContainerInfo,
-} from './engine.js';
+} from '../docker/engine.js';
 import { upperDirChanges } from './upper-dir.js';
 import { INSTRUCTION_FILES, instructionWrites } from './instructions.js';
-import { ensureRelay } from './network.js';
-import { ensureProjectImage } from './project-image.js';
+import { ensureRelay } from '../docker/network.js';
+import { ensureProjectImage } from '../docker/project-image.js';
 import { STATE_HOME } from './agents.js';
 import { STACK_PREFIX as STACK_NETWORK } from '../stack/plan.js';
 import { ensureController } from '../stack/controller-container.js';

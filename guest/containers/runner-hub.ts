@@ -4,7 +4,7 @@
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { StreamDemuxer } from './demux.js';
+import { StreamDemuxer } from '../docker/demux.js';
 import { StreamInput } from './stream-input.js';
 import type { ExecOutput, ExecResult } from './container-exec.js';
 import { RUNNER_DIR } from './container-spec.js';
