@@ -48,7 +48,7 @@ export const commands: Record<string, Command> = {
 export async function main(argv: string[]): Promise<number> {
   const [name = '', ...args] = argv;
   if (OP_COMMANDS.includes(name)) return opMain(argv);
-  // The stack (issue 12): the controller container's main process, and the agent's vibebox-stack.
+  // The stack: the controller container's main process, and the agent's vibebox-stack.
   if (name === 'stack-controller') return controllerMain();
   if (name === 'stack-cli') {
     try {

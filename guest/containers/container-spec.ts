@@ -45,7 +45,7 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
       // the agent's socket in this directory (runner.ts).
       '/opt/vibebox:/opt/vibebox:ro',
       `${RUNNER_DIR}:/run/vibebox-runner:ro`,
-      // The agent's stack CLI (issue 12): a wrapper around the bundle's stack-cli.
+      // The agent's stack CLI: a wrapper around the bundle's stack-cli.
       '/opt/vibebox/vibebox-stack:/usr/local/bin/vibebox-stack:ro',
     ],
     Mounts: [{ Type: 'volume', Source: STATE_VOLUME, Target: STATE_HOME }],

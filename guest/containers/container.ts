@@ -91,7 +91,7 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
     if (!committed && (await inspectImage(COMMITTED_IMAGE))) log(`vibebox: the committed image was made from an older [image]; starting from ${projectImage} (vibebox rebuild drops it)`);
     log(`vibebox: creating the agent container from ${committed ?? projectImage}`);
     await createContainer(AGENT_CONTAINER, agentContainerBody({ image: committed ?? projectImage, projectImage, specHash: hash, spec, uid: who.uid, gid: who.gid }));
-    // An applied stack (issue 12): a new agent container reaches its services by name too.
+    // An applied stack: a new agent container reaches its services by name too.
     if (await inspectNetwork(STACK_NETWORK)) await connectNetwork(STACK_NETWORK, AGENT_CONTAINER);
     c = await inspectContainer(AGENT_CONTAINER);
     if (!c) throw new Error(`${AGENT_CONTAINER} vanished after its creation`);
@@ -101,7 +101,7 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
     // instruction block its refresh.
     await ensureRelay(log);
     if (!(INTERNAL_NETWORK in (c.NetworkSettings.Networks ?? {}))) await connectNetwork(INTERNAL_NETWORK, c.Id);
-    // The stack-controller answers the agent's vibebox-stack from the container's first start (issue 12).
+    // The stack-controller answers the agent's vibebox-stack from the container's first start.
     await ensureController(log);
     await startContainer(c.Id);
     await refreshInstructions(c.Id, who);

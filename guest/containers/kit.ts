@@ -1,4 +1,4 @@
-// Kits in the VM (issue 13): `vibebox kit serve` runs a built kit (dist/ under /workspace) in its
+// Kits in the VM: `vibebox kit serve` runs a built kit (dist/ under /workspace) in its
 // own container with the agent container's hardening and egress path: cap_drop ALL,
 // no-new-privileges, the vibe uid, on the internal network whose only way out is the relay to the
 // host proxy. The root filesystem is read-only; the kit's state (files index, /input, /output,

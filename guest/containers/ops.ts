@@ -254,7 +254,7 @@ async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, l
   }
 }
 
-/** The stack op (issue 12): its stdin is read line by line (apply's y/N), a signal aborts logs -f. */
+/** The stack op: its stdin is read line by line (apply's y/N), a signal aborts logs -f. */
 async function stack(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void): Promise<number> {
   let buf = '';
   let ended = false;

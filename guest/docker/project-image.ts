@@ -137,7 +137,7 @@ export async function ensureProjectImage(input: ImageLayerSpec, log: (line: stri
 }
 
 /** Build `tag` FROM the base with the (canonical) spec's steps, through the proxy; also the stack's
- * `local/<name>` service images (issue 12). */
+ * `local/<name>` service images. */
 export async function buildLayerImage(spec: ImageLayerSpec, baseSha: string, tag: string, log: (line: string) => void): Promise<void> {
   const t0 = Date.now();
   const layer = layerSha(spec, baseSha);
