@@ -8,6 +8,14 @@ import { MAX_CA_PEM_BYTES } from './ca-certs.js';
 export const PROTOCOL_VERSION = 1;
 export const AGENT_PORT_NAME = 'org.vibebox.agent.0';
 /** Unix socket inside the guest where the :commands reach the agent. */
+/** The egress proxy as the VM reaches it: QEMU's guestfwd carries this address to the host proxy
+ *  (docs/architecture.md, Processes). The one place it is written (images/customize.sh repeats it
+ *  in the guest's profile, being shell). */
+export const EGRESS_HOST = '10.0.2.100';
+export const EGRESS_PORT = 3128;
+export const EGRESS_ADDR = `${EGRESS_HOST}:${EGRESS_PORT}`;
+export const EGRESS_URL = `http://${EGRESS_ADDR}`;
+
 export const GUEST_COMMAND_SOCKET = '/run/vibebox/agent.sock';
 
 export const Kind = { control: 0, stdout: 1, stderr: 2, stdin: 3 } as const;

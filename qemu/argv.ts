@@ -1,4 +1,5 @@
 // The QEMU command line, as a pure function of the session's needs (unit-tested without QEMU).
+import { EGRESS_ADDR } from '../guest/protocol.js';
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 
 export interface FsShare {
@@ -26,7 +27,7 @@ export interface VmSpec {
   agentPortName: string;
   serialLog: string;
   pidFile: string;
-  /** guestfwd target: a command run per guest connection to 10.0.2.100:3128. */
+  /** guestfwd target: a command run per guest connection to EGRESS_ADDR. */
   egressCommand?: string;
   shares: FsShare[];
   /** Host ports forwarded to the guest, bound to 127.0.0.1 only. */
@@ -105,7 +106,7 @@ export function buildArgv(s: VmSpec): string[] {
   ];
   // Networking: user mode with restrict=on reaches nothing but the one guestfwd to the proxy.
   const net = ['user', 'id=net0', 'restrict=on'];
-  if (s.egressCommand) net.push(`guestfwd=tcp:10.0.2.100:3128-cmd:${qemuEscape(s.egressCommand)}`);
+  if (s.egressCommand) net.push(`guestfwd=tcp:${EGRESS_ADDR}-cmd:${qemuEscape(s.egressCommand)}`);
   for (const f of s.forwards ?? []) net.push(`hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`);
   a.push('-netdev', net.join(','), '-device', 'virtio-net-pci,netdev=net0,romfile=');
   if (needsShared) {

@@ -8,6 +8,7 @@ import { readKeys } from './keys/env-file.js';
 import { formatSize } from './config/size.js';
 import { shown } from '../guest/shown.js';
 import { mountWidenings } from './approval/diff.js';
+import { EGRESS_URL } from '../guest/protocol.js';
 
 /** What the project's vibebox.toml asks for beyond the approval (see approval/effective.ts). */
 export interface PendingInput {
@@ -91,7 +92,7 @@ export function explain(project: string, sessionId: string | null, cfg: Resolved
     vm: { cpus: run.vm.cpus, memory: formatSize(run.vm.memory), disk: formatSize(run.vm.disk), auto_shutdown: shutdown(run.session.auto_shutdown_ms) },
     mounts: [...mounts, ...waiting.mounts.filter((w) => !mounts.some((m) => same(m, w)))],
     local: localDirOrder(cfg.workspace?.local ?? []).map((n) => `${WORKSPACE}/${n}`),
-    network: { mode: cfg.network.mode, entries: [...cfg.network.entries, ...(waiting.network.mode ? [] : waiting.network.entries.filter((e) => !cfg.network.entries.includes(e)))], proxy: 'http://10.0.2.100:3128' },
+    network: { mode: cfg.network.mode, entries: [...cfg.network.entries, ...(waiting.network.mode ? [] : waiting.network.entries.filter((e) => !cfg.network.entries.includes(e)))], proxy: EGRESS_URL },
     storage: { config: rel(p.config), state: `${rel(p.stateDir)}/` },
     ports: [
       ...(live ?? (cfg.ports ?? []).map((f) => ({ host: f.host, guest: f.guest, origin: 'config', state: 'not running' }))),

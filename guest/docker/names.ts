@@ -1,5 +1,6 @@
 // Names on the VM's Docker engine that the container layer, the stack and kits all use: the
 // floor they stand on (see docs/architecture.md, Folders). Pure constants.
+import { EGRESS_ADDR } from '../protocol.js';
 
 /** The project's one persistent agent container. */
 export const AGENT_CONTAINER = 'vibebox-agent';
@@ -10,7 +11,7 @@ export const RELAY_CONTAINER = 'vibebox-relay';
 export const PROXY_ALIAS = 'proxy';
 export const PROXY_PORT = 3128;
 /** The host's egress proxy as the VM reaches it (QEMU's guestfwd). */
-export const HOST_PROXY = '10.0.2.100:3128';
+export const HOST_PROXY = EGRESS_ADDR;
 
 /** Labels on containers: what one was made from, for "is it still current?", and its role. */
 export const LABEL_IMAGE = 'org.vibebox.project-image';

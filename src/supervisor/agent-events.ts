@@ -10,6 +10,7 @@ import type { EventWriter } from './events.js';
 import { handleGuestRequest } from './guest-requests.js';
 import { cleanLine, type GuestLog } from './guest-text.js';
 import { epochMs, type Session } from './session.js';
+import { EGRESS_URL } from '../../guest/protocol.js';
 
 export function protocolMismatch(theirs: number, id: string): VibeboxError {
   return new VibeboxError(
@@ -20,7 +21,7 @@ export function protocolMismatch(theirs: number, id: string): VibeboxError {
 }
 
 export const proxyEnv = (): Record<string, string> => {
-  const p = 'http://10.0.2.100:3128';
+  const p = EGRESS_URL;
   return { HTTP_PROXY: p, HTTPS_PROXY: p, http_proxy: p, https_proxy: p, NO_PROXY: 'localhost,127.0.0.1,::1', no_proxy: 'localhost,127.0.0.1,::1' };
 };
 
