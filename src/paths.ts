@@ -2,7 +2,7 @@
 // home, a project's .vibebox/ state folder, the per-session run directory, image directories.
 import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { imagePaths, imagesDir, vibeboxHome, type ImagePaths } from '../images/paths.js';
+import { imagePaths, imagesDir, vibeboxHome, type ImagePaths } from '../images/store-paths.js';
 
 export { imagePaths, imagesDir, vibeboxHome, type ImagePaths };
 import { VibeboxError } from './errors.js';

@@ -18,7 +18,7 @@ import { mountLocalDirs } from './local-dirs.js';
 import { retrying, setClock, unmountForSuspend } from './suspend.js';
 import { Forwards } from './forward.js';
 import { stackSummary } from '../stack/summary.js';
-import { VM_STATE_FILE } from '../stack/paths.js';
+import { VM_STATE_FILE } from '../stack/vm-paths.js';
 
 declare const VIBEBOX_VERSION: string;
 

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { ContainerSpec } from '../protocol.js';
 import { meaningfulChanges } from './changes.js';
 import { ContainerExec } from './container-exec.js';
-import { STATE_VOLUME, agentContainerBody, specHash } from './container-spec.js';
+import { STATE_VOLUME, agentContainerBody, specHash } from './agent-create-body.js';
 import { AGENT_CONTAINER, INTERNAL_NETWORK, LABEL_IMAGE, LABEL_SPEC } from '../docker/names.js';
 import {
   connectNetwork,

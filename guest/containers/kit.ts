@@ -9,7 +9,7 @@ import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
 import { BASE_IMAGE, ensureBaseImage } from '../docker/base-image.js';
-import { CONTAINER_PATH, KIT_PORT, kitContainerName } from './container-spec.js';
+import { CONTAINER_PATH, KIT_PORT, kitContainerName } from './agent-create-body.js';
 import { INTERNAL_NETWORK, LABEL_ROLE, PROXY_ENV } from '../docker/names.js';
 import { createContainer, inspectContainer, listContainers, removeContainer, startContainer } from '../docker/engine.js';
 import { ensureRelay } from '../docker/network.js';

@@ -8,7 +8,7 @@ import { changesSummary } from './changes.js';
 import { jsonShown } from '../shown.js';
 import { COMMITTED_IMAGE, changesOf, ensureContainer, execCollect, hashOfSpec, type Who } from './container.js';
 import { ContainerExec, type ExecOutput } from './container-exec.js';
-import { STATE_VOLUME } from './container-spec.js';
+import { STATE_VOLUME } from './agent-create-body.js';
 import { AGENT_CONTAINER, LABEL_IMAGE, LABEL_SPEC, PROXY_ENV } from '../docker/names.js';
 import { commitContainer, inspectContainer, inspectImage, removeContainer, removeImage, type ContainerInfo } from '../docker/engine.js';
 import { ensureProjectImage } from '../docker/project-image.js';

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { StreamDemuxer } from '../docker/demux.js';
 import { StreamInput } from './stream-input.js';
 import type { ExecOutput, ExecResult } from './container-exec.js';
-import { RUNNER_DIR } from './container-spec.js';
+import { RUNNER_DIR } from './agent-create-body.js';
 import { ERROR_FRAME, EXIT_FRAME, type RunnerRequest, type SpawnRequest } from './runner.js';
 
 export const RUNNER_SOCKET = `${RUNNER_DIR}/agent.sock`;

@@ -8,7 +8,7 @@ import { INTERNAL_NETWORK, LABEL_ROLE, LABEL_SPEC } from '../docker/names.js';
 import { createContainer, inspectContainer, removeContainer, startContainer } from '../docker/engine.js';
 import { ensureInternalNetwork } from '../docker/network.js';
 import { CONTROLLER_ALIAS } from './api.js';
-import { VM_SOCKET_DIR, VM_STATE_DIR } from './paths.js';
+import { VM_SOCKET_DIR, VM_STATE_DIR } from './vm-paths.js';
 
 export const CONTROLLER_CONTAINER = 'vibebox-stack-controller';
 /** Bump when the body changes: an older controller container is then recreated. */

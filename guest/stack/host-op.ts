@@ -10,7 +10,7 @@ import { pollUntil } from '../poll.js';
 import { socketAnswers } from '../socket-answers.js';
 import { hostArgv, parseHostArgv, type HostCommand } from './api.js';
 import { ensureController } from './controller-container.js';
-import { HOST_SOCKET } from './paths.js';
+import { HOST_SOCKET } from './vm-paths.js';
 import { shown } from '../shown.js';
 
 export interface StackIo {

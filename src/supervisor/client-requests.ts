@@ -1,11 +1,11 @@
-// What a client asks of the supervisor (src/supervisor/protocol.ts): status, stop, reload, port
+// What a client asks of the supervisor (src/supervisor/client-protocol.ts): status, stop, reload, port
 // forwards, and an exec with its resize, signals and end of input. Clients are the host user's
 // own processes; what they send still goes to the guest only through the agent channel.
 import { VibeboxError } from '../errors.js';
 import type { ResolvedConfig } from '../config/load.js';
 import type { Client, ClientsHub } from './clients-hub.js';
 import type { ForwardTable } from './forwards.js';
-import type { ClientMessage, Status } from './protocol.js';
+import type { ClientMessage, Status } from './client-protocol.js';
 import { containerSpec } from './container-spec.js';
 import { cleanLine } from './guest-text.js';
 import { sendError } from './error-reply.js';

@@ -1,7 +1,7 @@
 // A failure as the supervisor reports it: any error is wrapped as a VibeboxError (a code the
 // client can act on, a message, maybe a hint), then sent to a client or written as an event.
 import { VibeboxError, type ErrorCode } from '../errors.js';
-import type { SupervisorMessage } from './protocol.js';
+import type { SupervisorMessage } from './client-protocol.js';
 
 /** `e` itself when it is a VibeboxError, else its message under `code` (and `hint`). */
 export function asVibeboxError(e: unknown, code: ErrorCode, hint?: string): VibeboxError {

@@ -11,7 +11,7 @@ import { updateIndex } from '../session/index-store.js';
 import { touch } from '../session/index-file.js';
 import { ForwardTable } from './forwards.js';
 import { aliveAs, readPid } from './pidfile.js';
-import type { Status } from './protocol.js';
+import type { Status } from './client-protocol.js';
 import { findImage } from '../../images/build.js';
 import { explain, explainText } from '../explain.js';
 import { effectiveConfig } from '../approval/effective.js';

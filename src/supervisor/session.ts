@@ -11,7 +11,7 @@ import type { AgentMessage, MountSpec } from '../../guest/protocol.js';
 import type { ResumeKey } from '../../qemu/saved-state.js';
 import type { AgentChannel } from './agent-channel.js';
 import type { Client } from './clients-hub.js';
-import type { Status } from './protocol.js';
+import type { Status } from './client-protocol.js';
 
 /** What the supervisor does with the agent channel (a fake in unit tests). */
 export type AgentLink = Pick<AgentChannel, 'send' | 'stdin' | 'pause' | 'close'>;

@@ -9,7 +9,7 @@ import type { ImageInfo } from '../../images/build.js';
 import { parseConfigText, resolveConfig } from '../../src/config/load.js';
 import { projectPaths, runPaths } from '../../src/paths.js';
 import type { Client } from '../../src/supervisor/clients-hub.js';
-import type { SupervisorMessage } from '../../src/supervisor/protocol.js';
+import type { SupervisorMessage } from '../../src/supervisor/client-protocol.js';
 import { Session, type AgentLink } from '../../src/supervisor/session.js';
 
 export const TEST_SESSION_ID = '01890a5d-ac96-774b-bcce-b302099a8057';

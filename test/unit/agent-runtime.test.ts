@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENTS, agentsTable, findAgent, installCommand, unknownAgentLine } from '../../guest/containers/agents.js';
 import { changesSummary, meaningfulChanges } from '../../guest/containers/changes.js';
-import { STATE_VOLUME, agentContainerBody } from '../../guest/containers/container-spec.js';
+import { STATE_VOLUME, agentContainerBody } from '../../guest/containers/agent-create-body.js';
 import { AGENT_CONTAINER, INTERNAL_NETWORK } from '../../guest/docker/names.js';
 import { internalNetworkBody, relayContainerBody } from '../../guest/docker/network-spec.js';
 import { StreamDemuxer } from '../../guest/docker/demux.js';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AgentMessage, FrameDecoder, HostMessage, Kind, MAX_FRAME, controlFrame, encodeFrame } from '../../guest/protocol.js';
-import { ClientMessage } from '../../src/supervisor/protocol.js';
+import { ClientMessage } from '../../src/supervisor/client-protocol.js';
 
 test('frames survive arbitrary chunking', () => {
   const frames = [controlFrame({ type: 'shutdown' }), encodeFrame(7, Kind.stdout, Buffer.from('hello')), encodeFrame(9, Kind.stdin, Buffer.alloc(70_000, 1))];

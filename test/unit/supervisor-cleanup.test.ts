@@ -6,7 +6,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { Cleanup } from '../../src/supervisor/cleanup.js';
 import { stopper, stopSteps, type StopDeps } from '../../src/supervisor/stop-steps.js';
 import type { StartupEvent } from '../../src/supervisor/events.js';
-import type { SupervisorMessage } from '../../src/supervisor/protocol.js';
+import type { SupervisorMessage } from '../../src/supervisor/client-protocol.js';
 import { FakeDriver } from '../helpers/fake-driver.js';
 import { FakeAgent, testSession, type TestSession } from '../helpers/supervisor-session.js';
 

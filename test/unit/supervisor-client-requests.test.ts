@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { VibeboxError } from '../../src/errors.js';
 import { handleClientMessage, type ClientRequestDeps } from '../../src/supervisor/client-requests.js';
 import { asVibeboxError, errorBody, sendError } from '../../src/supervisor/error-reply.js';
-import type { ClientMessage, Status } from '../../src/supervisor/protocol.js';
+import type { ClientMessage, Status } from '../../src/supervisor/client-protocol.js';
 import { ForwardTable } from '../../src/supervisor/forwards.js';
 import { FakeAgent, fakeClient, testSession, type FakeClient, type TestSession } from '../helpers/supervisor-session.js';
 
