@@ -1,5 +1,6 @@
 // The QEMU command line, as a pure function of the session's needs (unit-tested without QEMU).
 import { EGRESS_ADDR } from '../guest/protocol.js';
+import type { VmRequest } from './driver.js';
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 
 export interface FsShare {
@@ -11,21 +12,13 @@ export interface FsShare {
   kind: 'virtiofs' | '9p';
 }
 
-export interface VmSpec {
-  name: string;
+/**
+ * What QEMU's command line is built from: the driver-neutral request (driver.ts VmRequest, the
+ * fields both share) plus what only QEMU has (accelerator, QMP, pid file, shares, forwards…).
+ */
+export type VmSpec = Pick<VmRequest, 'name' | 'cpus' | 'memoryBytes' | 'kernel' | 'initrd' | 'cmdline' | 'disk' | 'backing' | 'agentSocket' | 'agentPortName' | 'serialLog'> & {
   accel: Accel;
-  cpus: number;
-  memoryBytes: number;
-  kernel: string;
-  initrd: string;
-  cmdline: string;
-  disk: string;
-  /** The image's rootfs: pinned as the overlay's backing file, never read from the qcow2 header. */
-  backing: string;
   qmpSocket: string;
-  agentSocket: string;
-  agentPortName: string;
-  serialLog: string;
   pidFile: string;
   /** guestfwd target: a command run per guest connection to EGRESS_ADDR. */
   egressCommand?: string;
@@ -39,7 +32,7 @@ export interface VmSpec {
   withoutShareDevices?: boolean;
   /** A resume: the migration stream QEMU loads at start (`-incoming`). */
   incoming?: string;
-}
+};
 
 /** The root port a virtiofs share is plugged into, and the share's device and chardev ids. */
 export const sharePort = (i: number) => `vbport${i}`;
