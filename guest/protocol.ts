@@ -57,6 +57,24 @@ export class FrameDecoder {
   }
 }
 
+/**
+ * A control frame's payload as both ends read it: JSON, then the schema of what that end accepts.
+ * `raw` is kept (when it was JSON) so the supervisor can read a hello's protocol version before
+ * the schema of a newer protocol refuses it.
+ */
+export type ControlRead<T> = { ok: true; raw: unknown; data: T } | { ok: false; raw?: unknown; error: string };
+
+export function readControl<T>(payload: Buffer, schema: z.ZodType<T>): ControlRead<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return { ok: false, error: 'control frame is not JSON' };
+  }
+  const r = schema.safeParse(raw);
+  return r.success ? { ok: true, raw, data: r.data } : { ok: false, raw, error: `invalid message: ${r.error.issues[0]?.message ?? ''}` };
+}
+
 const id = z.number().int().min(1).max(0xffffffff);
 const env = z.record(z.string(), z.string());
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/);
