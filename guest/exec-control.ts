@@ -1,5 +1,5 @@
 // What the guest agent can do to any running exec, wherever it runs: a process in the VM
-// (agent/exec.ts), a command in a container through Docker's exec (containers/container-exec.ts)
+// (process-exec.ts), a command in a container through Docker's exec (containers/container-exec.ts)
 // or through the in-container runner (containers/runner-hub.ts), or a container operation
 // (containers/ops.ts). One surface, so the agent's stream handling is written once.
 export interface ExecControl {

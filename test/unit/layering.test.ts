@@ -82,6 +82,47 @@ export function guestViolations(): string[] {
   return out;
 }
 
+/** The folders of guest/ (guest/agent, guest/docker…; files at guest/'s top are 'guest') and which of them each imports. */
+export function guestFolderEdges(): Map<string, Set<string>> {
+  const edges = new Map<string, Set<string>>();
+  for (const f of tsFiles(join(ROOT, 'guest'))) {
+    const rel = relative(ROOT, f).split('/');
+    const from = rel.length > 2 ? rel.slice(0, 2).join('/') : 'guest';
+    for (const spec of importsOf(readFileSync(f, 'utf8'))) {
+      if (!spec.startsWith('.')) continue;
+      const t = relative(ROOT, resolve(dirname(f), spec)).split('/');
+      if (t[0] !== 'guest') continue;
+      const to = t.length > 2 ? t.slice(0, 2).join('/') : 'guest';
+      if (to !== from) edges.set(from, (edges.get(from) ?? new Set()).add(to));
+    }
+  }
+  return edges;
+}
+
+/** A cycle among folders, as a path, or null. */
+export function folderCycle(edges: Map<string, Set<string>>): string[] | null {
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (n: string): string[] | null => {
+    if (state.get(n) === 'done') return null;
+    if (state.get(n) === 'open') return [...stack.slice(stack.indexOf(n)), n];
+    state.set(n, 'open');
+    stack.push(n);
+    for (const m of edges.get(n) ?? []) {
+      const c = visit(m);
+      if (c) return c;
+    }
+    stack.pop();
+    state.set(n, 'done');
+    return null;
+  };
+  for (const n of edges.keys()) {
+    const c = visit(n);
+    if (c) return c;
+  }
+  return null;
+}
+
 describe('layering (docs/architecture.md, Folders)', () => {
   it('finds imports in every form it must police', () => {
     assert.deepEqual(importsOf(`import { a } from '../src/x.js';\nexport { b } from "../src/y.js";\nconst m = await import('../src/z.js');\nimport '../src/side.js';\nimport type { T } from '../src/t.js';`), ['../src/x.js', '../src/y.js', '../src/z.js', '../src/side.js', '../src/t.js']);
@@ -89,6 +130,11 @@ describe('layering (docs/architecture.md, Folders)', () => {
 
   it('guest/, qemu/, images/ and proxy/ import nothing from above them', () => {
     assert.deepEqual(violations(), []);
+  });
+
+  it('no import cycle between the folders of guest/ (type-only imports count too)', () => {
+    assert.equal(folderCycle(new Map([['a', new Set(['b'])], ['b', new Set(['a'])]]))?.join(' -> '), 'a -> b -> a');
+    assert.deepEqual(folderCycle(guestFolderEdges()), null);
   });
 
   it('guest/docker is the floor under guest/containers and guest/stack; the stack does not import the container layer', () => {

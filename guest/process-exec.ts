@@ -2,8 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { statSync } from 'node:fs';
-import type { HostMessage } from '../protocol.js';
-import type { ExecControl } from '../exec-control.js';
+import type { HostMessage } from './protocol.js';
+import type { ExecControl } from './exec-control.js';
 
 type ExecMsg = Extract<HostMessage, { type: 'exec' }>;
 
