@@ -15,7 +15,7 @@ import type { Status } from './client-protocol.js';
 import { findImage } from '../../images/build.js';
 import { explain, explainText } from '../explain.js';
 import { effectiveConfig } from '../approval/effective.js';
-import type { ResolvedConfig } from '../config/load.js';
+import { loadConfig, type ResolvedConfig } from '../config/load.js';
 import { RefCount } from './refcount.js';
 import { ClientsHub } from './clients-hub.js';
 import { RotatingLog } from './rotating-log.js';
@@ -159,7 +159,16 @@ async function superviseSession(project: string, id: string, events: EventWriter
   // The guest may send log frames at any rate and size: cap both.
   const guestLog = new GuestLog(log);
   const explainFor = (json: boolean): string => {
-    const e = explain(project, id, s.cfg, forwards.list());
+    // As the host's `vibebox explain`: what vibebox.toml asks for beyond the approval is listed,
+    // marked pending. A vibebox.toml that does not load shows the applied config alone.
+    // Measured against what this VM runs with (s.cfg), not a recomputed approval.
+    let pending: { file: ResolvedConfig; unapproved: string[] } | undefined;
+    try {
+      pending = { file: loadConfig(project), unapproved: effectiveConfig(project, id).unapproved };
+    } catch {
+      pending = undefined;
+    }
+    const e = explain(project, id, s.cfg, forwards.list(), pending);
     return json ? JSON.stringify(e, null, 2) + '\n' : explainText(e);
   };
 
