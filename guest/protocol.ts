@@ -8,6 +8,14 @@ import { MAX_CA_PEM_BYTES } from './ca-certs.js';
 export const PROTOCOL_VERSION = 1;
 export const AGENT_PORT_NAME = 'org.vibebox.agent.0';
 /** Unix socket inside the guest where the :commands reach the agent. */
+/** The egress proxy as the VM reaches it: QEMU's guestfwd carries this address to the host proxy
+ *  (docs/architecture.md, Processes). The one place it is written (images/customize.sh repeats it
+ *  in the guest's profile, being shell). */
+export const EGRESS_HOST = '10.0.2.100';
+export const EGRESS_PORT = 3128;
+export const EGRESS_ADDR = `${EGRESS_HOST}:${EGRESS_PORT}`;
+export const EGRESS_URL = `http://${EGRESS_ADDR}`;
+
 export const GUEST_COMMAND_SOCKET = '/run/vibebox/agent.sock';
 
 export const Kind = { control: 0, stdout: 1, stderr: 2, stdin: 3 } as const;
@@ -47,6 +55,24 @@ export class FrameDecoder {
     }
     return out;
   }
+}
+
+/**
+ * A control frame's payload as both ends read it: JSON, then the schema of what that end accepts.
+ * `raw` is kept (when it was JSON) so the supervisor can read a hello's protocol version before
+ * the schema of a newer protocol refuses it.
+ */
+export type ControlRead<T> = { ok: true; raw: unknown; data: T } | { ok: false; raw?: unknown; error: string };
+
+export function readControl<T>(payload: Buffer, schema: z.ZodType<T>): ControlRead<T> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return { ok: false, error: 'control frame is not JSON' };
+  }
+  const r = schema.safeParse(raw);
+  return r.success ? { ok: true, raw, data: r.data } : { ok: false, raw, error: `invalid message: ${r.error.issues[0]?.message ?? ''}` };
 }
 
 const id = z.number().int().min(1).max(0xffffffff);

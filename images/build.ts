@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import lockfile from 'proper-lockfile';
 import { VibeboxError, isErrno } from '../guest/errors.js';
-import { imagePaths, imagesDir as imagesDirOf, vibeboxHome } from './paths.js';
+import { imagePaths, imagesDir as imagesDirOf, vibeboxHome } from './store-paths.js';
 import { computeDigest, isDigest, type DigestInput } from './digest.js';
 import { buildInitrd } from './initrd.js';
 import { ensureAgentBase } from './agent-base.js';

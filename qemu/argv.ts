@@ -1,4 +1,6 @@
 // The QEMU command line, as a pure function of the session's needs (unit-tested without QEMU).
+import { EGRESS_ADDR } from '../guest/protocol.js';
+import type { VmRequest } from './driver.js';
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 
 export interface FsShare {
@@ -10,23 +12,15 @@ export interface FsShare {
   kind: 'virtiofs' | '9p';
 }
 
-export interface VmSpec {
-  name: string;
+/**
+ * What QEMU's command line is built from: the driver-neutral request (driver.ts VmRequest, the
+ * fields both share) plus what only QEMU has (accelerator, QMP, pid file, shares, forwards…).
+ */
+export type VmSpec = Pick<VmRequest, 'name' | 'cpus' | 'memoryBytes' | 'kernel' | 'initrd' | 'cmdline' | 'disk' | 'backing' | 'agentSocket' | 'agentPortName' | 'serialLog'> & {
   accel: Accel;
-  cpus: number;
-  memoryBytes: number;
-  kernel: string;
-  initrd: string;
-  cmdline: string;
-  disk: string;
-  /** The image's rootfs: pinned as the overlay's backing file, never read from the qcow2 header. */
-  backing: string;
   qmpSocket: string;
-  agentSocket: string;
-  agentPortName: string;
-  serialLog: string;
   pidFile: string;
-  /** guestfwd target: a command run per guest connection to 10.0.2.100:3128. */
+  /** guestfwd target: a command run per guest connection to EGRESS_ADDR. */
   egressCommand?: string;
   shares: FsShare[];
   /** Host ports forwarded to the guest, bound to 127.0.0.1 only. */
@@ -38,7 +32,7 @@ export interface VmSpec {
   withoutShareDevices?: boolean;
   /** A resume: the migration stream QEMU loads at start (`-incoming`). */
   incoming?: string;
-}
+};
 
 /** The root port a virtiofs share is plugged into, and the share's device and chardev ids. */
 export const sharePort = (i: number) => `vbport${i}`;
@@ -105,7 +99,7 @@ export function buildArgv(s: VmSpec): string[] {
   ];
   // Networking: user mode with restrict=on reaches nothing but the one guestfwd to the proxy.
   const net = ['user', 'id=net0', 'restrict=on'];
-  if (s.egressCommand) net.push(`guestfwd=tcp:10.0.2.100:3128-cmd:${qemuEscape(s.egressCommand)}`);
+  if (s.egressCommand) net.push(`guestfwd=tcp:${EGRESS_ADDR}-cmd:${qemuEscape(s.egressCommand)}`);
   for (const f of s.forwards ?? []) net.push(`hostfwd=tcp:127.0.0.1:${f.host}-:${f.guest}`);
   a.push('-netdev', net.join(','), '-device', 'virtio-net-pci,netdev=net0,romfile=');
   if (needsShared) {

@@ -1,4 +1,4 @@
-// The VM driver interface (ARCHITECTURE §13): what the supervisor needs from a hypervisor.
+// The VM driver interface: what the supervisor needs from a hypervisor (docs/architecture.md, Processes).
 // qemu/qemu-driver.ts is one implementation; a Kata or Firecracker driver would implement the
 // same. A driver spawns and stops the VM and its file servers; it knows nothing of clients,
 // policy or the guest agent's protocol beyond the mounts it hands over.
@@ -72,9 +72,26 @@ export interface StopOptions {
   stepMs?: number;
 }
 
+/** The accelerator a driver picked, and what it tried on the way (for the log). */
+export interface AccelProbe {
+  accel: string;
+  tried: { accel: string; ok: boolean; detail: string; ms: number }[];
+}
+
+/**
+ * The driver's part of what a saved state must match: the hypervisor binary's identity and the
+ * VM's command line without the shares or -incoming (the saved-state record's `qemu` and `argv`).
+ */
+export interface DriverResumeKey {
+  qemu: string;
+  argv: string;
+}
+
 export interface VmDriver {
   /** Kill what an earlier, killed run of this session left behind. */
   cleanup(): void;
+  /** Pick the accelerator before the first start (may boot `kernel` once per host; cached). */
+  probe(kernel: string): Promise<AccelProbe>;
   /** Start the file servers; resolves with what the guest should mount (shares it could not set up are left out and logged). */
   setupShares(shares: ShareRequest[]): Promise<MountSpec[]>;
   /** Spawn the VM; resolves once the process runs (readiness is the agent's hello, not ours). */
@@ -86,8 +103,8 @@ export interface VmDriver {
   onExit(cb: (why: string) => void): void;
   /** Stop the helpers (file servers) after the VM is gone. */
   close(): void;
-  /** What a saved state of this VM must match: its command line without the shares or -incoming. */
-  resumeArgvKey(req: VmRequest): string;
+  /** What a saved state of this VM must match, as far as the driver knows it. */
+  resumeKey(req: VmRequest): DriverResumeKey;
   /**
    * Save the running VM to a file and end QEMU: the guest must have unmounted its shares; their
    * devices are unplugged first (they block migration). Throws with the VM still there (paused or

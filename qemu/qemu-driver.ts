@@ -2,7 +2,7 @@
 // its QMP socket. Processes are tracked by pid files and by their command lines naming the run
 // directory, so a killed supervisor's leftovers are found by the next one.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants as fsc, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsc, createWriteStream, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PACK_PY, UNPACK_PY } from './ram-pack.js';
@@ -18,7 +18,9 @@ import { VibeboxError } from '../guest/errors.js';
 import { aliveAs, cmdline, readPid } from './pidfile.js';
 import { pollUntil, PollTimeout, withDeadline } from '../guest/poll.js';
 import type { MountSpec } from '../guest/protocol.js';
-import type { ResumeOptions, ShareRequest, StopOptions, SuspendOptions, VmDriver, VmRequest, VmStatus } from './driver.js';
+import type { DriverResumeKey, ResumeOptions, ShareRequest, StopOptions, SuspendOptions, VmDriver, VmRequest, VmStatus } from './driver.js';
+import { binaryIdentity } from './saved-state.js';
+import { which } from './which.js';
 
 export interface QemuDriverOptions {
   /** The file server for shares (there is no 9p fallback) and the python3 of its seccomp launcher. */
@@ -289,7 +291,12 @@ export class QemuDriver implements VmDriver {
     }
   }
 
-  resumeArgvKey(req: VmRequest): string {
+  resumeKey(req: VmRequest): DriverResumeKey {
+    return { qemu: binaryIdentity(realpathSync(which(qemuBinary()) ?? qemuBinary())), argv: this.resumeArgvKey(req) };
+  }
+
+  /** The command line without the shares or -incoming, hashed. */
+  private resumeArgvKey(req: VmRequest): string {
     const { incoming: _incoming, ...spec } = this.spec(req, this.accel ?? 'tcg');
     // The RAM file's directory comes from the environment (XDG_RUNTIME_DIR): not part of the machine.
     const argv = buildArgv({ ...spec, ...(spec.memoryFile ? { memoryFile: 'ram' } : {}), withoutShareDevices: true });

@@ -9,6 +9,7 @@ import { keyRoutes, loadRules, type KeyRoute } from './keys/inject.js';
 import { formatSize } from './config/size.js';
 import { shown } from '../guest/shown.js';
 import { mountWidenings } from './approval/diff.js';
+import { EGRESS_URL } from '../guest/protocol.js';
 
 /** What the project's vibebox.toml asks for beyond the approval (see approval/effective.ts). */
 export interface PendingInput {
@@ -47,7 +48,7 @@ export interface Explanation {
     routes?: KeyRoute[];
   };
   /** What vibebox.toml asks for that is not applied until `vibebox approve` (or a yes at start).
-   *  `mounts` and `network.entries` above list these too; the text output marks them. */
+   *  Not in `mounts` and `network.entries` above (those are what applies); the text output lists them marked. */
   pending: {
     items: string[];
     mounts: { host: string; guest: string; mode: 'ro' | 'rw' }[];
@@ -93,14 +94,14 @@ export function explain(project: string, sessionId: string | null, cfg: Resolved
   const waiting = pendingOf(cfg, pending);
   const run = pending?.approved ?? cfg;
   const mounts = cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, mode: m.mode }));
-  const same = (a: Explanation['mounts'][number], b: Explanation['mounts'][number]) => a.host === b.host && a.guest === b.guest && a.mode === b.mode;
   return {
     project,
     session: sessionId,
     vm: { cpus: run.vm.cpus, memory: formatSize(run.vm.memory), disk: formatSize(run.vm.disk), auto_shutdown: shutdown(run.session.auto_shutdown_ms) },
-    mounts: [...mounts, ...waiting.mounts.filter((w) => !mounts.some((m) => same(m, w)))],
+    // What applies; what vibebox.toml asks for beyond it is in `pending` (scripts read these lists as the VM's).
+    mounts,
     local: localDirOrder(cfg.workspace?.local ?? []).map((n) => `${WORKSPACE}/${n}`),
-    network: { mode: cfg.network.mode, entries: [...cfg.network.entries, ...(waiting.network.mode ? [] : waiting.network.entries.filter((e) => !cfg.network.entries.includes(e)))], proxy: 'http://10.0.2.100:3128' },
+    network: { mode: cfg.network.mode, entries: [...cfg.network.entries], proxy: EGRESS_URL },
     storage: { config: rel(p.config), state: `${rel(p.stateDir)}/` },
     ports: [
       ...(live ?? (cfg.ports ?? []).map((f) => ({ host: f.host, guest: f.guest, origin: 'config', state: 'not running' }))),
@@ -124,16 +125,17 @@ export function explainText(e: Explanation): string {
   const raise = [pv.cpus !== undefined ? `${pv.cpus} cpus` : '', pv.memory ? `${pv.memory} memory` : '', pv.disk ? `${pv.disk} disk` : '', pv.auto_shutdown ? `auto shutdown ${pv.auto_shutdown}` : ''].filter(Boolean);
   if (raise.length) lines.push(`  asks for ${raise.join(', ')}${P}`);
   lines.push('', 'mounts:');
-  const pendingMount = (m: Explanation['mounts'][number]) => e.pending.mounts.some((x) => x.host === m.host && x.guest === m.guest && x.mode === m.mode);
-  for (const m of e.mounts) lines.push(`  ${m.host} → ${m.guest} (${m.mode})${pendingMount(m) ? P : ''}`);
+  const same = (a: Explanation['mounts'][number], b: Explanation['mounts'][number]) => a.host === b.host && a.guest === b.guest && a.mode === b.mode;
+  for (const m of e.mounts) lines.push(`  ${m.host} → ${m.guest} (${m.mode})`);
+  for (const m of e.pending.mounts.filter((w) => !e.mounts.some((x) => same(x, w)))) lines.push(`  ${m.host} → ${m.guest} (${m.mode})${P}`);
   if (e.local.length > 0) {
     lines.push('', 'local to the VM ([workspace] local; on the VM disk, shadowing the host directory: the host does not see them):');
     for (const l of e.local) lines.push(`  ${l}`);
   }
   lines.push('', `network: ${e.network.mode} (every connection goes through the proxy ${e.network.proxy})`);
   if (e.network.entries.length === 0) lines.push(e.network.mode === 'allowlist' ? '  (no hosts allowed)' : '  (no hosts blocked)');
-  const pendingEntries = new Set(e.pending.network.mode ? [] : e.pending.network.entries);
-  for (const h of e.network.entries) lines.push(`  ${h}${pendingEntries.has(h) ? P : ''}`);
+  for (const h of e.network.entries) lines.push(`  ${h}`);
+  if (!e.pending.network.mode) for (const h of e.pending.network.entries.filter((x) => !e.network.entries.includes(x))) lines.push(`  ${h}${P}`);
   if (e.pending.network.mode) lines.push(`  asks for ${e.pending.network.mode} mode: ${e.pending.network.entries.join(', ') || '(no entries)'}${P}`);
   const c = e.container;
   lines.push('', 'agent container (vibebox run): cap_drop ALL, no-new-privileges, on an internal network whose only way out is the proxy');

@@ -2,7 +2,7 @@
 // home, a project's .vibebox/ state folder, the per-session run directory, image directories.
 import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { imagePaths, imagesDir, vibeboxHome, type ImagePaths } from '../images/paths.js';
+import { imagePaths, imagesDir, vibeboxHome, type ImagePaths } from '../images/store-paths.js';
 
 export { imagePaths, imagesDir, vibeboxHome, type ImagePaths };
 import { VibeboxError } from './errors.js';
@@ -120,17 +120,14 @@ export function shortId(id: string): string {
   return id.replace(/-/g, '').slice(-12);
 }
 
+/** The supervisor's own files in a session's run directory. The VM driver names its files there
+ *  itself (qemu/qemu-driver.ts, qemuRunPaths): one name for each file. */
 export interface RunPaths {
   dir: string;
   supervisorSock: string;
   supervisorPid: string;
-  qemuPid: string;
-  qmpSock: string;
   agentSock: string;
   egressSock: string;
-  /** virtiofsd socket for mount number n. */
-  virtiofsSock(n: number): string;
-  virtiofsPid(n: number): string;
 }
 
 export function runPaths(id: string, home: string = vibeboxHome()): RunPaths {
@@ -139,12 +136,8 @@ export function runPaths(id: string, home: string = vibeboxHome()): RunPaths {
     dir,
     supervisorSock: join(dir, 'supervisor.sock'),
     supervisorPid: join(dir, 'supervisor.pid'),
-    qemuPid: join(dir, 'qemu.pid'),
-    qmpSock: join(dir, 'qmp.sock'),
     agentSock: join(dir, 'agent.sock'),
     egressSock: join(dir, 'egress.sock'),
-    virtiofsSock: (n) => join(dir, `fs${n}.sock`),
-    virtiofsPid: (n) => join(dir, `fs${n}.pid`),
   };
 }
 

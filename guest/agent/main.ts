@@ -7,18 +7,18 @@ import { release } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { existsSync } from 'node:fs';
-import { AGENT_PORT_NAME, type MountSpec, AgentMessage, FrameDecoder, GUEST_COMMAND_SOCKET, HostMessage, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame } from '../protocol.js';
+import { AGENT_PORT_NAME, type MountSpec, AgentMessage, FrameDecoder, GUEST_COMMAND_SOCKET, HostMessage, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, readControl } from '../protocol.js';
 import { waitForPort } from './port.js';
-import { Exec, type ExecSink, type Identity } from './exec.js';
+import { Exec, type ExecSink, type Identity } from '../process-exec.js';
 import type * as Containers from '../containers/cli.js';
-import { dockerdOnDemand } from './docker.js';
+import { dockerdOnDemand } from '../docker/dockerd.js';
 import { execOf, peerPid } from './peer.js';
 import { installHostCas } from './host-cas.js';
 import { mountLocalDirs } from './local-dirs.js';
 import { retrying, setClock, unmountForSuspend } from './suspend.js';
 import { Forwards } from './forward.js';
 import { stackSummary } from '../stack/summary.js';
-import { VM_STATE_FILE } from '../stack/paths.js';
+import { VM_STATE_FILE } from '../stack/vm-paths.js';
 
 declare const VIBEBOX_VERSION: string;
 
@@ -299,16 +299,9 @@ async function main(): Promise<void> {
       if (f.kind === Kind.stdin) {
         execs.get(f.stream)?.stdin(f.payload);
       } else if (f.kind === Kind.control) {
-        let raw: unknown;
-        try {
-          raw = JSON.parse(f.payload.toString('utf8'));
-        } catch {
-          log('warn', 'dropped a control frame that is not JSON');
-          continue;
-        }
-        const r = HostMessage.safeParse(raw);
-        if (r.success) handle(r.data);
-        else log('warn', `dropped an invalid message: ${r.error.issues[0]?.message ?? ''}`);
+        const r = readControl(f.payload, HostMessage);
+        if (r.ok) handle(r.data);
+        else log('warn', `dropped a control frame: ${r.error}`);
       }
     }
   });

@@ -1,6 +1,6 @@
 // The container's uncommitted changes as a user wants to read them: what was installed or edited
 // outside /workspace and the state volume, without the noise every run leaves (caches, logs, tmp).
-import type { Change } from './engine.js';
+import type { Change } from '../docker/engine.js';
 import { shown } from '../shown.js';
 
 /** Prefixes whose changes never count (mounts, caches, scratch, per-run files). */

@@ -10,8 +10,8 @@
 // Progress goes to stderr, results to stdout.
 import { VibeboxError } from '../errors.js';
 import { ImageLayerSpec } from '../protocol.js';
-import { BASE_IMAGE, ensureBaseImage } from './base-image.js';
-import { ensureProjectImage, projectImageTag } from './project-image.js';
+import { BASE_IMAGE, ensureBaseImage } from '../docker/base-image.js';
+import { ensureProjectImage, projectImageTag } from '../docker/project-image.js';
 import { OP_COMMANDS, opMain } from './ops-cli.js';
 import { startOp } from './ops.js';
 import { runnerMain } from './runner.js';
@@ -48,7 +48,7 @@ export const commands: Record<string, Command> = {
 export async function main(argv: string[]): Promise<number> {
   const [name = '', ...args] = argv;
   if (OP_COMMANDS.includes(name)) return opMain(argv);
-  // The stack (issue 12): the controller container's main process, and the agent's vibebox-stack.
+  // The stack: the controller container's main process, and the agent's vibebox-stack.
   if (name === 'stack-controller') return controllerMain();
   if (name === 'stack-cli') {
     try {

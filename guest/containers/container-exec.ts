@@ -1,9 +1,10 @@
 // One process in the agent container through the Engine API (exec + hijacked stream): stdio,
 // resize, signals and the exit status, as a VM exec has them, without a docker CLI process.
 import { pollUntil } from '../poll.js';
-import { StreamDemuxer } from './demux.js';
+import { StreamDemuxer } from '../docker/demux.js';
 import { StreamInput } from './stream-input.js';
-import { execCreate, execInspect, execResize, execStart, type ExecCreate } from './engine.js';
+import { execCreate, execInspect, execResize, execStart, type ExecCreate } from '../docker/engine.js';
+import type { ExecControl } from '../exec-control.js';
 
 export interface ExecOutput {
   stdout(b: Buffer): void;
@@ -22,7 +23,7 @@ const EXIT_DEADLINE_MS = 15_000;
 /** Epoch marks of the steps of one exec (VIBEBOX_TIMING=1 in the op's env: the run prints them). */
 export type Marks = [string, number][];
 
-export class ContainerExec {
+export class ContainerExec implements ExecControl {
   readonly marks: Marks = [];
   private readonly input = new StreamInput();
   private execId: string | null = null;

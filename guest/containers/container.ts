@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import type { ContainerSpec } from '../protocol.js';
 import { meaningfulChanges } from './changes.js';
 import { ContainerExec } from './container-exec.js';
-import { AGENT_CONTAINER, INTERNAL_NETWORK, LABEL_IMAGE, LABEL_SPEC, STATE_VOLUME, agentContainerBody, specHash } from './container-spec.js';
+import { STATE_VOLUME, agentContainerBody, specHash } from './agent-create-body.js';
+import { AGENT_CONTAINER, INTERNAL_NETWORK, LABEL_IMAGE, LABEL_SPEC } from '../docker/names.js';
 import {
   connectNetwork,
   containerChanges,
@@ -18,11 +19,11 @@ import {
   startContainer,
   type Change,
   type ContainerInfo,
-} from './engine.js';
+} from '../docker/engine.js';
 import { upperDirChanges } from './upper-dir.js';
 import { INSTRUCTION_FILES, instructionWrites } from './instructions.js';
-import { ensureRelay } from './network.js';
-import { ensureProjectImage } from './project-image.js';
+import { ensureRelay } from '../docker/network.js';
+import { ensureProjectImage } from '../docker/project-image.js';
 import { STATE_HOME } from './agents.js';
 import { STACK_PREFIX as STACK_NETWORK } from '../stack/plan.js';
 import { ensureController } from '../stack/controller-container.js';
@@ -90,7 +91,7 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
     if (!committed && (await inspectImage(COMMITTED_IMAGE))) log(`vibebox: the committed image was made from an older [image]; starting from ${projectImage} (vibebox rebuild drops it)`);
     log(`vibebox: creating the agent container from ${committed ?? projectImage}`);
     await createContainer(AGENT_CONTAINER, agentContainerBody({ image: committed ?? projectImage, projectImage, specHash: hash, spec, uid: who.uid, gid: who.gid }));
-    // An applied stack (issue 12): a new agent container reaches its services by name too.
+    // An applied stack: a new agent container reaches its services by name too.
     if (await inspectNetwork(STACK_NETWORK)) await connectNetwork(STACK_NETWORK, AGENT_CONTAINER);
     c = await inspectContainer(AGENT_CONTAINER);
     if (!c) throw new Error(`${AGENT_CONTAINER} vanished after its creation`);
@@ -100,7 +101,7 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
     // instruction block its refresh.
     await ensureRelay(log);
     if (!(INTERNAL_NETWORK in (c.NetworkSettings.Networks ?? {}))) await connectNetwork(INTERNAL_NETWORK, c.Id);
-    // The stack-controller answers the agent's vibebox-stack from the container's first start (issue 12).
+    // The stack-controller answers the agent's vibebox-stack from the container's first start.
     await ensureController(log);
     await startContainer(c.Id);
     await refreshInstructions(c.Id, who);

@@ -1,4 +1,4 @@
-// Kits in the VM (issue 13): `vibebox kit serve` runs a built kit (dist/ under /workspace) in its
+// Kits in the VM: `vibebox kit serve` runs a built kit (dist/ under /workspace) in its
 // own container with the agent container's hardening and egress path: cap_drop ALL,
 // no-new-privileges, the vibe uid, on the internal network whose only way out is the relay to the
 // host proxy. The root filesystem is read-only; the kit's state (files index, /input, /output,
@@ -8,10 +8,11 @@
 import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { KitOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
-import { BASE_IMAGE, ensureBaseImage } from './base-image.js';
-import { CONTAINER_PATH, INTERNAL_NETWORK, KIT_PORT, LABEL_ROLE, PROXY_ENV, kitContainerName } from './container-spec.js';
-import { createContainer, inspectContainer, listContainers, removeContainer, startContainer } from './engine.js';
-import { ensureRelay } from './network.js';
+import { BASE_IMAGE, ensureBaseImage } from '../docker/base-image.js';
+import { CONTAINER_PATH, KIT_PORT, kitContainerName } from './agent-create-body.js';
+import { INTERNAL_NETWORK, LABEL_ROLE, PROXY_ENV } from '../docker/names.js';
+import { createContainer, inspectContainer, listContainers, removeContainer, startContainer } from '../docker/engine.js';
+import { ensureRelay } from '../docker/network.js';
 import type { Who } from './container.js';
 
 export const LABEL_KIT = 'org.vibebox.kit';

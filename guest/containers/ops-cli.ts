@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { ContainerOp, ContainerSpec, GUEST_COMMAND_SOCKET } from '../protocol.js';
 import { socketAnswers } from '../socket-answers.js';
-import { DOCKER_SOCKET } from './engine.js';
+import { DOCKER_SOCKET } from '../docker/engine.js';
 import { startOp, stopRunnerHub, type OpRequest } from './ops.js';
 
 export const OP_COMMANDS: readonly string[] = ContainerOp.shape.op.options;

@@ -8,13 +8,15 @@ import { changesSummary } from './changes.js';
 import { jsonShown } from '../shown.js';
 import { COMMITTED_IMAGE, changesOf, ensureContainer, execCollect, hashOfSpec, type Who } from './container.js';
 import { ContainerExec, type ExecOutput } from './container-exec.js';
-import { AGENT_CONTAINER, LABEL_IMAGE, LABEL_SPEC, PROXY_ENV, STATE_VOLUME } from './container-spec.js';
-import { commitContainer, inspectContainer, inspectImage, removeContainer, removeImage, type ContainerInfo } from './engine.js';
-import { ensureProjectImage } from './project-image.js';
+import { STATE_VOLUME } from './agent-create-body.js';
+import { AGENT_CONTAINER, LABEL_IMAGE, LABEL_SPEC, PROXY_ENV } from '../docker/names.js';
+import { commitContainer, inspectContainer, inspectImage, removeContainer, removeImage, type ContainerInfo } from '../docker/engine.js';
+import { ensureProjectImage } from '../docker/project-image.js';
 import { RunnerExec, RunnerHub } from './runner-hub.js';
 import { pollUntil } from '../poll.js';
 import { kitOp } from './kit.js';
 import { stackOp } from '../stack/host-op.js';
+import type { ExecControl } from '../exec-control.js';
 
 export interface OpRequest {
   op: ContainerOp;
@@ -51,17 +53,9 @@ export function stopRunnerHub(): void {
 }
 
 /** What the handle forwards to: an engine exec or a runner run. */
-interface ExecLike {
-  stdin(b: Buffer): void;
-  stdinEnd(): void;
-  resize(cols: number, rows: number): void;
-  signal(sig: string): void;
-  pause(): void;
-  resume(): void;
-}
 
 /** The handle the agent keeps for the exec: same shape as a VM exec's. */
-export interface OpHandle extends ExecLike {
+export interface OpHandle extends ExecControl {
   readonly pid: number | null;
 }
 
@@ -103,7 +97,7 @@ type Outcome = number | { message: string; reason: 'not_found' | 'not_executable
 
 /** The handle forwards to whichever exec is current (an install, then the command). */
 class Handle implements OpHandle {
-  current: ExecLike | null = null;
+  current: ExecControl | null = null;
   private input: Buffer[] = [];
   private ended = false;
   private size: { cols: number; rows: number } | null = null;
@@ -112,7 +106,7 @@ class Handle implements OpHandle {
   readonly pid = null;
 
   /** The exec that gets the user's stdin and terminal (the command itself, not an install). */
-  attach(x: ExecLike): void {
+  attach(x: ExecControl): void {
     this.current = x;
     if (this.size) x.resize(this.size.cols, this.size.rows);
     for (const b of this.input) x.stdin(b);
@@ -253,7 +247,7 @@ async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, l
   }
 }
 
-/** The stack op (issue 12): its stdin is read line by line (apply's y/N), a signal aborts logs -f. */
+/** The stack op: its stdin is read line by line (apply's y/N), a signal aborts logs -f. */
 async function stack(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void): Promise<number> {
   let buf = '';
   let ended = false;

@@ -4,11 +4,12 @@
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { StreamDemuxer } from './demux.js';
+import { StreamDemuxer } from '../docker/demux.js';
 import { StreamInput } from './stream-input.js';
 import type { ExecOutput, ExecResult } from './container-exec.js';
-import { RUNNER_DIR } from './container-spec.js';
+import { RUNNER_DIR } from './agent-create-body.js';
 import { ERROR_FRAME, EXIT_FRAME, type RunnerRequest, type SpawnRequest } from './runner.js';
+import type { ExecControl } from '../exec-control.js';
 
 export const RUNNER_SOCKET = `${RUNNER_DIR}/agent.sock`;
 /** The runner connects back for each run at once; longer means it is gone. */
@@ -105,7 +106,7 @@ export class RunnerHub {
 }
 
 /** One run through the runner: the same controls as a ContainerExec. */
-export class RunnerExec {
+export class RunnerExec implements ExecControl {
   private readonly input = new StreamInput();
   private size: { cols: number; rows: number } | null = null;
   private sent = false;

@@ -8,8 +8,8 @@
 // It can only start processes as itself (the container has no capabilities): root runs keep
 // going through the engine's exec.
 import { connect, type Socket } from 'node:net';
-import { Exec } from '../agent/exec.js';
-import { muxFrame } from './demux.js';
+import { Exec } from '../process-exec.js';
+import { muxFrame } from '../docker/demux.js';
 
 /** The agent's socket as the container sees it. */
 export const RUNNER_SOCKET_IN_CONTAINER = '/run/vibebox-runner/agent.sock';

@@ -4,7 +4,7 @@
 // changed, so walking it costs next to nothing. Read with lstat/readdir only (nothing followed).
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { holdsNoise, isNoise } from './changes.js';
-import type { Change } from './engine.js';
+import type { Change } from '../docker/engine.js';
 
 /** A bound on the walk: an upper dir this big is summarised as what was seen so far. */
 export const MAX_ENTRIES = 50_000;

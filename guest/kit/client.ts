@@ -13,7 +13,7 @@ import {
   type EventMsg,
   type FileRef,
   type StoragePolicy,
-} from './protocol.js';
+} from './kit-protocol.js';
 
 export class KitClientError extends Error {
   constructor(

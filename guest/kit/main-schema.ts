@@ -1,7 +1,7 @@
 // kit.json, the manifest the launcher (main.ts) reads and `vibebox kit build` writes. Apart from
 // main.ts so the build can import it without starting a server.
 import * as z from 'zod';
-import { StoragePolicy } from './protocol.js';
+import { StoragePolicy } from './kit-protocol.js';
 
 export const KitEnvSpec = z
   .object({ required: z.boolean().optional(), secret: z.boolean().optional(), default: z.string().optional(), description: z.string().max(500).optional() })

@@ -2,7 +2,7 @@
 // yields events and may return the final assistant message.
 import { pathToFileURL } from 'node:url';
 import { KitError } from './errors.js';
-import type { DisplaySlot } from './protocol.js';
+import type { DisplaySlot } from './kit-protocol.js';
 
 export interface KitPrompt {
   id: string;

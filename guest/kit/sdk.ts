@@ -2,7 +2,7 @@
 // protocol's types, the storage policy DSL and the runnable's types (for kit authors).
 export { KitBox, KitClient, KitClientError } from './client.js';
 export type { ClientOptions, DisplayEvent, Endpoint, InputFile, PromptHandle, PromptOptions } from './client.js';
-export { KIT_PROTOCOL_VERSION } from './protocol.js';
-export type { CompleteMsg, EnvironmentInfo, ErrorMsg, EventMsg, FileRef, FileRefKind, StoragePolicy, StorageRule } from './protocol.js';
+export { KIT_PROTOCOL_VERSION } from './kit-protocol.js';
+export type { CompleteMsg, EnvironmentInfo, ErrorMsg, EventMsg, FileRef, FileRefKind, StoragePolicy, StorageRule } from './kit-protocol.js';
 export { composite, rule } from './storage/policy.js';
 export type { KitEvent, KitPrompt, RunContext, RunFn } from './runnable.js';

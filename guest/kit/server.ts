@@ -21,7 +21,7 @@ import {
   type PromptMsg,
   type ServerMessage,
   type StoragePolicy,
-} from './protocol.js';
+} from './kit-protocol.js';
 import type { KitEvent, RunContext, RunFn } from './runnable.js';
 import { InlineStorage, UrlStorage, type StorageAdapter } from './storage/adapter.js';
 import { LocalServerStorage } from './storage/local-server.js';

@@ -3,12 +3,12 @@
 // no agent container mounts. Restart policy unless-stopped: when dockerd starts after a boot the
 // controller comes back and reconciles.
 import { mkdirSync } from 'node:fs';
-import { BASE_IMAGE, ensureBaseImage } from '../containers/base-image.js';
-import { INTERNAL_NETWORK, LABEL_ROLE, LABEL_SPEC } from '../containers/container-spec.js';
-import { createContainer, inspectContainer, removeContainer, startContainer } from '../containers/engine.js';
-import { ensureInternalNetwork } from '../containers/network.js';
+import { BASE_IMAGE, ensureBaseImage } from '../docker/base-image.js';
+import { INTERNAL_NETWORK, LABEL_ROLE, LABEL_SPEC } from '../docker/names.js';
+import { createContainer, inspectContainer, removeContainer, startContainer } from '../docker/engine.js';
+import { ensureInternalNetwork } from '../docker/network.js';
 import { CONTROLLER_ALIAS } from './api.js';
-import { VM_SOCKET_DIR, VM_STATE_DIR } from './paths.js';
+import { VM_SOCKET_DIR, VM_STATE_DIR } from './vm-paths.js';
 
 export const CONTROLLER_CONTAINER = 'vibebox-stack-controller';
 /** Bump when the body changes: an older controller container is then recreated. */

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { containerLogs, inspectImage } from '../containers/engine.js';
-import { StreamDemuxer } from '../containers/demux.js';
+import { containerLogs, inspectImage } from '../docker/engine.js';
+import { StreamDemuxer } from '../docker/demux.js';
 import { isErrno } from '../errors.js';
 import { ApplyRequest, AGENT_PORT, LogsQuery, portsFor, queryOf, route, type Listener, type RouteName } from './api.js';
 import { diffManifests, renderDiff } from './diff.js';

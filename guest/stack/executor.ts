@@ -1,6 +1,6 @@
 // Runs plan.ts Steps against the Docker Engine: reads LiveState, executes steps in order, waits for
 // health against deadlines, and on any failure runs planRollback of what this run completed.
-import { AGENT_CONTAINER } from '../containers/container-spec.js';
+import { AGENT_CONTAINER } from '../docker/names.js';
 import {
   connectNetwork,
   createContainer,
@@ -18,7 +18,7 @@ import {
   removeVolume,
   startContainer,
   stopContainer,
-} from '../containers/engine.js';
+} from '../docker/engine.js';
 import { VibeboxError } from '../errors.js';
 import { PollTimeout, pollUntil } from '../poll.js';
 import type { Manifest } from './manifest.js';

@@ -4,13 +4,13 @@
 // y/N from the exec's stdin, so the proposal the user saw is the one applied (by its hash).
 import { request, type IncomingMessage } from 'node:http';
 import { VibeboxError } from '../errors.js';
-import { baseTarSha, ensureBaseImage } from '../containers/base-image.js';
-import { buildLayerImage, canonicalSpec, imageExists, layerSha } from '../containers/project-image.js';
+import { baseTarSha, ensureBaseImage } from '../docker/base-image.js';
+import { buildLayerImage, canonicalSpec, imageExists, layerSha } from '../docker/project-image.js';
 import { pollUntil } from '../poll.js';
 import { socketAnswers } from '../socket-answers.js';
 import { hostArgv, parseHostArgv, type HostCommand } from './api.js';
 import { ensureController } from './controller-container.js';
-import { HOST_SOCKET } from './paths.js';
+import { HOST_SOCKET } from './vm-paths.js';
 import { shown } from '../shown.js';
 
 export interface StackIo {

@@ -1,4 +1,4 @@
-// The stack manifest (issue 12): what an agent proposes, validated strictly before anyone applies it.
+// The stack manifest: what an agent proposes, validated strictly before anyone applies it.
 // Input is an already-parsed value (manifest-text.ts parses YAML); output is either a normalized
 // Manifest or EVERY rejection at once, each {code, path, message, hint_for_agent}, in document order,
 // so an agent fixes its draft in one round instead of one error per round.

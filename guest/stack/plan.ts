@@ -95,7 +95,7 @@ export interface LiveState {
   /** Image references present locally, as written in manifests. */
   images: string[];
   containers: LiveContainer[];
-  /** The project's agent container, when one exists (issue 11), and whether it is on the network. */
+  /** The project's agent container, when one exists, and whether it is on the network. */
   agent: { name: string; attached: boolean } | null;
 }
 

@@ -1,4 +1,4 @@
-// The stack section of `:explain` (issue 12), from the controller's state file on the VM disk:
+// The stack section of `:explain`, from the controller's state file on the VM disk:
 // services, whether the stack is down, the last apply and a waiting proposal. Pure.
 import { parseStackState } from './state.js';
 

@@ -25,7 +25,7 @@ export interface Grant {
   mounts: { host: string; guest: string; mode: 'ro' | 'rw' }[];
   /** absent in grants written before resources were approved: the defaults */
   resources?: Resources;
-  /** [workspace] writable_git_config: the guest may write .git/config and .git/hooks (absent: no) */
+  /** [workspace] writable_git_config: the guest may write git config, hooks and .git pointers, submodules' too (absent: no) */
   writable_git_config?: boolean;
   /** [image]: what the project layer installs and runs (absent in older grants: nothing) */
   image?: ImageLayerSpec;
@@ -128,7 +128,7 @@ export function widenings(approved: Grant, wanted: Grant): string[] {
     ...mountWidenings(approved.mounts, wanted.mounts),
     ...networkWidenings(approved.network, wanted.network),
     ...resourceWidenings(approved.resources ?? DEFAULT_RESOURCES, wanted.resources ?? DEFAULT_RESOURCES),
-    ...(wanted.writable_git_config && !approved.writable_git_config ? ['workspace.writable_git_config = true (the guest may write .git/config and .git/hooks, which git on the host runs)'] : []),
+    ...(wanted.writable_git_config && !approved.writable_git_config ? ['workspace.writable_git_config = true (the guest may write the project git config, hooks and .git pointers, submodules included, which git on the host runs)'] : []),
     ...imageWidenings(approved.image, wanted.image),
     ...portWidenings(approved.ports, wanted.ports),
   ];

@@ -10,7 +10,7 @@ import { resolveProject } from '../session/project.js';
 import { readKeys } from '../keys/env-file.js';
 import { WORKSPACE } from '../config/load.js';
 import { pollUntil } from '../../guest/poll.js';
-import { KIT_PORT, kitContainerName } from '../../guest/containers/container-spec.js';
+import { KIT_PORT, kitContainerName } from '../../guest/containers/agent-create-body.js';
 import { freePort } from '../net/free-port.js';
 import { forwardLines, liveSocket, liveStatus, parsePort } from './port.js';
 import { request } from '../client/attach.js';

@@ -8,7 +8,7 @@ import { resolveProject } from '../session/project.js';
 import { readSessionFile } from '../session/state.js';
 import { request } from '../client/attach.js';
 import { socketAnswers } from '../net/socket-answers.js';
-import type { Status } from '../supervisor/protocol.js';
+import type { Status } from '../supervisor/client-protocol.js';
 import { jsonShown, shown } from '../../guest/shown.js';
 
 export function parsePort(s: string, what: string): number {

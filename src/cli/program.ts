@@ -4,10 +4,12 @@ import { VibeboxError } from '../errors.js';
 import { reportAndExit } from '../report.js';
 import { shown } from '../../guest/shown.js';
 import { suggestName } from './suggest.js';
+import { commanderFlags, EXEC_FLAGS, PROJECT_FLAG, RUN_FLAGS } from './exec-grammar.js';
 
 declare const VIBEBOX_VERSION: string;
 
-const projectOpt = () => new Option('-p, --project <dir>', 'project directory (default: the current directory)');
+// The option tables are shared with the fast path (exec-grammar.ts): one grammar for both parsers.
+const projectOpt = () => new Option(commanderFlags(PROJECT_FLAG), PROJECT_FLAG.description);
 
 function notACommand(args: readonly string[], program: Command): VibeboxError {
   const word = args.find((a) => !a.startsWith('-'));
@@ -46,8 +48,8 @@ export async function runCli(argv: string[]): Promise<void> {
     .command('exec')
     .description('run one command in the project VM and exit with its status')
     .addOption(projectOpt())
-    .option('-t, --tty', 'allocate a terminal')
-    .option('-u, --user <user>', 'vibe (default) or root')
+    .option(commanderFlags(EXEC_FLAGS[0]!), EXEC_FLAGS[0]!.description)
+    .option(commanderFlags(EXEC_FLAGS[1]!), EXEC_FLAGS[1]!.description)
     .argument('<command...>', 'the command and its arguments (put -- before options of the command)')
     .action(async (cmd: string[], o: { project?: string; tty?: boolean; user?: string }) => {
       if (o.user && o.user !== 'vibe' && o.user !== 'root') throw new VibeboxError('E_USAGE', `unknown user ${o.user}`, 'use --user vibe or --user root');
@@ -61,8 +63,8 @@ export async function runCli(argv: string[]): Promise<void> {
     .description('run an agent, a shell or a command in the project\'s agent container (inside the VM)')
     .usage('[options] [agent [agent flags…]] | [options] -- <command…>')
     .addOption(projectOpt())
-    .option('-t, --tty', 'allocate a terminal for a command given after --')
-    .option('--root', 'run as root in the container (still without capabilities): for apt-get install')
+    .option(commanderFlags(RUN_FLAGS[0]!), RUN_FLAGS[0]!.description)
+    .option(commanderFlags(RUN_FLAGS[1]!), RUN_FLAGS[1]!.description)
     .argument('[operands...]', 'an agent (claude, codex, gemini, …) and its flags, or after --, a command')
     .passThroughOptions()
     .action(async (operands: string[], o: { project?: string; tty?: boolean; root?: boolean }) => {

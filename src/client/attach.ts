@@ -3,7 +3,7 @@
 import type { ContainerOp } from '../../guest/protocol.js';
 import WebSocket from 'ws';
 import { DataKind } from '../supervisor/data-kind.js';
-import type { ClientMessage, SupervisorMessage } from '../supervisor/protocol.js';
+import type { ClientMessage, SupervisorMessage } from '../supervisor/client-protocol.js';
 import { conforms, type JsonSchema } from '../supervisor/json-check.js';
 import { ShownLines } from './shown-stream.js';
 

@@ -132,26 +132,14 @@ export async function fastPath(args: string[]): Promise<number | null> {
   const where = (): string => (project !== undefined && isAbsolute(project) ? resolve(project) : resolve(currentDir(), project ?? '.'));
   if (args.length === 0) return run({ project: where(), tty: Boolean(process.stdin.isTTY) });
   const inContainer = args[0] === 'run';
-  let i = 1;
-  let tty = false;
-  let root = false;
-  let user: 'vibe' | 'root' | undefined;
-  for (; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') {
-      i++;
-      break;
-    }
-    if (a === '-t' || a === '--tty') tty = true;
-    else if (!inContainer && (a === '-u' || a === '--user') && (args[i + 1] === 'root' || args[i + 1] === 'vibe')) user = args[++i] as 'vibe' | 'root';
-    else if (inContainer && a === '--root') root = true;
-    else if ((a === '--project' || a === '-p') && args[i + 1]) project = args[++i]!;
-    else if (a.startsWith('-')) return null; // --help and friends: the full CLI answers
-    else if (inContainer) return null; // `run <agent>`: the full CLI
-    else break;
-  }
-  const argv = args.slice(i);
-  if (argv.length === 0) return null;
+  const { parseFast, EXEC_FLAGS, RUN_FLAGS } = await import('../cli/exec-grammar.js');
+  const parsed = parseFast(args.slice(1), inContainer ? RUN_FLAGS : EXEC_FLAGS, inContainer);
+  if (!parsed) return null;
+  const { argv } = parsed;
+  const tty = parsed.opts.tty === true;
+  const root = parsed.opts.root === true;
+  const user = parsed.opts.user as 'vibe' | 'root' | undefined;
+  project = parsed.opts.project;
   if (inContainer) {
     // Keys from ~/.vibebox/.env go with every container run, by name; covered ones only as placeholders (see cli/container.ts).
     const { env, pass } = (await import('../keys/inject.js')).runKeysForGuest();

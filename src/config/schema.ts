@@ -136,7 +136,7 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   workspace: z
     .strictObject({
-      // true lets the guest write .git/config and .git/hooks (host code execution on the next
+      // true lets the guest write git config, hooks and .git pointers (submodules' too) (host code execution on the next
       // host `git status`): a widening, subject to approval.
       writable_git_config: z.boolean().default(false),
       // Directories under /workspace kept on the VM disk (per session), shadowing the host's: a

@@ -3,10 +3,10 @@
 import * as z from 'zod';
 import { keyFingerprint } from '../../guest/kit/auth.js';
 import { KitEnvSpec, KitManifestFile } from '../../guest/kit/main-schema.js';
-import { KIT_PROTOCOL_VERSION, StoragePolicy } from '../../guest/kit/protocol.js';
+import { KIT_PROTOCOL_VERSION, StoragePolicy } from '../../guest/kit/kit-protocol.js';
 import { validateOutputsPolicy, validateInputsPolicy, type AdapterInfo } from '../../guest/kit/storage/policy.js';
 import { VibeboxError } from '../errors.js';
-import { KIT_PORT } from '../../guest/containers/container-spec.js';
+import { KIT_PORT } from '../../guest/containers/agent-create-body.js';
 import { shown } from '../../guest/shown.js';
 
 export const KIT_BASE = 'vibebox/agent:base';

@@ -2,7 +2,7 @@
 import { runPaths } from '../paths.js';
 import { aliveAs, readPid } from '../supervisor/pidfile.js';
 import { request } from '../client/attach.js';
-import type { Status } from '../supervisor/protocol.js';
+import type { Status } from '../supervisor/client-protocol.js';
 
 export interface LiveState {
   state: 'running' | 'starting' | 'stopping' | 'stopped';

@@ -1,7 +1,7 @@
 // The supervisor's end of the virtio-serial channel: frames in, typed messages and stdio out.
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { AgentMessage, FrameDecoder, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, type HostMessage } from '../../guest/protocol.js';
+import { AgentMessage, FrameDecoder, Kind, PROTOCOL_VERSION, controlFrame, encodeFrame, readControl, type HostMessage } from '../../guest/protocol.js';
 
 export interface AgentChannelEvents {
   message: [AgentMessage];
@@ -29,21 +29,15 @@ export class AgentChannel extends EventEmitter<AgentChannelEvents> {
         if (f.kind === Kind.stdout || f.kind === Kind.stderr) {
           this.emit('data', f.stream, f.kind === Kind.stdout ? 'stdout' : 'stderr', f.payload);
         } else if (f.kind === Kind.control) {
-          let raw: unknown;
-          try {
-            raw = JSON.parse(f.payload.toString('utf8'));
-          } catch {
-            this.emit('invalid', 'control frame is not JSON');
-            continue;
-          }
-          const theirs = helloProtocol(raw);
+          const r = readControl(f.payload, AgentMessage);
+          // A hello from another protocol version is told apart before its schema refuses it.
+          const theirs = r.raw === undefined ? null : helloProtocol(r.raw);
           if (theirs !== null && theirs !== PROTOCOL_VERSION) {
             this.emit('mismatch', theirs);
             continue;
           }
-          const r = AgentMessage.safeParse(raw);
-          if (r.success) this.emit('message', r.data);
-          else this.emit('invalid', `invalid agent message: ${r.error.issues[0]?.message ?? ''}`);
+          if (r.ok) this.emit('message', r.data);
+          else this.emit('invalid', r.error);
         }
       }
     });

@@ -4,7 +4,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { chmodSync } from 'node:fs';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
-import { ClientMessage, DataKind, type SupervisorMessage } from './protocol.js';
+import { ClientMessage, DataKind, type SupervisorMessage } from './client-protocol.js';
 import type { RefCount } from './refcount.js';
 
 /** At most this much input is held for an exec that has not started (a boot can take minutes). */

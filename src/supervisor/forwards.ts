@@ -1,4 +1,4 @@
-// The session's port forwards (issue 13): host 127.0.0.1:H → QEMU hostfwd → the guest agent's
+// The session's port forwards: host 127.0.0.1:H → QEMU hostfwd → the guest agent's
 // relay port → 127.0.0.1:G in the VM, or G of a container. The table outlives a suspend (the
 // guest's relays do too; QEMU's hostfwd rules do not, so reopen() adds them again) and dies with
 // the supervisor: forwards never outlive the session.

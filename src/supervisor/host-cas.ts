@@ -1,5 +1,5 @@
 // The CA certificates the host trusts beyond its distribution's set, sent to the guest in the
-// agent's `setup` message at every boot (issue 11). Read from where users and admins put them:
+// agent's `setup` message at every boot. Read from where users and admins put them:
 // NODE_EXTRA_CA_CERTS and SSL_CERT_FILE (often the whole system bundle, as on CI machines behind
 // a TLS-inspecting proxy) and the local-anchor directories of Debian, Fedora and Arch. The guest
 // adds only what its own Debian bundle lacks, so sending a whole bundle costs bytes, not trust

@@ -1,6 +1,6 @@
 // The supervisor→client messages as JSON Schema, generated from the zod definition (build time).
 import * as z from 'zod';
-import { SupervisorMessage } from './protocol.js';
+import { SupervisorMessage } from './client-protocol.js';
 import { unsupportedKeywords, type JsonSchema } from './json-check.js';
 
 export function supervisorMessageJsonSchema(): JsonSchema {

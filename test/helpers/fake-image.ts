@@ -1,7 +1,7 @@
 // A fake image in a vibebox home: the files and a valid image.json, no bootable content (tests of
 // the image store and prune, which never boot it).
 import { mkdir, writeFile } from 'node:fs/promises';
-import { imagePaths } from '../../images/paths.js';
+import { imagePaths } from '../../images/store-paths.js';
 
 export async function fakeImage(home: string, name: string, digest: string, o: { complete?: boolean; rootfsBytes?: number } = {}): Promise<void> {
   const p = imagePaths(name, digest, home);

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type RunResult, type TestEnv, bootedSession, egressLog, sh } from '../helpers/vm.js';
 import { ImageLayerSpec } from '../../guest/protocol.js';
-import { projectImageTag } from '../../guest/containers/project-image.js';
+import { projectImageTag } from '../../guest/docker/project-image.js';
 
 const CLI = 'node /opt/vibebox/guest-containers.js';
 const LONG = 1_200_000;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseIndex } from '../../src/session/index-file.js';
 import { runPaths } from '../../src/paths.js';
 import { checkDisk } from '../../qemu/disk.js';
+import { qemuRunPaths } from '../../qemu/qemu-driver.js';
 import { pidsMatching, spawnVb, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
 
 function mulberry32(seed: number): () => number {
@@ -61,7 +62,7 @@ describe('chaos', () => {
       } else if (action === 'killClient' && clients.size > 0) {
         pick([...clients]).kill('SIGKILL');
       } else if (action === 'killSupervisor' || action === 'killQemu') {
-        const pid = readPid(action === 'killQemu' ? rp.qemuPid : rp.supervisorPid);
+        const pid = readPid(action === 'killQemu' ? qemuRunPaths(rp.dir).qemuPid : rp.supervisorPid);
         if (pid) {
           try {
             process.kill(pid, 'SIGKILL');

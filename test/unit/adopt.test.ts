@@ -10,7 +10,7 @@ import { adoptMovedSession } from '../../src/session/adopt.js';
 import { createSessionDir, writeSessionFile } from '../../src/session/state.js';
 import { prepareSessionDisk } from '../../src/session/disk.js';
 import { readIndexSync } from '../../src/session/index-store.js';
-import { imagePaths } from '../../images/paths.js';
+import { imagePaths } from '../../images/store-paths.js';
 import { fakeImage } from '../helpers/fake-image.js';
 
 describe('adoptMovedSession', () => {

@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImageLayerSpec } from '../../guest/protocol.js';
-import { BASE_IMAGE, BASE_SHA_LABEL, importChanges } from '../../guest/containers/base-image.js';
-import { buildContainerArgs, buildEnv, buildSteps, canonicalSpec, commitChanges, layerSha, projectImageTag } from '../../guest/containers/project-image.js';
+import { BASE_IMAGE, BASE_SHA_LABEL, importChanges } from '../../guest/docker/base-image.js';
+import { buildContainerArgs, buildEnv, buildSteps, canonicalSpec, commitChanges, layerSha, projectImageTag } from '../../guest/docker/project-image.js';
 import { agentBaseArgs, agentBaseKey } from '../../images/agent-base.js';
 import { computeDigest } from '../../images/digest.js';
 import { AGENT_BASE, recipeData } from '../../images/recipe.js';

@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveCommand } from '../../guest/agent/exec.js';
+import { resolveCommand } from '../../guest/process-exec.js';
 import { execOf, parseSs, peerPid } from '../../guest/agent/peer.js';
 import { VibeboxError } from '../../src/errors.js';
 

@@ -1,7 +1,7 @@
 // The client's JSON Schema check must agree with the zod definition it is generated from.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SupervisorMessage } from '../../src/supervisor/protocol.js';
+import { SupervisorMessage } from '../../src/supervisor/client-protocol.js';
 import { supervisorMessageJsonSchema } from '../../src/supervisor/protocol-json.js';
 import { conforms, unsupportedKeywords } from '../../src/supervisor/json-check.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ClientMessage, FileName, FileRef, parseFrame, ServerMessage } from '../../guest/kit/protocol.js';
+import { ClientMessage, FileName, FileRef, parseFrame, ServerMessage } from '../../guest/kit/kit-protocol.js';
 
 const inline = { kind: 'inline', data: Buffer.from('hi').toString('base64'), mime: 'text/plain' };
 

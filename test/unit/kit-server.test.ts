@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { verifyBearer } from '../../guest/kit/auth.js';
 import { KitClient, KitClientError, type KitBox } from '../../guest/kit/client.js';
 import { KitError } from '../../guest/kit/errors.js';
-import type { ServerMessage } from '../../guest/kit/protocol.js';
+import type { ServerMessage } from '../../guest/kit/kit-protocol.js';
 import { loadRunnable, type KitEvent, type KitPrompt, type RunContext } from '../../guest/kit/runnable.js';
 import { startKitServer, type RunningKit } from '../../guest/kit/server.js';
 import { composite, rule } from '../../guest/kit/storage/policy.js';

@@ -1,4 +1,4 @@
-// ARCHITECTURE §3 as a check that fails: guest/ imports nothing outside guest/ (it runs in the
+// docs/architecture.md (Folders) as a check that fails: guest/ imports nothing outside guest/ (it runs in the
 // VM); qemu/, images/ and proxy/ import nothing from src/ (what both sides need lives lower).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -56,12 +56,88 @@ export function violations(): string[] {
   return out;
 }
 
-describe('layering (ARCHITECTURE §3)', () => {
+/** Inside guest/: the Docker floor (guest/docker) stands under the container layer and the stack; the
+ *  stack does not reach into the container layer (it stands on the floor). */
+const GUEST_RULES: Record<string, readonly string[]> = {
+  'guest/docker': ['guest/containers', 'guest/stack', 'guest/kit'],
+  'guest/stack': ['guest/containers'],
+};
+
+/** Folder (two levels, e.g. guest/stack) a relative import from `file` lands in. */
+function targetSub(file: string, spec: string): string | null {
+  if (!spec.startsWith('.')) return null;
+  return relative(ROOT, resolve(dirname(file), spec)).split('/').slice(0, 2).join('/');
+}
+
+export function guestViolations(): string[] {
+  const out: string[] = [];
+  for (const [dir, forbidden] of Object.entries(GUEST_RULES)) {
+    for (const f of tsFiles(join(ROOT, dir))) {
+      for (const spec of importsOf(readFileSync(f, 'utf8'))) {
+        const t = targetSub(f, spec);
+        if (t && forbidden.includes(t)) out.push(`${relative(ROOT, f)} -> ${spec}`);
+      }
+    }
+  }
+  return out;
+}
+
+/** The folders of guest/ (guest/agent, guest/docker…; files at guest/'s top are 'guest') and which of them each imports. */
+export function guestFolderEdges(): Map<string, Set<string>> {
+  const edges = new Map<string, Set<string>>();
+  for (const f of tsFiles(join(ROOT, 'guest'))) {
+    const rel = relative(ROOT, f).split('/');
+    const from = rel.length > 2 ? rel.slice(0, 2).join('/') : 'guest';
+    for (const spec of importsOf(readFileSync(f, 'utf8'))) {
+      if (!spec.startsWith('.')) continue;
+      const t = relative(ROOT, resolve(dirname(f), spec)).split('/');
+      if (t[0] !== 'guest') continue;
+      const to = t.length > 2 ? t.slice(0, 2).join('/') : 'guest';
+      if (to !== from) edges.set(from, (edges.get(from) ?? new Set()).add(to));
+    }
+  }
+  return edges;
+}
+
+/** A cycle among folders, as a path, or null. */
+export function folderCycle(edges: Map<string, Set<string>>): string[] | null {
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (n: string): string[] | null => {
+    if (state.get(n) === 'done') return null;
+    if (state.get(n) === 'open') return [...stack.slice(stack.indexOf(n)), n];
+    state.set(n, 'open');
+    stack.push(n);
+    for (const m of edges.get(n) ?? []) {
+      const c = visit(m);
+      if (c) return c;
+    }
+    stack.pop();
+    state.set(n, 'done');
+    return null;
+  };
+  for (const n of edges.keys()) {
+    const c = visit(n);
+    if (c) return c;
+  }
+  return null;
+}
+
+describe('layering (docs/architecture.md, Folders)', () => {
   it('finds imports in every form it must police', () => {
     assert.deepEqual(importsOf(`import { a } from '../src/x.js';\nexport { b } from "../src/y.js";\nconst m = await import('../src/z.js');\nimport '../src/side.js';\nimport type { T } from '../src/t.js';`), ['../src/x.js', '../src/y.js', '../src/z.js', '../src/side.js', '../src/t.js']);
   });
 
   it('guest/, qemu/, images/ and proxy/ import nothing from above them', () => {
     assert.deepEqual(violations(), []);
+  });
+
+  it('no import cycle between the folders of guest/ (type-only imports count too)', () => {
+    assert.equal(folderCycle(new Map([['a', new Set(['b'])], ['b', new Set(['a'])]]))?.join(' -> '), 'a -> b -> a');
+    assert.deepEqual(folderCycle(guestFolderEdges()), null);
+  });
+
+  it('guest/docker is the floor under guest/containers and guest/stack; the stack does not import the container layer', () => {
+    assert.deepEqual(guestViolations(), []);
   });
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AgentMessage, FrameDecoder, HostMessage, Kind, MAX_FRAME, controlFrame, encodeFrame } from '../../guest/protocol.js';
-import { ClientMessage } from '../../src/supervisor/protocol.js';
+import { AgentMessage, FrameDecoder, HostMessage, Kind, MAX_FRAME, controlFrame, encodeFrame, readControl } from '../../guest/protocol.js';
+import { ClientMessage } from '../../src/supervisor/client-protocol.js';
 
 test('frames survive arbitrary chunking', () => {
   const frames = [controlFrame({ type: 'shutdown' }), encodeFrame(7, Kind.stdout, Buffer.from('hello')), encodeFrame(9, Kind.stdin, Buffer.alloc(70_000, 1))];
@@ -78,4 +78,16 @@ test('a container exec carries its op and spec; argv may be empty only there', (
   assert.equal(HostMessage.safeParse({ type: 'exec', id: 1, argv: [], env: {}, cwd: '/', user: 'vibe', container: { op: 'run', pass: ['A=B'], spec } }).success, false);
   assert.equal(ClientMessage.safeParse({ type: 'exec', tty: false, container: { op: 'run', agent: 'claude', pass: ['ANTHROPIC_API_KEY'] } }).success, true);
   assert.equal(ClientMessage.safeParse({ type: 'exec', tty: false, container: { op: 'run', spec } }).success, false);
+});
+
+test('readControl: both ends read a control payload the same way (JSON, then their schema), keeping the raw value', () => {
+  const ok = readControl(Buffer.from(JSON.stringify({ type: 'log', level: 'info', message: 'hi' })), AgentMessage);
+  assert.equal(ok.ok, true);
+  const notJson = readControl(Buffer.from('{nope'), AgentMessage);
+  assert.deepEqual(notJson, { ok: false, error: 'control frame is not JSON' });
+  // A hello of a newer protocol may not fit today's schema: its raw value is still there to read.
+  const newer = readControl(Buffer.from(JSON.stringify({ type: 'hello', protocol: 99, extra: true })), AgentMessage);
+  assert.equal(newer.ok, false);
+  assert.equal((newer.raw as { protocol: number }).protocol, 99);
+  assert.equal(readControl(Buffer.from(JSON.stringify({ type: 'exec' })), HostMessage).ok, false);
 });

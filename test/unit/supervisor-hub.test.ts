@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { RefCount, type Timers } from '../../src/supervisor/refcount.js';
 import { ClientsHub, type Client } from '../../src/supervisor/clients-hub.js';
 import { handleGuestRequest, type GuestRequest } from '../../src/supervisor/guest-requests.js';
-import type { SupervisorMessage } from '../../src/supervisor/protocol.js';
+import type { SupervisorMessage } from '../../src/supervisor/client-protocol.js';
 
 class FakeTimers implements Timers {
   now = 0;

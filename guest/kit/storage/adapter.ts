@@ -2,7 +2,7 @@
 // inline and url are here; localServer and s3 have their own modules.
 import { readFile } from 'node:fs/promises';
 import { KitError } from '../errors.js';
-import type { FileRef, StorageRule } from '../protocol.js';
+import type { FileRef, StorageRule } from '../kit-protocol.js';
 
 export interface OutputFile {
   /** Name relative to the output dir (the key in `complete.outputs`). */

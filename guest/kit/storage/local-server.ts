@@ -8,7 +8,7 @@ import { mkdirSync, type ReadStream } from 'node:fs';
 import { copyFile, open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KitError } from '../errors.js';
-import type { FileRef, StorageRule } from '../protocol.js';
+import type { FileRef, StorageRule } from '../kit-protocol.js';
 import { tooLarge, type GetOptions, type OutputFile, type StorageAdapter } from './adapter.js';
 import { parseDuration } from './policy.js';
 

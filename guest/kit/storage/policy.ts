@@ -3,7 +3,7 @@
 // size bounds admit the file wins. `below` is exclusive (size < below), `above` is exclusive
 // (size > above), so `inline({below: '1MB'})` then `localServer()` sends exactly 1 MiB to the server.
 import { KitError } from '../errors.js';
-import { StoragePolicy, type SizeSpec, type StorageRule } from '../protocol.js';
+import { StoragePolicy, type SizeSpec, type StorageRule } from '../kit-protocol.js';
 
 const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
 

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { KitError } from '../errors.js';
-import type { FileRef, StorageRule } from '../protocol.js';
+import type { FileRef, StorageRule } from '../kit-protocol.js';
 import { tooLarge, type GetOptions, type OutputFile, type StorageAdapter } from './adapter.js';
 
 export interface S3Hooks {

@@ -1,7 +1,8 @@
 // The agent container's only way out: an internal Docker network (no route anywhere) and a relay
 // container on it (alias `proxy`) and on the default bridge, forwarding to the host's egress proxy.
 import { BASE_IMAGE } from './base-image.js';
-import { INTERNAL_NETWORK, PROXY_ALIAS, RELAY_CONTAINER, internalNetworkBody, relayContainerBody } from './container-spec.js';
+import { INTERNAL_NETWORK, PROXY_ALIAS, RELAY_CONTAINER } from './names.js';
+import { internalNetworkBody, relayContainerBody } from './network-spec.js';
 import { connectNetwork, createContainer, createNetwork, inspectContainer, inspectNetwork, removeContainer, removeNetwork, startContainer } from './engine.js';
 
 export async function ensureInternalNetwork(): Promise<void> {

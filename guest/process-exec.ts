@@ -2,7 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { statSync } from 'node:fs';
-import type { HostMessage } from '../protocol.js';
+import type { HostMessage } from './protocol.js';
+import type { ExecControl } from './exec-control.js';
 
 type ExecMsg = Extract<HostMessage, { type: 'exec' }>;
 
@@ -62,7 +63,7 @@ export interface Identity {
   name: string;
 }
 
-export class Exec {
+export class Exec implements ExecControl {
   private child: ChildProcess | null = null;
   private pty: PtyLike | null = null;
 

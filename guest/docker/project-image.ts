@@ -7,10 +7,11 @@ import { VibeboxError } from '../errors.js';
 import { ImageLayerSpec } from '../protocol.js';
 import { BASE_IMAGE, CONTAINER_PATH, baseTarSha, ensureBaseImage } from './base-image.js';
 import { docker, dockerRun, lastLine } from './docker-cmd.js';
+import { EGRESS_URL } from '../protocol.js';
 
 export const PROJECT_REPO = 'vibebox/project';
 export const LAYER_SHA_LABEL = 'org.vibebox.layer-sha256';
-export const PROXY_URL = 'http://10.0.2.100:3128';
+export const PROXY_URL = EGRESS_URL;
 const SYSTEM_CAS = '/etc/ssl/certs/ca-certificates.crt';
 const HOST_CAS = '/etc/vibebox/host-cas.pem';
 
@@ -137,7 +138,7 @@ export async function ensureProjectImage(input: ImageLayerSpec, log: (line: stri
 }
 
 /** Build `tag` FROM the base with the (canonical) spec's steps, through the proxy; also the stack's
- * `local/<name>` service images (issue 12). */
+ * `local/<name>` service images. */
 export async function buildLayerImage(spec: ImageLayerSpec, baseSha: string, tag: string, log: (line: string) => void): Promise<void> {
   const t0 = Date.now();
   const layer = layerSha(spec, baseSha);

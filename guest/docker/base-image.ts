@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { VibeboxError, isErrno } from '../errors.js';
-import { dockerdOnDemand } from '../agent/docker.js';
+import { dockerdOnDemand } from './dockerd.js';
 import { docker, dockerRun } from './docker-cmd.js';
 
 const execFileP = promisify(execFile);

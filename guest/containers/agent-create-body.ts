@@ -2,39 +2,20 @@
 // decided here, where a unit test can read it.
 import type { ContainerSpec } from '../protocol.js';
 import { AGENT_PREFIX, STATE_HOME } from './agents.js';
+import { AGENT_CONTAINER, INTERNAL_NETWORK, LABEL_IMAGE, LABEL_ROLE, LABEL_SPEC, PROXY_ENV } from '../docker/names.js';
+
 
 /** Bump when the create body changes: containers made by an older runtime are then recreated (when clean). */
 export const RUNTIME_VERSION = 3;
 /** The agent's runner socket directory in the VM (runner-hub.ts; here to keep this module pure). */
 export const RUNNER_DIR = '/run/vibebox/runner';
 
-export const AGENT_CONTAINER = 'vibebox-agent';
 export const STATE_VOLUME = 'vibebox-agent-state';
-export const INTERNAL_NETWORK = 'vibebox-internal';
-export const RELAY_CONTAINER = 'vibebox-relay';
-export const PROXY_ALIAS = 'proxy';
-export const PROXY_PORT = 3128;
-/** The host's egress proxy as the VM reaches it (QEMU's guestfwd). */
-export const HOST_PROXY = '10.0.2.100:3128';
 /** A served kit's container (guest/containers/kit.ts) and the port it listens on (forwarded to the host). */
 export const KIT_PREFIX = 'vibebox-kit-';
 export const KIT_PORT = 8080;
 export const kitContainerName = (name: string): string => `${KIT_PREFIX}${name}`;
 
-/** Labels on the container: what it was made from, for "is it still current?". */
-export const LABEL_IMAGE = 'org.vibebox.project-image';
-export const LABEL_SPEC = 'org.vibebox.spec-hash';
-export const LABEL_ROLE = 'org.vibebox.role';
-
-export const PROXY_URL = `http://${PROXY_ALIAS}:${PROXY_PORT}`;
-export const PROXY_ENV: Readonly<Record<string, string>> = {
-  HTTP_PROXY: PROXY_URL,
-  HTTPS_PROXY: PROXY_URL,
-  http_proxy: PROXY_URL,
-  https_proxy: PROXY_URL,
-  NO_PROXY: 'localhost,127.0.0.1',
-  no_proxy: 'localhost,127.0.0.1',
-};
 
 export const CONTAINER_PATH = `${AGENT_PREFIX}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 
@@ -64,7 +45,7 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
       // the agent's socket in this directory (runner.ts).
       '/opt/vibebox:/opt/vibebox:ro',
       `${RUNNER_DIR}:/run/vibebox-runner:ro`,
-      // The agent's stack CLI (issue 12): a wrapper around the bundle's stack-cli.
+      // The agent's stack CLI: a wrapper around the bundle's stack-cli.
       '/opt/vibebox/vibebox-stack:/usr/local/bin/vibebox-stack:ro',
     ],
     Mounts: [{ Type: 'volume', Source: STATE_VOLUME, Target: STATE_HOME }],
@@ -104,31 +85,6 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
     HostConfig: hostConfig,
     NetworkingConfig: { EndpointsConfig: { [INTERNAL_NETWORK]: {} } },
   };
-}
-
-/** The relay: the internal network's only way out, forwarding to the host's egress proxy. */
-export function relayContainerBody(image: string): Record<string, unknown> {
-  return {
-    Image: image,
-    // nobody: the relay needs no privilege at all (port 3128 is unprivileged).
-    User: '65534:65534',
-    Cmd: ['socat', `TCP-LISTEN:${PROXY_PORT},fork,reuseaddr`, `TCP:${HOST_PROXY}`],
-    Entrypoint: [],
-    Labels: { [LABEL_ROLE]: 'relay' },
-    HostConfig: {
-      CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
-      ReadonlyRootfs: true,
-      RestartPolicy: { Name: 'unless-stopped' },
-      NetworkMode: 'bridge',
-      Init: true,
-      Memory: 64 * 1024 * 1024,
-    },
-  };
-}
-
-export function internalNetworkBody(): Record<string, unknown> {
-  return { Name: INTERNAL_NETWORK, Internal: true, Driver: 'bridge', Labels: { [LABEL_ROLE]: 'network' } };
 }
 
 /** The spec's identity for labels: the project layer plus the resource caps. */

@@ -19,17 +19,17 @@ export const ClientMessage = z.discriminatedUnion('type', [
     user: z.enum(['vibe', 'root']).optional(),
     /** The project (real path) the client runs in: a supervisor refuses one that is not its own. */
     project: z.string().optional(),
-    /** Run in the agent container (issue 11); the supervisor adds the spec from the approved vibebox.toml. */
+    /** Run in the agent container; the supervisor adds the spec from the approved vibebox.toml. */
     container: ContainerOp.omit({ spec: true }).optional(),
   }),
   z.strictObject({ type: z.literal('resize'), cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
   z.strictObject({ type: z.literal('stdin_end') }),
   z.strictObject({ type: z.literal('status') }),
-  /** suspend: save the VM's state for a resume instead of shutting it down (issue 14). */
+  /** suspend: save the VM's state for a resume instead of shutting it down. */
   z.strictObject({ type: z.literal('stop'), suspend: z.boolean().optional() }),
   z.strictObject({ type: z.literal('reload') }),
-  /** Forward host 127.0.0.1:host → guest port (issue 13); close: stop forwarding host. Session-only. */
+  /** Forward host 127.0.0.1:host → guest port; close: stop forwarding host. Session-only. */
   z.strictObject({
     type: z.literal('port'),
     host: z.number().int().min(1).max(65535),
@@ -50,7 +50,7 @@ export const StatusSchema = z.strictObject({
   qemuPid: z.number().int().nullable(),
   accel: z.string(),
   bootMs: z.number().nullable(),
-  /** Port forwards of the running session (issue 13). */
+  /** Port forwards of the running session. */
   forwards: z
     .array(
       z.strictObject({
