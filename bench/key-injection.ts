@@ -16,6 +16,8 @@ import { EgressProxy } from '../proxy/server.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 200);
 const dir = mkdtempSync(join(tmpdir(), 'vibebox-bench-keys-'));
+// the test-only upstream override wants a throwaway home in the temp dir (proxy/test-upstream.ts)
+process.env['VIBEBOX_HOME'] = dir;
 const upCa = VibeboxCa.loadOrCreate(join(dir, 'up'), 'fake public CA');
 const ca = VibeboxCa.loadOrCreate(join(dir, 'vb'));
 const upstream = https.createServer({ SNICallback: (n, cb) => cb(null, upCa.leaf(n).context) }, (req, res) => {
@@ -30,7 +32,8 @@ const proxy = new EgressProxy({
   allowLoopbackForTests: true,
   lookup: async () => [{ address: '127.0.0.1', family: 4 }],
   maxConnections: 200,
-  intercept: { ca, rules: () => BUILTIN_RULES, credentials: () => creds, upstreamCa: upCa.certPem, testUpstreamPorts: { 'api.anthropic.com': upPort } },
+  testUpstreams: { 'api.anthropic.com': upPort },
+  intercept: { ca, rules: () => BUILTIN_RULES, credentials: () => creds, upstreamCa: upCa.certPem },
 });
 const proxyPort = await proxy.listenTcp(0);
 

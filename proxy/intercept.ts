@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import type { VibeboxCa } from './ca.js';
 import { injectHeaders, interceptedHosts, type Credential, type InjectionRule } from './inject.js';
 import type { EgressRecord } from './log.js';
+import { isRefusal, refusalResponse, splice, type Opened, type Refusal } from './upstream.js';
 
 export type InterceptConfig = {
   ca: VibeboxCa;
@@ -25,22 +26,10 @@ export type InterceptConfig = {
   credentials: () => ReadonlyMap<string, Credential>;
   /** PEM certificates trusted for upstreams besides node's own roots: the host's extra CAs */
   upstreamCa?: string;
-  /**
-   * TESTS ONLY: the upstream port for a rule host (a fake provider on loopback; with the proxy's
-   * allowLoopbackForTests and lookup). Refused unless the proxy's own process runs with
-   * NODE_ENV=test and VIBEBOX_TEST_UPSTREAM=1: the host's environment, which no guest sets.
-   */
-  testUpstreamPorts?: Record<string, number>;
 };
 
-export function testOverrideAllowed(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env['NODE_ENV'] === 'test' && env['VIBEBOX_TEST_UPSTREAM'] === '1';
-}
-
-/** What the proxy gives the interceptor: an upstream socket after its policy and address checks. */
-export type Opened = { socket: net.Socket; address: string | undefined } | { status: number; header: string; body: string; reason: string; error?: string };
-
 export type InterceptDeps = {
+  /** an upstream socket after the proxy's policy and address checks, or the answer for the agent */
   open: (host: string, port: number) => Promise<Opened>;
   record: (r: Omit<EgressRecord, 'ts'>) => void;
   reportError: (e: Error) => void;
@@ -53,8 +42,7 @@ export type InterceptDeps = {
 
 type Conn = { host: string; port: number; reason: string; rule: string | undefined; agent?: http.Agent };
 
-/** An upstream connection that could not be made: the answer for the agent. */
-type Refusal = { status: number; header: string; body: string; reason: string; error?: string };
+/** An upstream connection that could not be made, carried through http.Agent to the request. */
 class UpstreamRefused extends Error {
   constructor(readonly refusal: Refusal) {
     super(refusal.body.trim());
@@ -80,9 +68,6 @@ export class Interceptor {
     private readonly cfg: InterceptConfig,
     private readonly deps: InterceptDeps,
   ) {
-    if (cfg.testUpstreamPorts !== undefined && !testOverrideAllowed()) {
-      throw new Error('the test-only upstream override is refused outside tests (NODE_ENV=test and VIBEBOX_TEST_UPSTREAM=1)');
-    }
     this.server = http.createServer({ requestTimeout: 0, keepAliveTimeout: 5_000 });
     // A handshake that never finishes or a request with no byte either way for this long is cut
     // (node's server times the TLS socket, whose reads and writes are the ones that happen: a
@@ -176,9 +161,9 @@ export class Interceptor {
     });
   }
 
-  private async connectUpstream(conn: Conn): Promise<{ tls: tls.TLSSocket; address: string | undefined } | { status: number; header: string; body: string; reason: string; error?: string }> {
-    const opened = await this.deps.open(conn.host, this.cfg.testUpstreamPorts?.[conn.host] ?? conn.port);
-    if (!('socket' in opened)) return opened;
+  private async connectUpstream(conn: Conn): Promise<{ tls: tls.TLSSocket; address: string | undefined } | Refusal> {
+    const opened = await this.deps.open(conn.host, conn.port);
+    if (isRefusal(opened)) return opened;
     opened.socket.setNoDelay(true);
     try {
       return { tls: await this.upstreamTls(conn.host, opened.socket), address: opened.address };
@@ -188,6 +173,7 @@ export class Interceptor {
         status: 502,
         header: `upstream-error; reason=${c}`,
         body: `vibebox: the TLS connection to ${conn.host} failed (${c}${c.startsWith('ERR_TLS') || /CERT|SIGNATURE|ISSUER/.test(c) ? ': its certificate does not verify against the host\'s trust store' : ''})\n`,
+        decision: 'allow',
         reason: 'upstream_tls',
         error: c,
       };
@@ -289,10 +275,12 @@ export class Interceptor {
     const url = req.url ?? '';
     const swapped = injectHeaders(req.headers, conn.host, this.cfg.rules(), this.cfg.credentials());
     const base = { method, host: conn.host, port: conn.port, path: logPath(url), decision: 'allow' as const, reason: conn.reason, rule: conn.rule, ...(swapped.injected.length ? { injected: swapped.injected.join(',') } : {}) };
-    const upstream = url.startsWith('/') ? await this.connectUpstream(conn) : { status: 400, header: 'blocked; reason=bad_request', body: 'vibebox: bad upgrade request\n', reason: 'bad_request' };
-    if (!('tls' in upstream)) {
+    const upstream: Awaited<ReturnType<Interceptor['connectUpstream']>> = url.startsWith('/')
+      ? await this.connectUpstream(conn)
+      : { status: 400, header: 'blocked; reason=bad_request', body: 'vibebox: bad upgrade request\n', decision: 'deny', reason: 'bad_request' };
+    if (isRefusal(upstream)) {
       this.deps.record({ ...base, status: upstream.status, error: upstream.error, duration_ms: Date.now() - start });
-      socket.end(`HTTP/1.1 ${upstream.status} Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nX-Vibebox-Egress: ${upstream.header}\r\nContent-Length: ${Buffer.byteLength(upstream.body)}\r\nConnection: close\r\n\r\n${upstream.body}`);
+      socket.end(refusalResponse(upstream));
       return;
     }
     const lines = [`${method} ${url} HTTP/1.1`];
@@ -300,24 +288,9 @@ export class Interceptor {
       if (v === undefined || k.startsWith('proxy-')) continue;
       for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k}: ${one}`);
     }
-    const up = upstream.tls;
-    let bytesUp = head.length;
-    let bytesDown = 0;
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      socket.destroy();
-      up.destroy();
-      this.deps.record({ ...base, address: upstream.address, status: 101, bytes_up: bytesUp, bytes_down: bytesDown, duration_ms: Date.now() - start });
-    };
-    socket.on('data', (c: Buffer) => (bytesUp += c.length));
-    up.on('data', (c: Buffer) => (bytesDown += c.length));
-    socket.once('close', finish);
-    up.once('close', finish);
-    up.write(`${lines.join('\r\n')}\r\n\r\n`);
-    if (head.length > 0) up.write(head);
-    socket.pipe(up);
-    up.pipe(socket);
+    upstream.tls.write(`${lines.join('\r\n')}\r\n\r\n`);
+    splice(socket, upstream.tls, head, (up, down) =>
+      this.deps.record({ ...base, address: upstream.address, status: 101, bytes_up: up, bytes_down: down, duration_ms: Date.now() - start }),
+    );
   }
 }

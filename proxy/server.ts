@@ -34,15 +34,20 @@ import http from 'node:http';
 import net from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { Interceptor, type InterceptConfig, type Opened } from './intercept.js';
+import { Interceptor, type InterceptConfig } from './intercept.js';
 import { EgressLog, type EgressRecord } from './log.js';
 import { checkResolved, decide, type Decision, type NetworkPolicy } from './policy.js';
+import { TestOverrideRefused, testOverrideAllowed } from './test-upstream.js';
+import { isRefusal, rawResponse, refusalResponse, splice, unreachable, type Opened, type Refusal } from './upstream.js';
 
 const { isIP } = net;
 
 export type { EgressRecord } from './log.js';
 
 export type ResolvedAddress = { address: string; family: number };
+
+/** Where a connection for a guest's host:port goes: the decision and the checked addresses. */
+type Target = { policy: NetworkPolicy; decision: Decision; addresses: ResolvedAddress[]; port: number; lookupError?: string };
 
 export type EgressProxyOptions = {
   policy: NetworkPolicy;
@@ -55,6 +60,9 @@ export type EgressProxyOptions = {
   /** ONLY for tests of the forwarding path: let the proxy reach loopback / the host's own
    *  addresses. Default false. Never set in production code. */
   allowLoopbackForTests?: boolean;
+  /** TESTS ONLY (proxy/test-upstream.ts): these names lead to 127.0.0.1:<port>, whatever port was
+   *  asked, past the loopback wall. The constructor refuses it outside a test run. */
+  testUpstreams?: Readonly<Record<string, number>>;
   /** per-address TCP connect timeout, default 10 s */
   connectTimeoutMs?: number;
   /** name resolution; default dns.lookup(host, { all: true }). Tests inject one. */
@@ -179,18 +187,6 @@ function blockedBody(reason: string, host: string, port: number, mode: NetworkPo
   return `${head}To allow it, run on the host: vibebox allow ${host}\n`;
 }
 
-function rawResponse(status: number, text: string, headers: Record<string, string>, body: string): string {
-  const lines = [`HTTP/1.1 ${status} ${text}`];
-  const all: Record<string, string> = {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': String(Buffer.byteLength(body)),
-    Connection: 'close',
-    ...headers,
-  };
-  for (const [k, v] of Object.entries(all)) lines.push(`${k}: ${v}`);
-  return `${lines.join('\r\n')}\r\n\r\n${body}`;
-}
-
 function defaultLookup(host: string): Promise<ResolvedAddress[]> {
   return dnsLookup(host, { all: true, verbatim: true });
 }
@@ -217,6 +213,7 @@ export class EgressProxy {
   private readonly interceptor: Interceptor | null;
 
   constructor(opts: EgressProxyOptions) {
+    if (opts.testUpstreams !== undefined && !testOverrideAllowed()) throw new TestOverrideRefused();
     this.opts = opts;
     this.interceptor = opts.intercept
       ? new Interceptor(opts.intercept, {
@@ -336,7 +333,7 @@ export class EgressProxy {
       }
       this.record({ method: req.method ?? '', host: '', port: 0, decision: 'deny', reason: 'upgrade_not_supported', status: 501 });
       socket.end(
-        rawResponse(501, 'Not Implemented', { 'X-Vibebox-Egress': 'blocked; reason=upgrade_not_supported' },
+        rawResponse(501, { 'X-Vibebox-Egress': 'blocked; reason=upgrade_not_supported' },
           'vibebox: protocol upgrades over plain-HTTP proxying are not supported; use CONNECT (HTTPS_PROXY)\n'),
       );
     });
@@ -348,7 +345,7 @@ export class EgressProxy {
       }
       this.record({ method: '', host: '', port: 0, decision: 'deny', reason: 'bad_request', status: 400, error: code || undefined });
       socket.end(
-        rawResponse(400, 'Bad Request', { 'X-Vibebox-Egress': 'blocked; reason=bad_request' }, 'vibebox: malformed proxy request\n'),
+        rawResponse(400, { 'X-Vibebox-Egress': 'blocked; reason=bad_request' }, 'vibebox: malformed proxy request\n'),
       );
     });
     server.on('error', (e) => this.reportError(e));
@@ -367,7 +364,7 @@ export class EgressProxy {
       this.refused.add(s);
       this.record({ method: '', host: '', port: 0, decision: 'deny', reason: 'too_many_connections', status: 503 });
       s.end(
-        rawResponse(503, 'Service Unavailable', { 'X-Vibebox-Egress': 'blocked; reason=too_many_connections' },
+        rawResponse(503, { 'X-Vibebox-Egress': 'blocked; reason=too_many_connections' },
           `vibebox: too many connections through the egress proxy (at most ${this.opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS}); close some and retry\n`),
       );
       // the client's request is read and dropped; a client that never closes is cut after 2 s
@@ -411,15 +408,14 @@ export class EgressProxy {
     }
   }
 
-  /** Policy decision + resolution + address check. */
-  private async resolveAndDecide(
-    host: string,
-    port: number,
-  ): Promise<{ policy: NetworkPolicy; decision: Decision; addresses: ResolvedAddress[]; lookupError?: string }> {
+  /** Policy decision + resolution + address check: where a connection for host:port would go. */
+  private async resolveAndDecide(host: string, port: number): Promise<Target> {
     const policy = this.policy;
-    const testLoopback = this.opts.allowLoopbackForTests === true;
-    const decision = decide(policy, host, port, { allowLoopbackForTests: testLoopback });
-    if (!decision.allowed) return { policy, decision, addresses: [] };
+    const decision = decide(policy, host, port, { allowLoopbackForTests: this.opts.allowLoopbackForTests === true });
+    if (!decision.allowed) return { policy, decision, addresses: [], port };
+    // a name the test-only override plays: the fake upstream on loopback (proxy/test-upstream.ts)
+    const testPort = this.opts.testUpstreams?.[decision.host];
+    if (testPort !== undefined) return { policy, decision, addresses: [{ address: '127.0.0.1', family: 4 }], port: testPort };
     let addresses: ResolvedAddress[];
     const family = isIP(decision.host);
     if (family !== 0) {
@@ -429,18 +425,18 @@ export class EgressProxy {
       try {
         addresses = await (this.opts.lookup ?? defaultLookup)(decision.host);
       } catch (err) {
-        return { policy, decision, addresses: [], lookupError: errorCode(err) };
+        return { policy, decision, addresses: [], port, lookupError: errorCode(err) };
       }
     }
-    if (addresses.length === 0) return { policy, decision, addresses, lookupError: 'ENOTFOUND' };
+    if (addresses.length === 0) return { policy, decision, addresses, port, lookupError: 'ENOTFOUND' };
     const checked = this.checkAddresses(policy, decision, addresses.map((a) => a.address));
-    return { policy, decision: checked, addresses };
+    return { policy, decision: checked, addresses, port };
   }
 
   /** The address checks of policy.ts, with the host's own addresses as they are now. */
   private checkAddresses(policy: NetworkPolicy, decision: Decision, addresses: string[]): Decision {
     return checkResolved(policy, decision, addresses, {
-      allowLoopbackForTests: this.opts.allowLoopbackForTests === true,
+      allowLoopbackForTests: this.opts.allowLoopbackForTests === true || this.opts.testUpstreams?.[decision.host] !== undefined,
       hostAddresses: (this.opts.hostAddresses ?? interfaceAddresses)(),
     });
   }
@@ -490,27 +486,43 @@ export class EgressProxy {
     throw last;
   }
 
-  /** A connection to host:port that passed the policy (as it is now) and the address checks, or the answer for the client. */
-  private async openChecked(host: string, port: number): Promise<Opened> {
-    const { policy, decision, addresses, lookupError } = await this.resolveAndDecide(host, port);
-    if (!decision.allowed) {
-      const status = decision.reason === 'bad_request' ? 400 : 451;
-      return { status, header: blockedHeader(decision.reason, decision.host, policy.mode), body: blockedBody(decision.reason, decision.host, port, policy.mode), reason: decision.reason };
-    }
-    const fail = (code: string): Opened => ({ status: 502, header: `upstream-error; reason=${code}`, body: `vibebox: could not reach ${host}:${port} (${code})\n`, reason: decision.reason, error: code });
-    if (lookupError !== undefined) return fail(lookupError);
+  /** The answer to a destination the policy or the address checks refuse. */
+  private denial(d: Decision, policy: NetworkPolicy, port: number, address?: string): Refusal {
+    return {
+      status: d.reason === 'bad_request' ? 400 : 451,
+      header: blockedHeader(d.reason, d.host, policy.mode),
+      body: blockedBody(d.reason, d.host, port, policy.mode),
+      decision: 'deny',
+      reason: d.reason,
+      rule: d.rule,
+      address,
+    };
+  }
+
+  /**
+   * The one way upstream, for every path: a connection to an allowed target's checked addresses,
+   * its peer checked again; or the refusal (451/400) or failure (502) for the guest. `port` is
+   * the one the guest asked for (named in the answers).
+   */
+  private async connectChecked(t: Target, port: number, gone: () => boolean = () => false): Promise<Opened> {
+    const { policy, decision } = t;
+    if (!decision.allowed) return this.denial(decision, policy, port);
+    if (t.lookupError !== undefined) return unreachable(decision.host, port, t.lookupError, decision.reason, decision.rule);
     let socket: net.Socket;
     try {
-      socket = await this.connectAny(addresses, port);
+      socket = await this.connectAny(t.addresses, t.port);
     } catch (err) {
-      return fail(errorCode(err));
+      return unreachable(decision.host, port, errorCode(err), decision.reason, decision.rule);
     }
     const peer = this.checkPeer(policy, decision, socket);
-    if (!peer.allowed) {
-      socket.destroy();
-      return { status: 451, header: blockedHeader(peer.reason, decision.host, policy.mode), body: blockedBody(peer.reason, decision.host, port, policy.mode), reason: peer.reason };
-    }
+    if (!peer.allowed || gone()) socket.destroy();
+    if (!peer.allowed) return this.denial(peer, policy, port, socket.remoteAddress);
     return { socket, address: socket.remoteAddress };
+  }
+
+  /** A connection to host:port that passed the policy (as it is now) and the address checks, or the answer for the client. */
+  private async openChecked(host: string, port: number): Promise<Opened> {
+    return this.connectChecked(await this.resolveAndDecide(host, port), port);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -522,93 +534,40 @@ export class EgressProxy {
     const target = parseAuthority(req.url ?? '');
     if (target === null) {
       this.record({ method, host: '', port: 0, decision: 'deny', reason: 'bad_request', status: 400 });
-      client.end(
-        rawResponse(400, 'Bad Request', { 'X-Vibebox-Egress': 'blocked; reason=bad_request' },
-          'vibebox: CONNECT needs host:port\n'),
-      );
+      client.end(rawResponse(400, { 'X-Vibebox-Egress': 'blocked; reason=bad_request' }, 'vibebox: CONNECT needs host:port\n'));
       return;
     }
-    const { policy, decision, addresses, lookupError } = await this.resolveAndDecide(target.host, target.port);
+    const t = await this.resolveAndDecide(target.host, target.port);
+    const { decision } = t;
     const host = decision.host;
     const port = target.port;
-    const deny = (d: Decision, address?: string): void => {
-      const status = d.reason === 'bad_request' ? 400 : 451;
-      this.record({ method, host, port, decision: 'deny', reason: d.reason, rule: d.rule, status, address });
-      client.end(
-        rawResponse(
-          status,
-          status === 400 ? 'Bad Request' : 'Unavailable For Legal Reasons',
-          { 'X-Vibebox-Egress': blockedHeader(d.reason, host, policy.mode) },
-          blockedBody(d.reason, host, port, policy.mode),
-        ),
-      );
-    };
-    if (!decision.allowed) return deny(decision);
     const base = { method, host, port, decision: 'allow' as const, reason: decision.reason, rule: decision.rule };
-    const fail = (code: string): void => {
-      this.record({ ...base, status: 502, error: code, duration_ms: Date.now() - start });
-      if (!client.destroyed) {
-        client.end(
-          rawResponse(502, 'Bad Gateway', { 'X-Vibebox-Egress': `upstream-error; reason=${code}` },
-            `vibebox: could not reach ${host}:${port} (${code})\n`),
-        );
-      }
-    };
-    if (this.interceptor?.covers(host, port)) {
+    if (decision.allowed && this.interceptor?.covers(host, port)) {
       // each request inside opens its own checked upstream connection (openChecked)
       this.interceptor.accept(client, head, { host, port, reason: decision.reason, rule: decision.rule }, (up, down) =>
         this.record({ ...base, intercepted: true, status: 200, bytes_up: up, bytes_down: down, duration_ms: Date.now() - start }),
       );
       return;
     }
-    if (lookupError !== undefined) return fail(lookupError);
-    if (client.destroyed) return;
-    let upstream: net.Socket;
-    try {
-      upstream = await this.connectAny(addresses, port);
-    } catch (err) {
-      return fail(errorCode(err));
-    }
-    if (client.destroyed) {
-      upstream.destroy();
+    const opened = await this.connectChecked(t, port, () => client.destroyed);
+    if (isRefusal(opened)) {
+      const { status, decision: d, reason, rule, error, address } = opened;
+      this.record({ method, host, port, decision: d, reason, rule, status, address, error, ...(d === 'allow' ? { duration_ms: Date.now() - start } : {}) });
+      if (!client.destroyed) client.end(refusalResponse(opened));
       return;
     }
-    const address = upstream.remoteAddress;
-    const peer = this.checkPeer(policy, decision, upstream);
-    if (!peer.allowed) {
-      upstream.destroy();
-      return deny(peer, address);
-    }
-    let up = head.length;
-    let down = 0;
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      client.destroy();
-      upstream.destroy();
-      this.record({
-        ...base,
-        address,
-        status: 200,
-        bytes_up: up,
-        bytes_down: down,
-        duration_ms: Date.now() - start,
-      });
-    };
-    client.on('data', (c: Buffer) => (up += c.length));
-    upstream.on('data', (c: Buffer) => (down += c.length));
-    client.once('close', finish);
-    upstream.once('close', finish);
+    const upstream = opened.socket;
+    if (client.destroyed) return;
+    const address = opened.address;
+    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    const finish = splice(client, upstream, head, (up, down) =>
+      this.record({ ...base, address, status: 200, bytes_up: up, bytes_down: down, duration_ms: Date.now() - start }),
+    );
     // idle: no byte either way (a write to the client counts as activity on its socket too)
     if (client instanceof net.Socket) {
       client.setTimeout(this.idleTimeoutMs());
       client.on('timeout', finish);
     }
-    client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length > 0) upstream.write(head);
-    client.pipe(upstream);
-    upstream.pipe(client);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -637,65 +596,30 @@ export class EgressProxy {
       return;
     }
     const port = url.port === '' ? 80 : Number(url.port);
-    const { policy, decision, addresses, lookupError } = await this.resolveAndDecide(url.hostname, port);
-    const host = decision.host;
-    const deny = (d: Decision, address?: string): void => {
-      const status = d.reason === 'bad_request' ? 400 : 451;
-      this.record({ method, host, port, decision: 'deny', reason: d.reason, rule: d.rule, status, address });
-      res.writeHead(status, {
-        'Content-Type': 'text/plain; charset=utf-8',
-        'X-Vibebox-Egress': blockedHeader(d.reason, host, policy.mode),
-      });
-      res.end(blockedBody(d.reason, host, port, policy.mode));
+    const t = await this.resolveAndDecide(url.hostname, port);
+    const host = t.decision.host;
+    const base = { method, host, port, decision: 'allow' as const, reason: t.decision.reason, rule: t.decision.rule };
+    const answer = (r: Refusal): void => {
       req.resume();
+      if (res.headersSent) return void res.destroy();
+      res.writeHead(r.status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Vibebox-Egress': r.header });
+      res.end(r.body);
     };
-    if (!decision.allowed) return deny(decision);
-    const base = { method, host, port, decision: 'allow' as const, reason: decision.reason, rule: decision.rule };
+    const opened = await this.connectChecked(t, port, () => res.destroyed || req.destroyed);
+    if (isRefusal(opened)) {
+      const { status, decision: d, reason, rule, error, address } = opened;
+      this.record({ method, host, port, decision: d, reason, rule, status, address, error, ...(d === 'allow' ? { bytes_up: 0, bytes_down: 0, duration_ms: Date.now() - start } : {}) });
+      return answer(opened);
+    }
+    const socket = opened.socket;
+    if (res.destroyed || req.destroyed) return;
+    const address = opened.address;
     let up = 0;
     let down = 0;
     let error: string | undefined;
-    let address: string | undefined;
-    let refusedPeer = false;
     res.once('close', () => {
-      if (refusedPeer) return; // recorded as a denial
-      this.record({
-        ...base,
-        address,
-        status: res.statusCode,
-        bytes_up: up,
-        bytes_down: down,
-        duration_ms: Date.now() - start,
-        error,
-      });
+      this.record({ ...base, address, status: res.statusCode, bytes_up: up, bytes_down: down, duration_ms: Date.now() - start, error });
     });
-    const fail = (code: string): void => {
-      error = code;
-      req.resume();
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      res.writeHead(502, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Vibebox-Egress': `upstream-error; reason=${code}` });
-      res.end(`vibebox: could not reach ${host}:${port} (${code})\n`);
-    };
-    if (lookupError !== undefined) return fail(lookupError);
-    let socket: net.Socket;
-    try {
-      socket = await this.connectAny(addresses, port);
-    } catch (err) {
-      return fail(errorCode(err));
-    }
-    if (res.destroyed || req.destroyed) {
-      socket.destroy();
-      return;
-    }
-    const peer = this.checkPeer(policy, decision, socket);
-    if (!peer.allowed) {
-      refusedPeer = true;
-      socket.destroy();
-      return deny(peer, socket.remoteAddress);
-    }
-    address = socket.remoteAddress;
     const headers = stripHeaders(req.headers);
     headers.host = url.host;
     // Node decoded a chunked body: send it chunked again, whatever the method (a GET without
@@ -710,7 +634,8 @@ export class EgressProxy {
     });
     upReq.on('error', (err) => {
       socket.destroy();
-      fail(errorCode(err));
+      error = errorCode(err);
+      answer(unreachable(host, port, error, base.reason, base.rule));
     });
     upReq.on('response', (upRes) => {
       upRes.on('error', () => res.destroy());

@@ -10,7 +10,7 @@ import TOML from '@iarna/toml';
 import { z } from 'zod';
 import { VibeboxCa } from '../../proxy/ca.js';
 import { BUILTIN_RULES, type Credential, type InjectionRule } from '../../proxy/inject.js';
-import { testOverrideAllowed, type InterceptConfig } from '../../proxy/intercept.js';
+import type { InterceptConfig } from '../../proxy/intercept.js';
 import { decide, type NetworkPolicy } from '../../proxy/policy.js';
 import { VibeboxError } from '../errors.js';
 import { vibeboxHome } from '../paths.js';
@@ -226,18 +226,13 @@ export class KeyInjection {
     return out;
   }
 
-  /** The `intercept` option of the egress proxy. `upstreamCa`: the host's extra CAs. */
-  proxyConfig(upstreamCa: string | undefined, env: NodeJS.ProcessEnv = process.env): InterceptConfig {
-    const test = env['VIBEBOX_TEST_UPSTREAM_PORTS'];
-    const testCa = env['VIBEBOX_TEST_UPSTREAM_CA'];
-    const extra = [upstreamCa, test && testOverrideAllowed(env) && testCa ? readFileSync(testCa, 'utf8') : undefined].filter(Boolean).join('\n');
+  /** The `intercept` option of the egress proxy. `upstreamCa`: the CAs trusted for upstreams besides node's (the host's extra ones). */
+  proxyConfig(upstreamCa: string | undefined): InterceptConfig {
     return {
       ca: this.ca,
       rules: () => this.rules,
       credentials: () => this.credentials(),
-      ...(extra ? { upstreamCa: extra } : {}),
-      // only in a test run of the host (see proxy/intercept.ts); `host=port,host=port`
-      ...(test && testOverrideAllowed(env) ? { testUpstreamPorts: Object.fromEntries(test.split(',').map((kv) => kv.split('=')).map(([h, p]) => [h ?? '', Number(p)])) } : {}),
+      ...(upstreamCa ? { upstreamCa } : {}),
     };
   }
 

@@ -11,6 +11,7 @@ import type { VmDriver, VmRequest } from '../../qemu/driver.js';
 import { AGENT_PORT_NAME, type AgentMessage } from '../../guest/protocol.js';
 import { kernelCmdline } from '../../images/build.js';
 import { EgressProxy } from '../../proxy/server.js';
+import { testUpstreams } from './env.js';
 import { AgentChannel } from './agent-channel.js';
 import { protocolMismatch } from './agent-events.js';
 import type { ClientsHub } from './clients-hub.js';
@@ -47,7 +48,16 @@ export async function boot(d: BootDeps): Promise<boolean> {
   const sr = { session: s, driver, savedRecord: d.savedRecord };
   try {
     // ---- egress proxy: the VM's only way out
-    s.proxy = new EgressProxy({ policy: s.cfg.network, logFile: pp.egressLog, ...(d.keys ? { intercept: d.keys.proxyConfig(hostCaBundle()) } : {}) });
+    // a test run of vibebox itself may play the providers on loopback (refused otherwise: env.ts)
+    const test = testUpstreams();
+    const upstreamCa = [hostCaBundle(), test?.ca].filter(Boolean).join('\n') || undefined;
+    s.proxy = new EgressProxy({
+      policy: s.cfg.network,
+      logFile: pp.egressLog,
+      ...(d.keys ? { intercept: d.keys.proxyConfig(upstreamCa) } : {}),
+      ...(test ? { testUpstreams: test.ports } : {}),
+    });
+    if (test) log(`test-only upstream override: ${Object.keys(test.ports).join(', ')} lead to host loopback`);
     await s.proxy.listen(rp.egressSock);
 
     // ---- accelerator, disk

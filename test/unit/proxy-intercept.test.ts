@@ -19,6 +19,7 @@ process.env['NODE_ENV'] = 'test';
 process.env['VIBEBOX_TEST_UPSTREAM'] = '1';
 
 const dir = mkdtempSync(join(tmpdir(), 'vibebox-intercept-'));
+process.env['VIBEBOX_HOME'] = dir; // a throwaway home in the temp dir: the override's third condition
 const REAL = 'sk-ant-api03-REALKEY-never-in-the-vm-0123456789';
 const PLACEHOLDER = 'sk-ant-api03-placeholder0123456789abcdefghijklmnopqrstuvwxyz';
 const GH_REAL = 'ghp_REALGITHUBTOKEN000000000000000000';
@@ -94,8 +95,8 @@ before(async () => {
       rules: () => BUILTIN_RULES,
       credentials: () => creds,
       upstreamCa: providerCa.certPem,
-      testUpstreamPorts: { 'api.anthropic.com': ports['api.anthropic.com']!, 'api.github.com': ports['api.github.com']!, 'api.openai.com': ports['api.openai.com']! },
     },
+    testUpstreams: { 'api.anthropic.com': ports['api.anthropic.com']!, 'api.github.com': ports['api.github.com']!, 'api.openai.com': ports['api.openai.com']! },
   });
   proxyPort = await proxy.listenTcp(0);
 });
@@ -286,7 +287,8 @@ describe('egress proxy: credential injection', () => {
       allowLoopbackForTests: true,
       lookup: async () => [{ address: '127.0.0.1', family: 4 }],
       idleTimeoutMs: 500,
-      intercept: { ca: vibeboxCa, rules: () => BUILTIN_RULES, credentials: () => creds, upstreamCa: providerCa.certPem, testUpstreamPorts: { 'api.anthropic.com': slowPort } },
+      intercept: { ca: vibeboxCa, rules: () => BUILTIN_RULES, credentials: () => creds, upstreamCa: providerCa.certPem },
+      testUpstreams: { 'api.anthropic.com': slowPort },
     });
     const port2 = await p2.listenTcp(0);
     try {
@@ -324,16 +326,22 @@ describe('egress proxy: credential injection', () => {
     }
   });
 
-  it('refuses the test-only upstream override outside tests', () => {
-    const saved = process.env['VIBEBOX_TEST_UPSTREAM'];
-    delete process.env['VIBEBOX_TEST_UPSTREAM'];
+  it('refuses the test-only upstream override outside tests: each of its three conditions missing, and a home outside the temp dir', () => {
+    const make = () => new EgressProxy({ policy: { mode: 'allowlist', entries: [] }, testUpstreams: { 'api.anthropic.com': 1 } });
+    const saved = { ...process.env };
+    const outside = mkdtempSync(join(process.cwd(), '.vibebox-home-'));
     try {
-      assert.throws(
-        () => new EgressProxy({ policy: { mode: 'allowlist', entries: [] }, intercept: { ca: vibeboxCa, rules: () => [], credentials: () => new Map(), testUpstreamPorts: {} } }),
-        /refused outside tests/,
-      );
+      for (const [k, v] of [['VIBEBOX_TEST_UPSTREAM', undefined], ['NODE_ENV', undefined], ['NODE_ENV', 'production'], ['VIBEBOX_HOME', undefined], ['VIBEBOX_HOME', outside], ['VIBEBOX_HOME', tmpdir()], ['VIBEBOX_HOME', join(dir, 'nonexistent')]] as const) {
+        process.env = { ...saved };
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+        assert.throws(make, /for vibebox's own tests only/, `${k}=${String(v)}`);
+      }
+      process.env = { ...saved };
+      assert.doesNotThrow(() => void make().close());
     } finally {
-      process.env['VIBEBOX_TEST_UPSTREAM'] = saved;
+      process.env = saved;
+      rmSync(outside, { recursive: true, force: true });
     }
   });
 });
