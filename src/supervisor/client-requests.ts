@@ -10,7 +10,7 @@ import { containerSpec } from './container-spec.js';
 import { cleanLine } from './guest-text.js';
 import { sendError } from './error-reply.js';
 import { epochMs, type Session } from './session.js';
-import type { KeyInjection } from '../keys/inject.js';
+import { policyWarnings, type KeyInjection } from '../keys/inject.js';
 
 export interface ClientRequestDeps {
   session: Session;
@@ -22,7 +22,7 @@ export interface ClientRequestDeps {
   applyConfig(): ResolvedConfig;
   touchIndex(force?: boolean): Promise<unknown>;
   /** Placeholders for the keys the host proxy injects (src/keys/inject.ts); absent: env as sent. */
-  keys?: Pick<KeyInjection, 'guestEnv'>;
+  keys?: Pick<KeyInjection, 'guestEnv' | 'routes'>;
 }
 
 export async function handleClientMessage(c: Client, m: ClientMessage, d: ClientRequestDeps): Promise<void> {
@@ -42,6 +42,8 @@ export async function handleClientMessage(c: Client, m: ClientMessage, d: Client
         s.cfg = d.applyConfig();
         s.proxy?.setPolicy(s.cfg.network);
         log(`policy reloaded: ${s.cfg.network.mode} ${s.cfg.network.entries.length} entries`);
+        // the runs from now on say it too (see the exec below)
+        if (d.keys) for (const w of policyWarnings(d.keys.routes(s.cfg.network))) log(w);
         c.send({ type: 'ok' });
       } catch (e) {
         sendError(c, e, 'E_INTERNAL');
@@ -105,6 +107,12 @@ export async function handleClientMessage(c: Client, m: ClientMessage, d: Client
       if (s.timing) s.execTimes.set(execId, { recv, sent: 0, started: 0 });
       // A container exec carries the approved [image]/[container] of the moment (reloads included).
       const container = m.container ? { ...m.container, spec: containerSpec(s.cfg) } : undefined;
+      // A key this run passes whose rule host the policy (as it is now) refuses: the user is told
+      // here, where the agent would otherwise just fail to authenticate there.
+      if (d.keys) {
+        const passed = new Set([...Object.keys(m.env ?? {}), ...(m.container?.pass ?? [])]);
+        for (const w of policyWarnings(d.keys.routes(s.cfg.network).filter((r) => passed.has(r.name)))) c.send({ type: 'progress', line: `vibebox: ${w}` });
+      }
       agent.send({
         type: 'exec',
         id: execId,

@@ -1,20 +1,30 @@
-// Keys never enter the VM, end to end: a key of ~/.vibebox/.env with an injection rule reaches
-// the agent container as a placeholder, a request to the rule's host is terminated by the host
-// proxy with the vibebox CA (trusted in the container) and logged with the rule that put the key
-// in, and the key's value is found nowhere in the VM: not in any process's environment, not in
-// `docker inspect`, not on the VM disk, not in the saved guest RAM. The real provider may be
-// unreachable from this machine: the request's answer is then the proxy's readable 502, which
-// still proves the TLS termination (the upstream swap itself is covered against a fake provider
-// in test/unit/proxy-intercept.test.ts).
+// Keys never enter the VM, end to end, in one booted session. A key of ~/.vibebox/.env with an
+// injection rule reaches the agent container as a placeholder; the host proxy terminates the
+// request to the rule's host with the vibebox CA (trusted in the container), puts the real key in,
+// and logs the request with the rule that did, never the key.
+//
+// The model provider is a stand-in: this machine cannot reach api.anthropic.com, so a TLS server
+// on host loopback plays it (and plays registry.npmjs.org, "another allowed host"), with
+// certificates of a test CA. The proxy reaches it through its test-only upstream override
+// (proxy/test-upstream.ts), which this file turns on with NODE_ENV=test, VIBEBOX_TEST_UPSTREAM=1
+// and a temporary VIBEBOX_HOME; the test CA is trusted for upstreams in that mode only.
+//
+// The key's value is then looked for in the VM while a streamed answer is held open (so a request
+// is in flight), and after: in every process's environment, in `docker inspect`, in the guest's
+// files, on the VM disk and in the saved guest RAM.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import type http from 'node:http';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootedSession, pidsMatching, until, vb, type TestEnv } from '../helpers/vm.js';
+import { VibeboxCa } from '../../proxy/ca.js';
+import { pidsMatching, spawnVb, testEnv, until, vb, within, type TestEnv } from '../helpers/vm.js';
 
 const LONG = { timeoutMs: 600_000 };
 const SECRET = `sk-ant-api03-vibebox-real-key-${Date.now()}-never-in-the-vm`;
-/** Matches SECRET (any digits where its timestamp is) without containing it. */
+/** Matches SECRET (any digits where its timestamp is) without containing it: the search in the VM must not carry the key in. */
 const NEEDLE = 'vibebox-real-key-[0-9]+-never-in-the-vm';
 
 /** Whether `needle` occurs in the file (read in chunks, overlapping by the needle's length). */
@@ -37,39 +47,136 @@ function fileHas(file: string, needle: string): boolean {
   }
 }
 
-describe('keys stay on the host', () => {
+/** The search for the key in the running VM (as root): process environments, docker inspect, files. */
+const SEARCH = `cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -cE '${NEEDLE}' || true; docker inspect vibebox-agent | grep -cE '${NEEDLE}' || true; grep -rlE '${NEEDLE}' /etc /home /root /tmp /var/lib/docker /workspace 2>/dev/null | wc -l`;
+
+type Seen = { host: string; url: string; headers: http.IncomingHttpHeaders };
+
+describe('keys stay on the host (a fake provider on host loopback stands in for the real one)', () => {
   let t: TestEnv;
   let proj: string;
-  before(async () => {
-    ({ t, proj } = await bootedSession('keys'));
-    writeFileSync(join(t.home, '.env'), `ANTHROPIC_API_KEY=${SECRET}\n`, { mode: 0o600 });
-  });
-  after(() => t?.cleanup());
+  let dir: string;
+  let fake: https.Server;
+  const seen: Seen[] = [];
+  let release: () => void = () => undefined;
+  let streamSent = 0;
 
-  it('the agent gets a placeholder; its request is terminated by the host proxy and logged with the rule', { timeout: 900_000 }, async () => {
-    const r = await vb(t, proj, ['run', '--', 'sh', '-c', 'printenv ANTHROPIC_API_KEY; curl -sS -v --max-time 120 -o /dev/null -w "status=%{http_code}\\n" -H "x-api-key: $ANTHROPIC_API_KEY" https://api.anthropic.com/v1/models?limit=1 2>&1 | grep -E "issuer:|^status="'], LONG);
-    assert.equal(r.code, 0, r.stderr);
-    const [placeholder, ...rest] = r.stdout.trim().split('\n');
-    assert.match(placeholder ?? '', /^sk-ant-api03-[A-Za-z0-9]{95}$/);
-    assert.ok(!r.stdout.includes(SECRET));
-    const out = rest.join('\n');
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vbt-keys-ca-'));
+    const testCa = VibeboxCa.loadOrCreate(join(dir, 'ca'), 'fake public CA');
+    writeFileSync(join(dir, 'test-ca.pem'), testCa.certPem);
+    fake = https.createServer({ SNICallback: (name, cb) => cb(null, testCa.leaf(name).context) }, (req, res) => {
+      seen.push({ host: req.headers.host ?? '', url: req.url ?? '', headers: req.headers });
+      req.resume();
+      if (req.url === '/v1/messages') {
+        // the first event at once, the second only when the test has searched the VM (or after 5 min)
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write('data: first\n\n');
+        streamSent = 1;
+        const end = () => {
+          if (streamSent === 2) return;
+          streamSent = 2;
+          res.end('data: second\n\n');
+        };
+        const timer = setTimeout(end, 300_000);
+        release = () => {
+          clearTimeout(timer);
+          end();
+        };
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end(`ok ${req.headers.host ?? ''}\n`);
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const port = (fake.address() as { port: number }).port;
+    t = testEnv({
+      NODE_ENV: 'test',
+      VIBEBOX_TEST_UPSTREAM: '1',
+      VIBEBOX_TEST_UPSTREAM_PORTS: `api.anthropic.com=${port},registry.npmjs.org=${port}`,
+      VIBEBOX_TEST_UPSTREAM_CA: join(dir, 'test-ca.pem'),
+    });
+    // a user rule whose host the network policy does not allow: the run says so in one line
+    writeFileSync(join(t.home, 'inject.toml'), '[[inject]]\nenv = "MYTOOL_KEY"\nhost = "api.mytool.example"\nheader = "x-mytool-key"\n', { mode: 0o644 });
+    writeFileSync(join(t.home, '.env'), `ANTHROPIC_API_KEY=${SECRET}\nMYTOOL_KEY=mytool-value-0123456789\n`, { mode: 0o600 });
+    proj = t.project('keys');
+    const r = await vb(t, proj, ['exec', '--', 'true'], LONG);
+    assert.equal(r.code, 0, `the session did not start: ${r.stderr}`);
+  });
+  after(async () => {
+    release();
+    t?.cleanup();
+    await new Promise<void>((r) => (fake ? fake.close(() => r()) : r()));
+    fake?.closeAllConnections();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the agent gets a placeholder; the provider gets the real key, another host the placeholder; a stream arrives chunk by chunk, and while it is open the key is nowhere in the VM', { timeout: 900_000 }, async () => {
+    const script = [
+      'printenv ANTHROPIC_API_KEY',
+      // the rule's host, terminated by the host proxy (the certificate the container sees is the vibebox CA's)
+      'curl -sS -v --max-time 120 -o /dev/null -w "status=%{http_code}\\n" -H "x-api-key: $ANTHROPIC_API_KEY" "https://api.anthropic.com/v1/models?limit=1" 2>&1 | grep -E "issuer:|^status="',
+      // another allowed host: a plain tunnel to the fake (whose test CA the container does not trust: -k)
+      'curl -sS -k --max-time 120 -o /dev/null -w "other=%{http_code}\\n" -H "x-api-key: $ANTHROPIC_API_KEY" https://registry.npmjs.org/some-package',
+      // a streamed answer, line by line as it comes
+      'curl -sS -N --max-time 400 -H "x-api-key: $ANTHROPIC_API_KEY" -d "{}" https://api.anthropic.com/v1/messages | while IFS= read -r l; do [ -n "$l" ] && echo "got:$l"; done',
+    ].join('; ');
+    const run = spawnVb(t, proj, ['run', '--', 'sh', '-c', script]);
+    let out = '';
+    let err = '';
+    run.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    run.stdin!.end();
+    const exited = new Promise<number | null>((r) => run.on('close', (code) => r(code)));
+    try {
+      await until(() => out.includes('got:data: first') || run.exitCode !== null, 480_000, 'the first event of the stream in the container');
+      assert.ok(out.includes('got:data: first'), `stdout: ${out}\nstderr: ${err}`);
+      // the second event is not sent yet: the first came through on its own, and a request is in flight
+      assert.equal(streamSent, 1);
+      assert.ok(!out.includes('got:data: second'));
+      const during = await vb(t, proj, ['exec', '--user', 'root', '--', 'sh', '-c', SEARCH], LONG);
+      assert.equal(during.code, 0, during.stderr);
+      assert.deepEqual(during.stdout.trim().split('\n'), ['0', '0', '0'], 'the key is in the VM while a request is in flight (environ, docker inspect, files)');
+      assert.equal(streamSent, 1, 'the stream was still open during the search');
+      release();
+      assert.equal(await within(exited, 120_000, 'the run to end'), 0, err);
+    } finally {
+      if (run.exitCode === null) run.kill('SIGKILL');
+    }
+    const lines = out.trim().split('\n');
+    const placeholder = lines[0] ?? '';
+    assert.match(placeholder, /^sk-ant-api03-[A-Za-z0-9]{95}$/);
+    assert.ok(!out.includes(SECRET));
     assert.match(out, /issuer:.*vibebox local CA/, out);
-    assert.match(out, /status=(502|401|403|404|200)/, out);
+    assert.match(out, /^status=200$/m, out);
+    assert.match(out, /^other=200$/m, out);
+    assert.deepEqual(lines.filter((l) => l.startsWith('got:')), ['got:data: first', 'got:data: second']);
+    // what arrived upstream
+    const models = seen.find((s) => s.url.startsWith('/v1/models'));
+    const stream = seen.find((s) => s.url === '/v1/messages');
+    const other = seen.find((s) => s.url === '/some-package');
+    assert.equal(models?.headers['x-api-key'], SECRET, 'the rule host gets the real key');
+    assert.equal(models?.host, 'api.anthropic.com');
+    assert.equal(stream?.headers['x-api-key'], SECRET);
+    assert.equal(other?.host, 'registry.npmjs.org');
+    assert.equal(other?.headers['x-api-key'], placeholder, 'another host gets the placeholder as it was sent');
+    // the rule whose host the policy does not allow: one line at the run
+    const warn = err.split('\n').filter((l) => l.includes('MYTOOL_KEY'));
+    assert.deepEqual(warn, ['vibebox: MYTOOL_KEY: api.mytool.example is not allowed by the network policy, so the key is never put in there (vibebox allow api.mytool.example)'], err);
+    // the record: one line per request, the rule that injected, never the key, the placeholder or the query
     const log = await vb(t, proj, ['logs', 'egress', '--json'], LONG);
-    const lines = log.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    assert.ok(lines.some((l) => l['host'] === 'api.anthropic.com' && l['path'] === '/v1/models' && l['injected'] === 'anthropic'), log.stdout);
-    assert.ok(!log.stdout.includes(SECRET) && !log.stdout.includes(placeholder!) && !log.stdout.includes('limit=1'));
+    const recs = log.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(recs.some((l) => l['host'] === 'api.anthropic.com' && l['path'] === '/v1/models' && l['injected'] === 'anthropic' && l['status'] === 200), log.stdout);
+    assert.ok(recs.some((l) => l['host'] === 'api.anthropic.com' && l['path'] === '/v1/messages' && l['injected'] === 'anthropic'), log.stdout);
+    assert.ok(recs.some((l) => l['host'] === 'registry.npmjs.org' && l['method'] === 'CONNECT' && l['injected'] === undefined && Number(l['bytes_down']) > 0), log.stdout);
+    assert.ok(!log.stdout.includes(SECRET) && !log.stdout.includes(placeholder) && !log.stdout.includes('limit=1'));
     const explain = await vb(t, proj, ['explain'], LONG);
     assert.match(explain.stdout, /ANTHROPIC_API_KEY: injected by the host proxy for api\.anthropic\.com/);
+    assert.match(explain.stdout, /MYTOOL_KEY: .*not for api\.mytool\.example: not allowed by the network policy/);
   });
 
-  it('the value is in no process environment, not in docker inspect, not on the VM disk, not in the saved RAM', { timeout: 900_000 }, async () => {
-    // The search in the VM must not carry the key in: its pattern matches the key without
-    // containing it (the timestamp digits are left to the regex), so the saved-RAM check below
-    // cannot find the test's own command line.
-    const needle = NEEDLE;
-    const check = await vb(t, proj, ['exec', '--user', 'root', '--', 'sh', '-c',
-      `cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -cE '${needle}' || true; docker inspect vibebox-agent | grep -cE '${needle}' || true; grep -rlE '${needle}' /etc /home /root /tmp /var/lib/docker /workspace 2>/dev/null | wc -l; grep -c 'BEGIN CERTIFICATE' /etc/vibebox/host-cas.pem`], LONG);
+  it('after the requests the value is in no process environment, not in docker inspect, not in the files, not on the VM disk, not in the saved RAM', { timeout: 900_000 }, async () => {
+    const check = await vb(t, proj, ['exec', '--user', 'root', '--', 'sh', '-c', `${SEARCH}; grep -c 'BEGIN CERTIFICATE' /etc/vibebox/host-cas.pem`], LONG);
     assert.equal(check.code, 0, check.stderr);
     const [envs, inspect, files, cas] = check.stdout.trim().split('\n');
     assert.equal(envs, '0');

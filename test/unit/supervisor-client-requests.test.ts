@@ -7,6 +7,9 @@ import { handleClientMessage, type ClientRequestDeps } from '../../src/superviso
 import { asVibeboxError, errorBody, sendError } from '../../src/supervisor/error-reply.js';
 import type { ClientMessage, Status } from '../../src/supervisor/client-protocol.js';
 import { ForwardTable } from '../../src/supervisor/forwards.js';
+import { keyRoutes } from '../../src/keys/inject.js';
+import { BUILTIN_RULES } from '../../proxy/inject.js';
+import type { NetworkPolicy } from '../../proxy/policy.js';
 import { FakeAgent, fakeClient, testSession, type FakeClient, type TestSession } from '../helpers/supervisor-session.js';
 
 interface Rig extends TestSession {
@@ -180,6 +183,34 @@ describe('client requests', () => {
       { type: 'resize', id: 5, cols: 120, rows: 40 },
       { type: 'signal', id: 5, signal: 'SIGINT' },
     ]);
+    r.done();
+  });
+
+  it('a run that passes a key whose rule host the policy refuses is told so in one line, as the policy is at each run (a reload re-checks)', async () => {
+    let policy: NetworkPolicy = { mode: 'allowlist', entries: ['registry.npmjs.org'] };
+    const keys = { guestEnv: (env: Record<string, string>) => env, routes: (p: NetworkPolicy) => keyRoutes(['ANTHROPIC_API_KEY', 'GH_TOKEN', 'PLAIN_KEY'], BUILTIN_RULES, p) };
+    const r = rig({ keys, applyConfig: () => ({ ...r.s.cfg, network: policy }) });
+    r.s.cfg = { ...r.s.cfg, network: policy };
+    r.s.readyResolve();
+    const progress = (c: FakeClient) => c.sent.filter((m) => m.type === 'progress').map((m) => (m as { line: string }).line);
+    const c = fakeClient();
+    await r.ask(c, { type: 'exec', tty: false, argv: ['true'], env: { ANTHROPIC_API_KEY: 'x', PLAIN_KEY: 'y' } });
+    assert.deepEqual(progress(c), ['vibebox: ANTHROPIC_API_KEY: api.anthropic.com is not allowed by the network policy, so the key is never put in there (vibebox allow api.anthropic.com)']);
+    // a run that does not pass the key hears nothing of it
+    const quiet = fakeClient();
+    await r.ask(quiet, { type: 'exec', tty: false, argv: ['true'], env: { PLAIN_KEY: 'y' } });
+    assert.deepEqual(progress(quiet), []);
+    // the policy reloads with the host allowed: no line in the log, none at the next run
+    policy = { mode: 'allowlist', entries: ['api.anthropic.com:443'] };
+    await r.ask(fakeClient(), { type: 'reload' });
+    assert.ok(!r.logs.some((l) => l.includes('ANTHROPIC_API_KEY')), r.logs.join('\n'));
+    const after = fakeClient();
+    await r.ask(after, { type: 'exec', tty: false, argv: ['true'], env: { ANTHROPIC_API_KEY: 'x' } });
+    assert.deepEqual(progress(after), []);
+    // and reloads without it again: the log says so at once
+    policy = { mode: 'allowlist', entries: [] };
+    await r.ask(fakeClient(), { type: 'reload' });
+    assert.ok(r.logs.some((l) => l.startsWith('ANTHROPIC_API_KEY: api.anthropic.com is not allowed')), r.logs.join('\n'));
     r.done();
   });
 
