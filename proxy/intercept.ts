@@ -17,7 +17,7 @@ import tls from 'node:tls';
 import type { VibeboxCa } from './ca.js';
 import { injectHeaders, interceptedHosts, type Credential, type InjectionRule } from './inject.js';
 import type { EgressRecord } from './log.js';
-import { isRefusal, refusalResponse, splice, type Opened, type Refusal } from './upstream.js';
+import { errorCode, isRefusal, refusalResponse, splice, whenConnected, type Opened, type Refusal } from './upstream.js';
 
 export type InterceptConfig = {
   ca: VibeboxCa;
@@ -47,11 +47,6 @@ class UpstreamRefused extends Error {
   constructor(readonly refusal: Refusal) {
     super(refusal.body.trim());
   }
-}
-
-function code(err: unknown): string {
-  const c = (err as { code?: unknown } | undefined)?.code;
-  return typeof c === 'string' && /^[A-Z0-9_]+$/.test(c) ? c : 'EUPSTREAM';
 }
 
 /** The path as logged: no query, no fragment (they carry keys and tokens as often as not). */
@@ -137,27 +132,15 @@ export class Interceptor {
 
   /** TLS to the real host over a checked socket; rejects on a certificate that does not verify. */
   private upstreamTls(host: string, socket: net.Socket): Promise<tls.TLSSocket> {
-    return new Promise((resolve, reject) => {
-      const s = tls.connect({
-        socket,
-        servername: host,
-        ALPNProtocols: ['http/1.1'],
-        ...(this.cfg.upstreamCa ? { ca: [...tls.rootCertificates, this.cfg.upstreamCa] } : {}),
-      });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(Object.assign(new Error('TLS handshake timed out'), { code: 'ETIMEDOUT' }));
-      }, this.deps.handshakeTimeoutMs);
-      s.once('secureConnect', () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once('error', (e) => {
-        clearTimeout(timer);
-        s.destroy();
-        socket.destroy();
-        reject(e);
-      });
+    const s = tls.connect({
+      socket,
+      servername: host,
+      ALPNProtocols: ['http/1.1'],
+      ...(this.cfg.upstreamCa ? { ca: [...tls.rootCertificates, this.cfg.upstreamCa] } : {}),
+    });
+    return whenConnected(s, 'secureConnect', this.deps.handshakeTimeoutMs, 'TLS handshake').catch((e: unknown) => {
+      socket.destroy();
+      throw e;
     });
   }
 
@@ -168,7 +151,7 @@ export class Interceptor {
     try {
       return { tls: await this.upstreamTls(conn.host, opened.socket), address: opened.address };
     } catch (e) {
-      const c = code(e);
+      const c = errorCode(e);
       return {
         status: 502,
         header: `upstream-error; reason=${c}`,
@@ -246,7 +229,7 @@ export class Interceptor {
         if (e.refusal.status !== 502) reason = e.refusal.reason;
         return answer(e.refusal.status, e.refusal.header, e.refusal.body);
       }
-      error = code(e);
+      error = errorCode(e);
       answer(502, `upstream-error; reason=${error}`, `vibebox: ${conn.host} failed (${error})\n`);
     });
     upReq.on('response', (upRes) => {

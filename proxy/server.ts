@@ -38,7 +38,7 @@ import { Interceptor, type InterceptConfig } from './intercept.js';
 import { EgressLog, type EgressRecord } from './log.js';
 import { checkResolved, decide, type Decision, type NetworkPolicy } from './policy.js';
 import { TestOverrideRefused, testOverrideAllowed } from './test-upstream.js';
-import { isRefusal, rawResponse, refusalResponse, splice, unreachable, type Opened, type Refusal } from './upstream.js';
+import { errorCode, isRefusal, rawResponse, refusalResponse, splice, unreachable, whenConnected, type Opened, type Refusal } from './upstream.js';
 
 const { isIP } = net;
 
@@ -104,11 +104,6 @@ const HOP_BY_HOP = new Set([
 ]);
 
 type UpstreamError = Error & { code?: string };
-
-function errorCode(err: unknown): string {
-  const code = (err as UpstreamError | undefined)?.code;
-  return typeof code === 'string' && /^[A-Z0-9_]+$/.test(code) ? code : 'EUPSTREAM';
-}
 
 function stripHeaders(headers: http.IncomingHttpHeaders | http.OutgoingHttpHeaders): http.OutgoingHttpHeaders {
   const drop = new Set(HOP_BY_HOP);
@@ -452,24 +447,9 @@ export class EgressProxy {
   }
 
   private connectOne(address: string, port: number): Promise<net.Socket> {
-    const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ host: address, port });
-      this.track(s);
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(Object.assign(new Error(`connect to ${address}:${port} timed out`), { code: 'ETIMEDOUT' }));
-      }, timeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once('error', (err) => {
-        clearTimeout(timer);
-        s.destroy();
-        reject(err);
-      });
-    });
+    const s = net.connect({ host: address, port });
+    this.track(s);
+    return whenConnected(s, 'connect', this.opts.connectTimeoutMs ?? 10_000, `connect to ${address}:${port}`);
   }
 
   /** Connect to the checked addresses in order; never resolves the name again. */

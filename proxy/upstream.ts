@@ -24,6 +24,34 @@ export type Refusal = {
   address?: string | undefined;
 };
 
+/** A node error's code as logged and answered (only [A-Z0-9_]: it goes into a header), else EUPSTREAM. */
+export function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]+$/.test(code) ? code : 'EUPSTREAM';
+}
+
+/**
+ * `s` once it emits `event` (a TCP connect, a TLS handshake) within `timeoutMs`; otherwise it is
+ * destroyed and the promise rejects with its error or ETIMEDOUT (every wait has a deadline).
+ */
+export function whenConnected<S extends Duplex>(s: S, event: 'connect' | 'secureConnect', timeoutMs: number, what: string): Promise<S> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(Object.assign(new Error(`${what} timed out`), { code: 'ETIMEDOUT' }));
+    }, timeoutMs);
+    s.once(event, () => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+    s.once('error', (err) => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(err);
+    });
+  });
+}
+
 /** A checked upstream connection, or why there is none. */
 export type Opened = { socket: net.Socket; address: string | undefined } | Refusal;
 
