@@ -15,6 +15,7 @@ import { decide, type NetworkPolicy } from '../../proxy/policy.js';
 import { VibeboxError } from '../errors.js';
 import { vibeboxHome } from '../paths.js';
 import { keysFile, readKeys } from './env-file.js';
+import { gitCredentialEnv } from './git-credential.js';
 
 export const rulesFile = (home: string = vibeboxHome()): string => join(home, 'inject.toml');
 export const caDir = (home: string = vibeboxHome()): string => join(home, 'ca');
@@ -215,7 +216,8 @@ export class KeyInjection {
 
   /**
    * The env an exec gets in the guest: every covered key the run passes (by value or by name) is
-   * the placeholder, whatever value the client sent.
+   * the placeholder, whatever value the client sent; with a git credential helper that hands git
+   * the placeholder where a `basic` rule covers a passed key (src/keys/git-credential.ts).
    */
   guestEnv(env: Record<string, string>, pass: readonly string[] = []): Record<string, string> {
     const out = { ...env };
@@ -223,7 +225,8 @@ export class KeyInjection {
       const p = this.placeholder(name);
       if (p !== undefined) out[name] = p;
     }
-    return out;
+    // git over HTTPS asks a helper for the token: it gets the placeholder
+    return { ...out, ...gitCredentialEnv(this.rules, out) };
   }
 
   /** The `intercept` option of the egress proxy. `upstreamCa`: the CAs trusted for upstreams besides node's (the host's extra ones). */

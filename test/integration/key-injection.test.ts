@@ -4,7 +4,7 @@
 // and logs the request with the rule that did, never the key.
 //
 // The model provider is a stand-in: this machine cannot reach api.anthropic.com, so a TLS server
-// on host loopback plays it (and plays registry.npmjs.org, "another allowed host"), with
+// on host loopback plays it (and github.com for git, and registry.npmjs.org, "another allowed host"), with
 // certificates of a test CA. The proxy reaches it through its test-only upstream override
 // (proxy/test-upstream.ts), which this file turns on with NODE_ENV=test, VIBEBOX_TEST_UPSTREAM=1
 // and a temporary VIBEBOX_HOME; the test CA is trusted for upstreams in that mode only.
@@ -24,6 +24,7 @@ import { pidsMatching, spawnVb, testEnv, until, vb, within, type TestEnv } from 
 
 const LONG = { timeoutMs: 600_000 };
 const SECRET = `sk-ant-api03-vibebox-real-key-${Date.now()}-never-in-the-vm`;
+const GH_SECRET = `ghp_vibebox-real-key-${Date.now()}-never-in-the-vm`;
 /** Matches SECRET (any digits where its timestamp is) without containing it: the search in the VM must not carry the key in. */
 const NEEDLE = 'vibebox-real-key-[0-9]+-never-in-the-vm';
 
@@ -68,6 +69,15 @@ describe('keys stay on the host (a fake provider on host loopback stands in for 
     fake = https.createServer({ SNICallback: (name, cb) => cb(null, testCa.leaf(name).context) }, (req, res) => {
       seen.push({ host: req.headers.host ?? '', url: req.url ?? '', headers: req.headers });
       req.resume();
+      if ((req.url ?? '').includes('/info/refs')) {
+        // git's first request goes without credentials; the 401 makes it ask its helper
+        if (req.headers.authorization === undefined) {
+          res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="fake"', 'Content-Type': 'text/plain' });
+          return void res.end('auth\n');
+        }
+        res.writeHead(403, { 'Content-Type': 'text/plain' });
+        return void res.end('seen\n');
+      }
       if (req.url === '/v1/messages') {
         // the first event at once, the second only when the test has searched the VM (or after 5 min)
         res.writeHead(200, { 'Content-Type': 'text/event-stream' });
@@ -93,12 +103,12 @@ describe('keys stay on the host (a fake provider on host loopback stands in for 
     t = testEnv({
       NODE_ENV: 'test',
       VIBEBOX_TEST_UPSTREAM: '1',
-      VIBEBOX_TEST_UPSTREAM_PORTS: `api.anthropic.com=${port},registry.npmjs.org=${port}`,
+      VIBEBOX_TEST_UPSTREAM_PORTS: `api.anthropic.com=${port},registry.npmjs.org=${port},github.com=${port}`,
       VIBEBOX_TEST_UPSTREAM_CA: join(dir, 'test-ca.pem'),
     });
     // a user rule whose host the network policy does not allow: the run says so in one line
     writeFileSync(join(t.home, 'inject.toml'), '[[inject]]\nenv = "MYTOOL_KEY"\nhost = "api.mytool.example"\nheader = "x-mytool-key"\n', { mode: 0o644 });
-    writeFileSync(join(t.home, '.env'), `ANTHROPIC_API_KEY=${SECRET}\nMYTOOL_KEY=mytool-value-0123456789\n`, { mode: 0o600 });
+    writeFileSync(join(t.home, '.env'), `ANTHROPIC_API_KEY=${SECRET}\nGH_TOKEN=${GH_SECRET}\nMYTOOL_KEY=mytool-value-0123456789\n`, { mode: 0o600 });
     proj = t.project('keys');
     const r = await vb(t, proj, ['exec', '--', 'true'], LONG);
     assert.equal(r.code, 0, `the session did not start: ${r.stderr}`);
@@ -118,6 +128,8 @@ describe('keys stay on the host (a fake provider on host loopback stands in for 
       'curl -sS -v --max-time 120 -o /dev/null -w "status=%{http_code}\\n" -H "x-api-key: $ANTHROPIC_API_KEY" "https://api.anthropic.com/v1/models?limit=1" 2>&1 | grep -E "issuer:|^status="',
       // another allowed host: a plain tunnel to the fake (whose test CA the container does not trust: -k)
       'curl -sS -k --max-time 120 -o /dev/null -w "other=%{http_code}\\n" -H "x-api-key: $ANTHROPIC_API_KEY" https://registry.npmjs.org/some-package',
+      // git push over HTTPS: git asks the credential helper of the run's env, which hands it the placeholder
+      '(cd /tmp && rm -rf r && git init -q r && cd r && git -c user.email=a@b.c -c user.name=a commit -q --allow-empty -m x && GIT_TERMINAL_PROMPT=0 git push https://github.com/vibebox/test.git HEAD:main >/dev/null 2>&1; echo "git=$?")',
       // a streamed answer, line by line as it comes
       'curl -sS -N --max-time 400 -H "x-api-key: $ANTHROPIC_API_KEY" -d "{}" https://api.anthropic.com/v1/messages | while IFS= read -r l; do [ -n "$l" ] && echo "got:$l"; done',
     ].join('; ');
@@ -160,6 +172,10 @@ describe('keys stay on the host (a fake provider on host loopback stands in for 
     assert.equal(stream?.headers['x-api-key'], SECRET);
     assert.equal(other?.host, 'registry.npmjs.org');
     assert.equal(other?.headers['x-api-key'], placeholder, 'another host gets the placeholder as it was sent');
+    // git: the helper's placeholder went in as the password, the real token came out at github.com
+    const git = seen.find((s) => s.host === 'github.com' && s.headers.authorization !== undefined);
+    assert.equal(git?.headers.authorization, `Basic ${Buffer.from(`x-access-token:${GH_SECRET}`).toString('base64')}`, 'git push reaches github.com with the real token');
+    assert.match(out, /^git=[1-9]/m, 'the fake refuses the push after it has seen the token');
     // the rule whose host the policy does not allow: one line at the run
     const warn = err.split('\n').filter((l) => l.includes('MYTOOL_KEY'));
     assert.deepEqual(warn, ['vibebox: MYTOOL_KEY: api.mytool.example is not allowed by the network policy, so the key is never put in there (vibebox allow api.mytool.example)'], err);
@@ -169,7 +185,8 @@ describe('keys stay on the host (a fake provider on host loopback stands in for 
     assert.ok(recs.some((l) => l['host'] === 'api.anthropic.com' && l['path'] === '/v1/models' && l['injected'] === 'anthropic' && l['status'] === 200), log.stdout);
     assert.ok(recs.some((l) => l['host'] === 'api.anthropic.com' && l['path'] === '/v1/messages' && l['injected'] === 'anthropic'), log.stdout);
     assert.ok(recs.some((l) => l['host'] === 'registry.npmjs.org' && l['method'] === 'CONNECT' && l['injected'] === undefined && Number(l['bytes_down']) > 0), log.stdout);
-    assert.ok(!log.stdout.includes(SECRET) && !log.stdout.includes(placeholder) && !log.stdout.includes('limit=1'));
+    assert.ok(recs.some((l) => l['host'] === 'github.com' && l['injected'] === 'github-git'), log.stdout);
+    assert.ok(!log.stdout.includes(SECRET) && !log.stdout.includes(GH_SECRET) && !log.stdout.includes(placeholder) && !log.stdout.includes('limit=1'));
     const explain = await vb(t, proj, ['explain'], LONG);
     assert.match(explain.stdout, /ANTHROPIC_API_KEY: injected by the host proxy for api\.anthropic\.com/);
     assert.match(explain.stdout, /MYTOOL_KEY: .*not for api\.mytool\.example: not allowed by the network policy/);
@@ -187,8 +204,10 @@ describe('keys stay on the host (a fake provider on host loopback stands in for 
     assert.equal(stop.code, 0, stop.stderr);
     const state = join(proj, '.vibebox', 'saved-state');
     await until(() => existsSync(`${state}.ram`) && pidsMatching(t.home, 'qemu-system').length === 0, 300_000, 'the suspend to save the RAM');
-    assert.ok(!fileHas(`${state}.ram`, SECRET), 'the key is in the saved guest RAM');
-    assert.ok(!fileHas(state, SECRET), 'the key is in the saved device state');
-    assert.ok(!fileHas(join(proj, '.vibebox', 'disk.qcow2'), SECRET), 'the key is on the VM disk');
+    for (const key of [SECRET, GH_SECRET]) {
+      assert.ok(!fileHas(`${state}.ram`, key), 'the key is in the saved guest RAM');
+      assert.ok(!fileHas(state, key), 'the key is in the saved device state');
+      assert.ok(!fileHas(join(proj, '.vibebox', 'disk.qcow2'), key), 'the key is on the VM disk');
+    }
   });
 });

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { after, describe, it, test } from 'node:test';
 import { BUILTIN_RULES, injectHeaders, swapValue, type Credential } from '../../proxy/inject.js';
+import { gitCredentialEnv } from '../../src/keys/git-credential.js';
 import { KeyInjection, keyRoutes, loadRules, parseRules, placeholderFor, policyWarnings, runKeysForGuest } from '../../src/keys/inject.js';
 
 const dirs: string[] = [];
@@ -108,4 +110,31 @@ test('header swap: only the rule\'s header in the rule\'s form; a key with a lin
   const out = injectHeaders({ authorization: 'Bearer ghp_ph', 'x-other': 'ghp_ph' }, 'api.github.com', BUILTIN_RULES, creds);
   assert.deepEqual(out, { headers: { authorization: 'Bearer ghp_real', 'x-other': 'ghp_ph' }, injected: ['github-api'] });
   assert.deepEqual(injectHeaders({ authorization: 'Bearer ghp_ph' }, 'gist.github.com', BUILTIN_RULES, creds).injected, []);
+});
+
+describe('git over HTTPS with an injected token', () => {
+  it('the exec env gets a credential helper per basic rule host, after the env\'s own GIT_CONFIG entries, only when its key is passed', () => {
+    assert.deepEqual(gitCredentialEnv(BUILTIN_RULES, { ANTHROPIC_API_KEY: 'x' }), {});
+    const g = gitCredentialEnv(BUILTIN_RULES, { GH_TOKEN: 'ghp_ph', GITHUB_TOKEN: 'ghp_ph2', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'user.name', GIT_CONFIG_VALUE_0: 'me' });
+    assert.deepEqual(Object.keys(g).sort(), ['GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_1', 'GIT_CONFIG_VALUE_1']);
+    assert.equal(g['GIT_CONFIG_COUNT'], '2');
+    assert.equal(g['GIT_CONFIG_KEY_1'], 'credential.https://github.com.helper');
+    assert.ok(!g['GIT_CONFIG_VALUE_1']!.includes('ghp_ph'), 'the helper reads the variable, it carries no value');
+  });
+
+  it('real git asks the helper and gets the placeholder for github.com, nothing for another host', () => {
+    const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: mkdtempSync(join(tmpdir(), 'vibebox-git-')), GIT_TERMINAL_PROMPT: '0', GH_TOKEN: 'ghp_placeholder0123456789abcdefghijklmnop' };
+    try {
+      const full = { ...env, ...gitCredentialEnv(BUILTIN_RULES, env) };
+      const fill = (host: string) => spawnSync('git', ['credential', 'fill'], { env: full, input: `protocol=https\nhost=${host}\n\n`, encoding: 'utf8' });
+      const gh = fill('github.com');
+      assert.equal(gh.status, 0, gh.stderr);
+      assert.match(gh.stdout, /^username=x-access-token$/m);
+      assert.match(gh.stdout, /^password=ghp_placeholder0123456789abcdefghijklmnop$/m);
+      const other = fill('gitlab.com');
+      assert.notEqual(other.status, 0, 'another host gets no password from the helper');
+    } finally {
+      rmSync(env.HOME, { recursive: true, force: true });
+    }
+  });
 });
