@@ -131,7 +131,7 @@ describe('keys stay on the host (a fake provider on host loopback stands in for 
       // git push over HTTPS: git asks the credential helper of the run's env, which hands it the placeholder
       '(cd /tmp && rm -rf r && git init -q r && cd r && git -c user.email=a@b.c -c user.name=a commit -q --allow-empty -m x && GIT_TERMINAL_PROMPT=0 git push https://github.com/vibebox/test.git HEAD:main >/dev/null 2>&1; echo "git=$?")',
       // a streamed answer, line by line as it comes
-      'curl -sS -N --max-time 400 -H "x-api-key: $ANTHROPIC_API_KEY" -d "{}" https://api.anthropic.com/v1/messages | while IFS= read -r l; do [ -n "$l" ] && echo "got:$l"; done',
+      'curl -sS -N --max-time 400 -H "x-api-key: $ANTHROPIC_API_KEY" -d "{}" https://api.anthropic.com/v1/messages | while IFS= read -r l; do if [ -n "$l" ]; then echo "got:$l"; fi; done',
     ].join('; ');
     const run = spawnVb(t, proj, ['run', '--', 'sh', '-c', script]);
     let out = '';
