@@ -105,8 +105,15 @@ export async function handleClientMessage(c: Client, m: ClientMessage, d: Client
       const execId = s.nextExec++;
       hub.own(execId, c);
       if (s.timing) s.execTimes.set(execId, { recv, sent: 0, started: 0 });
+      // Placeholders for the keys the host proxy injects, and what the keys bring along (a git
+      // credential helper): names the client did not send, so they join the container's pass list.
+      const sent = m.env ?? {};
+      const env = d.keys ? d.keys.guestEnv(sent, m.container?.pass) : sent;
+      const added = Object.keys(env).filter((k) => !(k in sent) && !(m.container?.pass ?? []).includes(k));
       // A container exec carries the approved [image]/[container] of the moment (reloads included).
-      const container = m.container ? { ...m.container, spec: containerSpec(s.cfg) } : undefined;
+      const container = m.container
+        ? { ...m.container, ...(added.length ? { pass: [...(m.container.pass ?? []), ...added] } : {}), spec: containerSpec(s.cfg) }
+        : undefined;
       // A key this run passes whose rule host the policy (as it is now) refuses: the user is told
       // here, where the agent would otherwise just fail to authenticate there.
       if (d.keys) {
@@ -118,7 +125,7 @@ export async function handleClientMessage(c: Client, m: ClientMessage, d: Client
         id: execId,
         argv: m.argv ?? (container ? [] : ['/bin/bash', '-l']),
         ...(container ? { container } : {}),
-        env: d.keys ? d.keys.guestEnv(m.env ?? {}, m.container?.pass) : (m.env ?? {}),
+        env,
         cwd: m.cwd ?? '/workspace',
         user: m.user ?? 'vibe',
         ...(m.tty ? { pty: { cols: m.cols ?? 80, rows: m.rows ?? 24, term: m.term ?? 'xterm-256color' } } : {}),

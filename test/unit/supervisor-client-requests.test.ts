@@ -214,6 +214,20 @@ describe('client requests', () => {
     r.done();
   });
 
+  it('what the keys bring along into the exec env (the git credential helper) joins the container\'s pass list, which is all that enters the container', async () => {
+    const keys = {
+      routes: () => [],
+      guestEnv: (env: Record<string, string>, pass: readonly string[] = []) => ({ ...env, ...Object.fromEntries(pass.map((n) => [n, 'ph'])), GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'k', GIT_CONFIG_VALUE_0: 'v' }),
+    };
+    const r = rig({ keys });
+    r.s.readyResolve();
+    await r.ask(fakeClient(), { type: 'exec', tty: false, argv: ['git', 'push'], env: { PLAIN: 'x' }, container: { op: 'run', pass: ['PLAIN', 'GH_TOKEN'] } });
+    const sent = r.agent.sent[0] as { env: Record<string, string>; container: { pass: string[] } };
+    assert.deepEqual(sent.container.pass, ['PLAIN', 'GH_TOKEN', 'GIT_CONFIG_COUNT', 'GIT_CONFIG_KEY_0', 'GIT_CONFIG_VALUE_0']);
+    assert.equal(sent.env['GH_TOKEN'], 'ph');
+    r.done();
+  });
+
   it('stdin_end before the exec is held for it', async () => {
     const r = rig();
     const c = fakeClient();
