@@ -47,6 +47,6 @@ export function parseTestUpstreams(text: string): Record<string, number> | null 
 export class TestOverrideRefused extends Error {
   readonly code = 'E_TEST_ONLY';
   constructor() {
-    super(`${TEST_UPSTREAMS_VAR} is for vibebox's own tests only (it needs NODE_ENV=test, VIBEBOX_TEST_UPSTREAM=1 and a VIBEBOX_HOME in the temp dir); unset it`);
+    super(`${TEST_UPSTREAMS_VAR} is for vibebox's own tests only (it needs NODE_ENV=test, VIBEBOX_TEST_UPSTREAM=1 and a VIBEBOX_HOME in the temp dir)`);
   }
 }
