@@ -18,8 +18,9 @@ import { runnerMain } from './runner.js';
 import { agentStackMain } from '../stack/agent-cli.js';
 import { controllerMain } from '../stack/controller.js';
 import { ensureController } from '../stack/controller-container.js';
+import { warmContainers } from './container.js';
 
-export { BASE_IMAGE, ensureBaseImage, ensureController, ensureProjectImage, projectImageTag, startOp };
+export { BASE_IMAGE, ensureBaseImage, ensureController, ensureProjectImage, projectImageTag, startOp, warmContainers };
 export type { OpDeps, OpHandle, OpRequest, OpSink } from './ops.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
