@@ -126,6 +126,7 @@ function bootContainers(): void {
     void (async () => {
       await dockerdOnDemand(setupEnv);
       const c = loadContainers();
+      c.listenForRunner();
       if (stack) await c.ensureController(() => undefined);
       const v = identity('vibe');
       await c.warmContainers({ uid: v.uid, gid: v.gid }, () => undefined);

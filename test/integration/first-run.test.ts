@@ -57,7 +57,7 @@ describe('the first run in a new project', () => {
     }
     assert.ok(checked >= 3, `engines read for ${checked} agents only`);
     // vibebox's own processes in the container keep Debian's Node (its native modules' ABI).
-    const sys = await vb(t, proj, ['run', '--', 'sh', '-c', '/usr/bin/node --version; command -v node npm; npm --version'], { timeoutMs: LONG });
+    const sys = await vb(t, proj, ['run', '--', 'sh', '-c', '/usr/bin/node --version; command -v node; command -v npm; npm --version'], { timeoutMs: LONG });
     assert.equal(sys.code, 0, sys.stderr);
     const [debian, nodePath, npmPath, npmVersion] = sys.stdout.trim().split('\n');
     assert.match(debian ?? '', /^v\d+\./);
