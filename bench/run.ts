@@ -427,7 +427,8 @@ function firstRunBreakdown(env: NodeJS.ProcessEnv, proj: string): string[] {
   const script =
     'date -d "$(sed -n \'s/^time="\\([^"]*\\)".*Starting up.*/\\1/p\' /var/log/dockerd.log | head -1)" +%s.%N; ' +
     'date -d "$(sed -n \'s/^time="\\([^"]*\\)".*API listen.*/\\1/p\' /var/log/dockerd.log | head -1)" +%s.%N; ' +
-    'docker events --since 0 --until "$(date +%s)" --format "{{.TimeNano}} {{.Type}} {{.Action}} {{.Actor.Attributes.name}}" | cut -c1-120';
+    // json: an exec's command may hold newlines (the instruction files' text).
+    'docker events --since 0 --until "$(date +%s)" --format "{{.TimeNano}} {{.Type}} {{.Actor.Attributes.name}} {{json .Action}}" | cut -c1-110';
   const r = spawnSync(process.execPath, [CLI, 'exec', '--user', 'root', '--', 'sh', '-c', script], { env, cwd: proj, encoding: 'utf8' });
   if (r.status !== 0) return [`(no breakdown: ${r.stderr.trim()})`];
   const [start, listen, ...events] = r.stdout.trim().split('\n');
