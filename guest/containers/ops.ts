@@ -46,6 +46,11 @@ export interface OpDeps {
 
 let hub: RunnerHub | null = null;
 
+/** Listen for the runner before any op (the agent's warm-up at boot), so the first run finds it connected. */
+export function listenForRunner(): void {
+  hub ??= new RunnerHub();
+}
+
 /** Stop listening for the runner (the ops CLI, when its op is done: the process may then exit). */
 export function stopRunnerHub(): void {
   hub?.close();

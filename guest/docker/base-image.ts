@@ -1,38 +1,35 @@
-// vibebox/agent:base: the agent containers' base image, `docker import`ed from the rootfs tarball
-// the image build put into the guest (images/agent-base.ts). No registry: re-imported only when
-// the tarball's sha256 differs from the image's label (a new guest image).
+// vibebox/agent:base: the agent containers' base image. The image build writes it into the
+// guest's Docker store (images/docker-store.ts), so a container starts from disk. When the store
+// lacks it or holds another one (its label is not this guest image's tarball sha256), it is
+// `docker import`ed from the gzipped rootfs tarball the image also carries: the fallback.
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { VibeboxError, isErrno } from '../errors.js';
 import { dockerdOnDemand } from './dockerd.js';
-import { docker, dockerRun } from './docker-cmd.js';
+import { docker } from './docker-cmd.js';
+import { inspectImage } from './engine.js';
+import { BASE_IMAGE, BASE_SHA_LABEL, CONTAINER_PATH, baseConfig } from './base-config.js';
+
+export { BASE_IMAGE, BASE_SHA_LABEL, CONTAINER_PATH };
 
 const execFileP = promisify(execFile);
+export const BASE_TAR = '/opt/vibebox/agent-base.tar.gz';
+/** The sha256 of the uncompressed tarball: the layer's diff id and the base's label. */
+export const BASE_SHA_FILE = '/opt/vibebox/agent-base.tar.sha256';
 
-export const BASE_IMAGE = 'vibebox/agent:base';
-export const BASE_TAR = '/opt/vibebox/agent-base.tar';
-export const BASE_SHA_LABEL = 'org.vibebox.base-sha256';
-export const CONTAINER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-/** The first requests after dockerd starts can take a minute under TCG on a loaded host. */
-const INSPECT_MS = 5 * 60_000;
 /** Under TCG an import of ~300 MB takes minutes. */
 const IMPORT_MS = 15 * 60_000;
 
-/** The image config `docker import` gives the base (pure). */
+/** The image config `docker import` gives the base (pure): the same as the store's (base-config.ts). */
 export function importChanges(sha256: string): string[] {
+  const c = baseConfig(sha256);
   return [
-    'USER vibe',
-    'WORKDIR /workspace',
-    `ENV PATH=${CONTAINER_PATH}`,
-    'ENV LANG=C.UTF-8',
-    // No ENV HOME: Docker sets it from /etc/passwd for the user a process runs as (/home/vibe
-    // for vibe), so `--user root` gets /root rather than a home it may not read without caps.
-    // An empty file in the base; whoever runs a container bind-mounts the guest's extra CAs there.
-    'ENV NODE_EXTRA_CA_CERTS=/etc/vibebox/host-cas.pem',
-    'CMD ["bash","-l"]',
-    `LABEL ${BASE_SHA_LABEL}=${sha256}`,
+    `USER ${c.User}`,
+    `WORKDIR ${c.WorkingDir}`,
+    ...c.Env.map((e) => `ENV ${e}`),
+    `CMD ${JSON.stringify(c.Cmd)}`,
+    ...Object.entries(c.Labels).map(([k, v]) => `LABEL ${k}=${v}`),
   ];
 }
 
@@ -40,24 +37,21 @@ export function importChanges(sha256: string): string[] {
 export async function baseTarSha(): Promise<string> {
   let raw: string;
   try {
-    raw = await readFile(`${BASE_TAR}.sha256`, 'utf8');
+    raw = await readFile(BASE_SHA_FILE, 'utf8');
   } catch (e) {
-    if (isErrno(e, 'ENOENT')) throw new VibeboxError('E_IMAGE_MISSING', `${BASE_TAR}.sha256 is missing in the guest`, 'rebuild the guest image: vibebox image build --force');
+    if (isErrno(e, 'ENOENT')) throw new VibeboxError('E_IMAGE_MISSING', `${BASE_SHA_FILE} is missing in the guest`, 'rebuild the guest image: vibebox image build --force');
     throw e;
   }
   const sha = raw.trim();
-  if (!/^[0-9a-f]{64}$/.test(sha)) throw new VibeboxError('E_IMAGE_MISSING', `${BASE_TAR}.sha256 is not a sha256`, 'rebuild the guest image: vibebox image build --force');
+  if (!/^[0-9a-f]{64}$/.test(sha)) throw new VibeboxError('E_IMAGE_MISSING', `${BASE_SHA_FILE} is not a sha256`, 'rebuild the guest image: vibebox image build --force');
   return sha;
 }
 
-/** A label of a local image; undefined when the image is missing. */
+/** A label of a local image (one engine API call, no CLI); undefined when the image is missing. */
 export async function imageLabel(image: string, label: string): Promise<string | undefined> {
-  const r = await dockerRun(['image', 'inspect', '--format', `{{ index .Config.Labels ${JSON.stringify(label)} }}`, image], { timeoutMs: INSPECT_MS });
-  if (r.code !== 0) {
-    if (/no such image/i.test(r.stderr)) return undefined;
-    throw new VibeboxError('E_IMAGE_BUILD', `docker image inspect ${image} failed: ${r.stderr.trim().split('\n').pop() ?? ''}`, 'see /var/log/dockerd.log in the VM');
-  }
-  return r.stdout.trim();
+  const img = await inspectImage(image);
+  if (!img) return undefined;
+  return img.Config?.Labels?.[label] ?? '';
 }
 
 /** The Docker engine, started if it is not running. */
@@ -71,12 +65,13 @@ export async function engine(): Promise<void> {
   }
 }
 
-/** Make sure vibebox/agent:base is this guest image's tarball; import it when not. */
+/** Make sure vibebox/agent:base is this guest image's base (the store's, normally); import it when not. */
 export async function ensureBaseImage(log: (line: string) => void): Promise<void> {
   await engine();
   const sha = await baseTarSha();
-  if ((await imageLabel(BASE_IMAGE, BASE_SHA_LABEL)) === sha) return;
-  log('importing the agent base image…');
+  const label = await imageLabel(BASE_IMAGE, BASE_SHA_LABEL);
+  if (label === sha) return;
+  log(`importing the agent base image (${label === undefined ? 'not in the Docker store' : 'the store holds another one'})…`);
   const t0 = Date.now();
   const args = ['import', ...importChanges(sha).flatMap((c) => ['--change', c]), BASE_TAR, BASE_IMAGE];
   await docker(args, { timeoutMs: IMPORT_MS, what: `docker import ${BASE_TAR}` });

@@ -19,7 +19,7 @@ export function controllerBody(image: string): Record<string, unknown> {
     Image: image,
     // Root for the Docker socket (owned by root) and its state directory; no capability at all.
     User: '0:0',
-    Cmd: ['node', '/opt/vibebox/guest-containers.js', 'stack-controller'],
+    Cmd: ['/usr/bin/node', '/opt/vibebox/guest-containers.js', 'stack-controller'],
     Entrypoint: [],
     Env: ['VIBEBOX_STACK_STATE=/state', 'VIBEBOX_STACK_SOCKET_DIR=/run/vibebox-stack', 'PATH=/usr/local/bin:/usr/bin:/bin'],
     Labels: { [LABEL_ROLE]: 'stack-controller', [LABEL_SPEC]: CONTROLLER_VERSION },

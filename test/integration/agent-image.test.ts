@@ -1,6 +1,7 @@
-// The agent images: vibebox/agent:base imported in the guest from the tarball the image
-// build made, and a project layer built FROM it through the egress proxy, tagged by content. Real
-// QEMU (TCG here), the real image, real Docker in the guest, the real proxy and Debian mirror.
+// The agent images: vibebox/agent:base in the guest's Docker store from the image build (and
+// imported from the gzipped tarball when the store lost it), and a project layer built FROM it
+// through the egress proxy, tagged by content. Real QEMU (TCG here), the real image, real Docker
+// in the guest, the real proxy and Debian mirror.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type RunResult, type TestEnv, bootedSession, egressLog, sh } from '../helpers/vm.js';
@@ -29,18 +30,18 @@ describe('agent images in the guest', () => {
   });
   after(() => t?.cleanup());
 
-  it('the guest image carries the base tarball and its sha256', { timeout: LONG }, async () => {
+  it('the guest image carries the gzipped base tarball and its sha256', { timeout: LONG }, async () => {
     assert.match(baseSha, /^[0-9a-f]{64}$/);
-    const r = await root('sha256sum /opt/vibebox/agent-base.tar | cut -d" " -f1');
+    const r = await root('gzip -dc /opt/vibebox/agent-base.tar.gz | sha256sum | cut -d" " -f1');
     assert.equal(r.stdout.trim(), baseSha);
   });
 
-  it('image-base imports vibebox/agent:base: vibe\'s uid, Node ≥ 20, the tools', { timeout: LONG }, async () => {
+  it('image-base finds vibebox/agent:base in the Docker store (no import): vibe\'s uid, Node ≥ 22, the tools', { timeout: LONG }, async () => {
     const imp = await timed(`${CLI} image-base`);
     assert.equal(imp.code, 0, imp.stderr);
     assert.equal(imp.stdout.trim(), 'vibebox/agent:base');
-    assert.match(imp.stderr, /importing the agent base image/);
-    process.stderr.write(`# image-base (dockerd start + docker import): ${imp.seconds.toFixed(1)}s\n`);
+    assert.doesNotMatch(imp.stderr, /importing/);
+    process.stderr.write(`# image-base (dockerd start, the base already in the store): ${imp.seconds.toFixed(1)}s\n`);
 
     const guestUid = (await sh(t, proj, 'id -u')).stdout.trim();
     const r = await root([
@@ -54,7 +55,7 @@ describe('agent images in the guest', () => {
     assert.equal(user, 'vibe');
     assert.equal(cwd, '/workspace');
     assert.equal(home, '/home/vibe');
-    assert.ok(Number(/^v(\d+)\./.exec(node ?? '')?.[1]) >= 20, `node ${node}`);
+    assert.ok(Number(/^v(\d+)\./.exec(node ?? '')?.[1]) >= 22, `node ${node}`);
     assert.deepEqual(rest, [baseSha], 'no tool missing; labelled with the tarball sha');
   });
 
@@ -116,5 +117,19 @@ describe('agent images in the guest', () => {
     assert.match(r.stdout, /tree v/);
     // No "cannot chown/chmod" warnings either (apt's partial dirs and terminal log, agent-base.sh).
     assert.doesNotMatch(r.stderr, /^W: /m);
+  });
+
+  it('a store that lost the base: image-base imports it from the gzipped tarball, labelled the same', { timeout: LONG }, async () => {
+    const rm = await root('docker rmi -f vibebox/agent:base >/dev/null && docker image inspect vibebox/agent:base >/dev/null 2>&1 && echo still || echo gone');
+    assert.equal(rm.stdout.trim(), 'gone', rm.stderr);
+    const imp = await timed(`${CLI} image-base`);
+    assert.equal(imp.code, 0, imp.stderr);
+    assert.match(imp.stderr, /importing the agent base image \(not in the Docker store\)/);
+    process.stderr.write(`# image-base fallback (docker import of the .tar.gz): ${imp.seconds.toFixed(1)}s\n`);
+    const r = await root('docker image inspect --format \'{{ index .Config.Labels "org.vibebox.base-sha256" }}\' vibebox/agent:base; docker run --rm vibebox/agent:base node --version');
+    assert.equal(r.code, 0, r.stderr);
+    const [label, node] = r.stdout.trim().split('\n');
+    assert.equal(label, baseSha);
+    assert.ok(Number(/^v(\d+)\./.exec(node ?? '')?.[1]) >= 22, `node ${node}`);
   });
 });

