@@ -259,7 +259,8 @@ export async function buildKit(entry: string, o: { out?: string; name?: string; 
     throw new VibeboxError('E_KIT', `cannot bundle ${shown(entry)}: ${first ? `${first.location ? `line ${first.location.line}: ` : ''}${shown(first.text)}` : shown((e as Error).message)}`, 'fix the module and build again');
   }
   const mod = readStaticModule(shown(entry), js);
-  if (!mod.hasRun) throw new VibeboxError('E_KIT', `${shown(entry)} exports no run(prompt, ctx) function`, 'export async function* run(prompt, ctx) { … }');
+  if (!mod.hasRun && !mod.wrapped)
+    throw new VibeboxError('E_KIT', `${shown(entry)} exports no run(prompt, ctx) function and no wrap(runnable, config) default`, "export async function* run(prompt, ctx) { … }, or export default wrap(agent, { … }) with wrap from 'vibebox/kit'");
   checkText(shown(entry), mod.kit, []);
   const decl = KitDeclaration.safeParse(mod.kit ?? {});
   if (!decl.success) {
