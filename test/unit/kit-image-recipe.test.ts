@@ -69,3 +69,25 @@ describe('build recipes', () => {
     assert.deepEqual(t.phases.install.cmds, []);
   });
 });
+
+describe('kit serve\'s image layers', async () => {
+  const { kitLayers, layerTag } = await import('../../guest/containers/kit-image.js');
+  const SHA = 'a'.repeat(64);
+  it('a family kit: the family layer FROM the agent base, then the kit\'s packages FROM the family', () => {
+    const ls = kitLayers('docs', { apt: ['jq'] }, SHA);
+    assert.deepEqual(ls.map((l) => [l.what, l.from]), [['family docs', 'vibebox/agent:base'], ['packages', ls[0]!.tag]]);
+    assert.deepEqual(ls[0]!.apt, [...FAMILIES.docs.apt].sort());
+    assert.deepEqual(ls[1]!.apt, ['jq']);
+    assert.match(ls[0]!.tag, /^vibebox\/kit:docs-[0-9a-f]{16}$/);
+  });
+  it('tags are content: the same family is shared by every kit, a new agent base or package list is a new tag', () => {
+    assert.equal(kitLayers('docs', { apt: ['jq'] }, SHA)[0]!.tag, kitLayers('docs', { npm: ['x'] }, SHA)[0]!.tag);
+    assert.notEqual(kitLayers('docs', {}, SHA)[0]!.tag, kitLayers('docs', {}, 'b'.repeat(64))[0]!.tag);
+    assert.equal(kitLayers(undefined, { apt: ['b', 'a'] }, SHA)[0]!.tag, kitLayers(undefined, { apt: ['a', 'b', 'a'] }, SHA)[0]!.tag);
+    assert.notEqual(layerTag('pkgs', 'x', ['a'], []), layerTag('pkgs', 'x', [], ['a']));
+  });
+  it('no family and no packages: the agent base itself, nothing to build', () => {
+    assert.deepEqual(kitLayers(undefined, {}, SHA), []);
+    assert.deepEqual(kitLayers('vibebox/agent:base', {}, SHA), []);
+  });
+});
