@@ -42,6 +42,16 @@ function agent() {
       },
     })
     .fold({
+      name: 'progress',
+      description: 'Shows progress, then takes it down.',
+      inputSchema: z.object({}),
+      async do(_i, display) {
+        const id = await display.pushAndForget({ renderer: 'progress', input: { pct: 50 } });
+        display.removeSlot(id);
+        return { status: 'success', data: 'shown' };
+      },
+    })
+    .fold({
       name: 'slow',
       description: 'Takes five minutes.',
       inputSchema: z.object({}),
@@ -116,6 +126,16 @@ describe('a wrapped Glove agent, served', () => {
     assert.equal(outputs['work/notes.txt']?.kind, 'server');
     assert.equal((await run.read('report.md')).toString(), '# Report\n');
     assert.equal((await run.read('work/notes.txt')).toString(), 'notes kept in work\n');
+  });
+
+  it('a slot the agent pushes and takes down reaches the client as display_push then display_clear', async () => {
+    const run = client.box('k').prompt('show progress');
+    const seen: string[] = [];
+    for await (const d of run.display) seen.push(d.type === 'push' ? `push ${d.slot?.renderer} ${JSON.stringify(d.slot?.['data'])}` : `clear ${d.type === 'clear' ? d.slot_id : ''}`);
+    assert.equal(await run.message, 'Progress shown.');
+    assert.equal(seen.length, 2, seen.join('; '));
+    assert.equal(seen[0], 'push progress {"pct":50}');
+    assert.match(seen[1]!, /^clear slot_\d+$/);
   });
 
   it('the system prompt starts with the environment block (the model sees it)', async () => {
