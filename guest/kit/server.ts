@@ -376,7 +376,7 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
         throw new KitError('E_OUTPUT_FAILED', e.message);
       });
       if (list.length + tags.length > limits.maxOutputFiles) throw new KitError('E_OUTPUT_FAILED', `more than ${limits.maxOutputFiles} output files`);
-      // Tagged files are copied out of reach of the agent first (a private dir), then stored like the rest.
+      // Tagged files are first copied (through a descriptor, see output-tags.ts) into the kit's own state dir, then stored like the rest.
       const staging = join(stagingRoot, randomUUID());
       await mkdir(staging, { mode: 0o700 });
       try {
