@@ -5,10 +5,12 @@
 // /work) lives in a per-kit directory on the VM disk. The key and the manifest's secrets reach
 // the kit through a 0600 file on the VM's tmpfs (/run), never the VM disk nor the container's
 // stored config, and `kit stop` deletes it.
-import { chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, constants, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { KitManifestFile } from '../kit/main-schema.js';
+import { ensureKitImage } from './kit-image.js';
 import type { KitOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
-import { BASE_IMAGE, ensureBaseImage } from '../docker/base-image.js';
+import { BASE_IMAGE } from '../docker/base-image.js';
 import { CONTAINER_PATH, KIT_PORT, kitContainerName } from './agent-create-body.js';
 import { INTERNAL_NETWORK, LABEL_ROLE, PROXY_ENV } from '../docker/names.js';
 import { createContainer, inspectContainer, listContainers, removeContainer, startContainer } from '../docker/engine.js';
@@ -43,13 +45,14 @@ export function kitContainerBody(i: KitContainerInput): Record<string, unknown> 
     Image: i.image ?? BASE_IMAGE,
     Hostname: kitContainerName(i.name),
     User: `${i.who.uid}:${i.who.gid}`,
-    WorkingDir: `${st}/work`,
+    // The agent's view is the manifest's fs layout (/input, /output, /work), as in the Dockerfile's image.
+    WorkingDir: '/work',
     // Debian's node: the kit's native modules are built for the guest's Node ABI, not the agents' Node.
     Cmd: ['/usr/bin/node', '/opt/kit/server/index.mjs'],
     Entrypoint: [],
     Env: [
       `PATH=${CONTAINER_PATH}`,
-      `HOME=${st}/work`,
+      'HOME=/work',
       'LANG=C.UTF-8',
       'NODE_EXTRA_CA_CERTS=/etc/vibebox/host-cas.pem',
       ...Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`),
@@ -58,15 +61,18 @@ export function kitContainerBody(i: KitContainerInput): Record<string, unknown> 
       `VIBEBOX_KIT_SECRETS=${IN_CONTAINER_SECRETS}/secrets.json`,
       `VIBEBOX_KIT_PORT=${KIT_PORT}`,
       `VIBEBOX_KIT_STATE=${st}/files`,
-      `VIBEBOX_KIT_INPUT=${st}/input`,
-      `VIBEBOX_KIT_OUTPUT=${st}/output`,
-      `VIBEBOX_KIT_WORK=${st}/work`,
+      'VIBEBOX_KIT_INPUT=/input',
+      'VIBEBOX_KIT_OUTPUT=/output',
+      'VIBEBOX_KIT_WORK=/work',
     ],
     Labels: { [LABEL_ROLE]: 'kit', [LABEL_KIT]: i.name },
     HostConfig: {
       Binds: [
         `${i.dir}:/opt/kit:ro`,
-        `${i.state}:${st}`,
+        `${i.state}/files:${st}/files`,
+        `${i.state}/input:/input`,
+        `${i.state}/output:/output`,
+        `${i.state}/work:/work`,
         `${i.secrets}:${IN_CONTAINER_SECRETS}:ro`,
         '/etc/vibebox:/etc/vibebox:ro',
         '/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro',
@@ -91,6 +97,40 @@ export function kitSecrets(env: Record<string, string>, pass: readonly string[])
   const out: { VIBEBOX_KIT_KEY: string } & Record<string, string> = { VIBEBOX_KIT_KEY: key };
   for (const n of pass) if (n !== 'VIBEBOX_KIT_KEY' && env[n] !== undefined) out[n] = env[n]!;
   return out;
+}
+
+/** kit.json of the dist (the project's file): not through a link, capped, checked by the launcher's schema. */
+function readManifest(file: string): ReturnType<typeof KitManifestFile.parse> {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new VibeboxError('E_USAGE', `cannot open the kit's kit.json (${(e as NodeJS.ErrnoException).code ?? 'error'})`, 'run vibebox kit build again');
+  }
+  let text: string;
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > 1024 * 1024) throw new VibeboxError('E_USAGE', "the kit's kit.json is not a regular file under 1 MiB", 'run vibebox kit build again');
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+    }
+    text = buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new VibeboxError('E_USAGE', "the kit's kit.json is not JSON", 'run vibebox kit build again');
+  }
+  const m = KitManifestFile.safeParse(json);
+  if (!m.success) throw new VibeboxError('E_USAGE', `the kit's kit.json: ${m.error.issues[0]?.path.join('.') ?? ''}: ${m.error.issues[0]?.message ?? 'invalid'}`, 'run vibebox kit build again');
+  return m.data;
 }
 
 export async function kitOp(op: KitOp, env: Record<string, string>, pass: readonly string[], who: Who, line: (s: string) => void, out: (s: string) => void): Promise<number> {
@@ -121,7 +161,9 @@ export async function kitOp(op: KitOp, env: Record<string, string>, pass: readon
   }
   if (!op.dir) throw new VibeboxError('E_USAGE', 'kit serve needs the kit directory');
   const secrets = kitSecrets(env, pass);
-  await ensureBaseImage(line);
+  const manifest = readManifest(`${op.dir}/kit.json`);
+  // The base family's and the kit's packages: layers built on first use, found by content after.
+  const image = await ensureKitImage(manifest.base, { apt: manifest.packages?.['apt'] ?? [], npm: manifest.packages?.['npm'] ?? [] }, line);
   await ensureRelay(line);
   // A kit served again replaces the one running (a rebuilt dist, a new key).
   await removeContainer(cname);
@@ -134,7 +176,7 @@ export async function kitOp(op: KitOp, env: Record<string, string>, pass: readon
   chownSync(secretsDir, who.uid, who.gid);
   writeFileSync(`${secretsDir}/secrets.json`, JSON.stringify(secrets), { mode: 0o600, flag: 'wx' });
   chownSync(`${secretsDir}/secrets.json`, who.uid, who.gid);
-  const id = await createContainer(cname, kitContainerBody({ name: op.name, dir: op.dir, state, secrets: secretsDir, who }));
+  const id = await createContainer(cname, kitContainerBody({ name: op.name, dir: op.dir, state, secrets: secretsDir, who, image }));
   await startContainer(id);
   line(`vibebox: kit ${op.name} started in container ${cname}`);
   return 0;

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { keyFingerprint } from './auth.js';
 import { KitError } from './errors.js';
+import { kitPackages } from './families.js';
 import { KitManifestFile } from './main-schema.js';
 import { loadRunnable } from './runnable.js';
 import { startKitServer } from './server.js';
@@ -62,7 +63,8 @@ async function main(): Promise<void> {
   const kit = await startKitServer({
     runnable: await loadRunnable(e.VIBEBOX_KIT_RUNNABLE),
     key: e.VIBEBOX_KIT_KEY,
-    manifest: { name: manifest.name, version: manifest.version, ...(manifest.base ? { base: manifest.base } : {}), ...(manifest.packages ? { packages: manifest.packages } : {}) },
+    // What the image holds: the base family's packages and the kit's own (the environment skill lists them).
+    manifest: { name: manifest.name, version: manifest.version, ...(manifest.base ? { base: manifest.base } : {}), packages: kitPackages(manifest.base, { apt: manifest.packages?.['apt'] ?? [], npm: manifest.packages?.['npm'] ?? [] }) },
     fs: { input: e.VIBEBOX_KIT_INPUT, output: e.VIBEBOX_KIT_OUTPUT, work: e.VIBEBOX_KIT_WORK },
     stateDir: e.VIBEBOX_KIT_STATE,
     host: e.VIBEBOX_KIT_HOST,

@@ -1,7 +1,9 @@
 // What the kit hosts: a "runnable", a JS module exporting `async function* run(prompt, ctx)` that
-// yields events and may return the final assistant message.
+// yields events and may return the final assistant message, or a Glove agent given to
+// `wrap(runnable, config)` as the default export (glove-host.ts turns that into a run function).
 import { pathToFileURL } from 'node:url';
 import { KitError } from './errors.js';
+import { isGloveKit, type GloveKit } from './glove.js';
 import type { DisplaySlot } from './kit-protocol.js';
 
 export interface KitPrompt {
@@ -22,6 +24,12 @@ export interface RunContext {
     push(slot: Omit<DisplaySlot, 'id'> & { id?: string }): Promise<unknown>;
     clear(slotId: string): void;
   };
+  /**
+   * Return a file of the input or work dir with this request's outputs too (named `input/…` or
+   * `work/…`). Checked here (an absolute path inside those dirs) and again when the turn
+   * completes (a regular file, no link out); a bad path throws a KitError.
+   */
+  tagOutput(path: string): void;
 }
 
 export interface KitEvent {
@@ -31,10 +39,11 @@ export interface KitEvent {
 
 export type RunFn = (prompt: KitPrompt, ctx: RunContext) => AsyncIterator<KitEvent, string | void | undefined>;
 
-/** Import a runnable module; fails with a clear error if it exports no `run` function. */
-export async function loadRunnable(modulePath: string): Promise<RunFn> {
+/** Import a runnable module; fails with a clear error if it exports neither `run` nor a wrapped Glove agent. */
+export async function loadRunnable(modulePath: string): Promise<RunFn | GloveKit> {
   const mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
+  if (isGloveKit(mod['default'])) return mod['default'];
   const run = mod['run'] ?? (mod['default'] as Record<string, unknown> | undefined)?.['run'];
-  if (typeof run !== 'function') throw new KitError('E_RUNNABLE_INVALID', `${modulePath} exports no run(prompt, ctx) function`);
+  if (typeof run !== 'function') throw new KitError('E_RUNNABLE_INVALID', `${modulePath} exports no run(prompt, ctx) function and no wrap(runnable, config) default`);
   return run as RunFn;
 }

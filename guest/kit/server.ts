@@ -2,7 +2,7 @@
 // client session, hosting one runnable. Prompts on a connection run strictly in order (a promise
 // chain); abort cancels the running or a queued prompt; every malformed frame gets an `error`.
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { verifyBearer } from './auth.js';
 import { KitError } from './errors.js';
-import { emptyDir, listRegularFiles } from './fs-util.js';
+import { emptyDir, listRegularFiles, type Listed } from './fs-util.js';
 import {
   ClientMessage,
   FileName,
@@ -23,6 +23,9 @@ import {
   type StoragePolicy,
 } from './kit-protocol.js';
 import type { KitEvent, RunContext, RunFn } from './runnable.js';
+import { isGloveKit, type GloveKit } from './glove.js';
+import { hostGlove } from './glove-host.js';
+import { checkTag, stageTag, type Tag } from './output-tags.js';
 import { InlineStorage, UrlStorage, type StorageAdapter } from './storage/adapter.js';
 import { LocalServerStorage } from './storage/local-server.js';
 import { adapterForRef, DEFAULT_INPUTS, DEFAULT_OUTPUTS, pickRule, ruleMatches, validateInputsPolicy, validateOutputsPolicy } from './storage/policy.js';
@@ -42,6 +45,9 @@ export interface KitLimits {
   abortGraceMs: number;
 }
 
+/** A file tagged with `/output` is copied before it is stored: bounded so a huge one cannot fill the kit's disk. */
+const MAX_TAGGED_BYTES = 1024 * 1024 * 1024;
+
 export const DEFAULT_LIMITS: KitLimits = {
   maxInputBytes: 32 * 1024 * 1024,
   maxTotalInputBytes: 64 * 1024 * 1024,
@@ -60,7 +66,8 @@ export interface KitManifest {
 }
 
 export interface KitServerOptions {
-  runnable: RunFn;
+  /** A run function, or a Glove agent given to wrap() (driven by glove-host.ts). */
+  runnable: RunFn | GloveKit;
   key: string;
   manifest: KitManifest;
   /** The agent's view: /input, /output, /work in the VM; temp dirs in tests. */
@@ -133,6 +140,17 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
     },
     protocol_version: KIT_PROTOCOL_VERSION,
   };
+
+  // A wrapped Glove agent gets its injections here, once, before the kit listens.
+  let run: RunFn;
+  try {
+    run = isGloveKit(opts.runnable) ? hostGlove(opts.runnable, { environment, fs: opts.fs }) : opts.runnable;
+  } catch (e) {
+    files.close();
+    throw e;
+  }
+  const stagingRoot = join(opts.stateDir, 'tagged');
+  await mkdir(stagingRoot, { recursive: true, mode: 0o700 });
 
   const server = http.createServer((req, res) => {
     handleHttp(req, res).catch((e: unknown) => {
@@ -250,6 +268,7 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
       if (signal.aborted) return this.error(msg.id, 'E_ABORTED', 'aborted before it started');
       const timer = limits.promptTimeoutMs > 0 ? setTimeout(() => ctrl.abort(new KitError('E_TIMEOUT', `prompt exceeded ${limits.promptTimeoutMs} ms`)), limits.promptTimeoutMs) : undefined;
       let iterator: AsyncIterator<KitEvent, string | void | undefined> | undefined;
+      const tags = new Map<string, Tag>();
       try {
         await emptyDir(opts.fs.input);
         await emptyDir(opts.fs.output);
@@ -273,8 +292,13 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
               this.send({ type: 'display_clear', id: msg.id, slot_id: slotId });
             },
           },
+          tagOutput: (path) => {
+            const t = checkTag(path, { input: opts.fs.input, work: opts.fs.work });
+            if (tags.size >= limits.maxOutputFiles) throw new KitError('E_OUTPUT_FAILED', `more than ${limits.maxOutputFiles} tagged outputs`);
+            tags.set(t.name, t);
+          },
         };
-        iterator = opts.runnable({ id: msg.id, text: msg.text, inputs: inputNames }, ctx);
+        iterator = run({ id: msg.id, text: msg.text, inputs: inputNames }, ctx);
         const aborted = new Promise<never>((_, reject) => {
           if (signal.aborted) reject(signal.reason);
           signal.addEventListener('abort', () => reject(signal.reason), { once: true });
@@ -295,7 +319,7 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
         }
         iterator = undefined;
         if (signal.aborted) throw signal.reason;
-        const outputs = await this.collectOutputs(policy);
+        const outputs = await this.collectOutputs(policy, [...tags.values()]);
         this.send({ type: 'complete', id: msg.id, message, outputs });
       } catch (e) {
         // Once aborted, the reason (abort, timeout, disconnect) is the truthful cause, whatever threw.
@@ -346,11 +370,28 @@ export async function startKitServer(opts: KitServerOptions): Promise<RunningKit
       return entries.map(([n]) => n);
     }
 
-    async collectOutputs(policy: StoragePolicy): Promise<Record<string, FileRef>> {
+    async collectOutputs(policy: StoragePolicy, tags: Tag[]): Promise<Record<string, FileRef>> {
       const out: Record<string, FileRef> = {};
       const { files: list } = await listRegularFiles(opts.fs.output, limits.maxOutputFiles).catch((e: Error) => {
         throw new KitError('E_OUTPUT_FAILED', e.message);
       });
+      if (list.length + tags.length > limits.maxOutputFiles) throw new KitError('E_OUTPUT_FAILED', `more than ${limits.maxOutputFiles} output files`);
+      // Tagged files are first copied (through a descriptor, see output-tags.ts) into the kit's own state dir, then stored like the rest.
+      const staging = join(stagingRoot, randomUUID());
+      await mkdir(staging, { mode: 0o700 });
+      try {
+        const names = new Set(list.map((f) => f.name));
+        for (const t of tags) {
+          if (names.has(t.name)) throw new KitError('E_OUTPUT_FAILED', `/output ${t.name}: the output dir already has a file of that name`);
+          list.push(await stageTag(t, { input: opts.fs.input, work: opts.fs.work }, staging, MAX_TAGGED_BYTES));
+        }
+        return await this.storeOutputs(policy, list, out);
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+    }
+
+    async storeOutputs(policy: StoragePolicy, list: Listed[], out: Record<string, FileRef>): Promise<Record<string, FileRef>> {
       for (const f of list) {
         // A name the client's schema would refuse would leave the client waiting forever.
         if (!FileName.safeParse(f.name).success) throw new KitError('E_OUTPUT_FAILED', `output name ${JSON.stringify(f.name)} is not a valid file name`);

@@ -1,6 +1,6 @@
 // `vibebox kit build <entry>`: bundle a kit module with esbuild, read its `kit` declaration, and
 // write a self-contained dist/: server/ (the launcher, the bundled runnable, better-sqlite3),
-// kit.json, kit.key (0600; its fingerprint is in kit.json), .env.example and a Dockerfile.
+// kit.json, kit.key (0600; its fingerprint is in kit.json), .env.example, a Dockerfile and nixpacks.toml.
 // The entry and everything it imports are the project's, which the guest writes: nothing of it
 // runs on the host (the declaration is read statically, declaration.ts), the bundle holds only
 // files inside the project (and vibebox's own SDK), and dist/ is written without following a link.
@@ -15,7 +15,7 @@ import { packageRoot } from '../../images/recipe.js';
 import { hasUnsafeText, shown } from '../../guest/shown.js';
 import { readUntrusted } from '../fs/read-untrusted.js';
 import { resolveProject } from '../session/project.js';
-import { dockerfile, envExample, KitDeclaration, kitManifest } from './plan.js';
+import { dockerfile, envExample, KitDeclaration, kitManifest, nixpacks } from './plan.js';
 import { readStaticModule } from './declaration.js';
 import { KEY_FORMAT } from './key-format.js';
 
@@ -259,7 +259,8 @@ export async function buildKit(entry: string, o: { out?: string; name?: string; 
     throw new VibeboxError('E_KIT', `cannot bundle ${shown(entry)}: ${first ? `${first.location ? `line ${first.location.line}: ` : ''}${shown(first.text)}` : shown((e as Error).message)}`, 'fix the module and build again');
   }
   const mod = readStaticModule(shown(entry), js);
-  if (!mod.hasRun) throw new VibeboxError('E_KIT', `${shown(entry)} exports no run(prompt, ctx) function`, 'export async function* run(prompt, ctx) { … }');
+  if (!mod.hasRun && !mod.wrapped)
+    throw new VibeboxError('E_KIT', `${shown(entry)} exports no run(prompt, ctx) function and no wrap(runnable, config) default`, "export async function* run(prompt, ctx) { … }, or export default wrap(agent, { … }) with wrap from 'vibebox/kit'");
   checkText(shown(entry), mod.kit, []);
   const decl = KitDeclaration.safeParse(mod.kit ?? {});
   if (!decl.success) {
@@ -321,6 +322,7 @@ export async function buildKit(entry: string, o: { out?: string; name?: string; 
     writeFileSafe(out, 'kit.json', json);
     writeFileSafe(out, '.env.example', envExample(manifest.env ?? {}));
     writeFileSafe(out, 'Dockerfile', dockerfile(manifest));
+    writeFileSafe(out, 'nixpacks.toml', nixpacks(manifest));
     // The key never goes into an image: docker run gets it as VIBEBOX_KIT_KEY.
     writeFileSafe(out, '.dockerignore', 'kit.key\n.env\n');
     return { out, name, version, keyFile, keyReused: reused !== null };

@@ -17,6 +17,8 @@ export interface StaticModule {
   kit: Json | undefined;
   /** Whether the module visibly exports run: a function declaration, a const function, a named export or the default object's run. */
   hasRun: boolean;
+  /** Whether the default export is `wrap(runnable, config)` with vibebox/kit's wrap (a Glove agent). */
+  wrapped: boolean;
 }
 
 const keyPath = (path: string[]): string => shown(['kit', ...path].join('.'));
@@ -132,11 +134,27 @@ export function readStaticModule(entry: string, js: string): StaticModule {
         if (d['kind'] !== 'const') mutable.add(String(id['name']));
       }
   };
-  for (const s of body) if (s.type === 'ImportDeclaration') for (const sp of s['specifiers'] as N[]) imported.add(String((sp['local'] as N)['name']));
+  // vibebox/kit's wrap, as the module imports it: `import { wrap [as w] }` or `import * as ns`.
+  const wrapNames = new Set<string>();
+  const kitNamespaces = new Set<string>();
+  for (const s of body) {
+    if (s.type !== 'ImportDeclaration') continue;
+    const fromKit = (s['source'] as N)['value'] === 'vibebox/kit';
+    for (const sp of s['specifiers'] as N[]) {
+      const local = String((sp['local'] as N)['name']);
+      imported.add(local);
+      if (!fromKit) continue;
+      const imp = sp['imported'] as N | undefined;
+      if (sp.type === 'ImportSpecifier' && imp && (imp['name'] ?? imp['value']) === 'wrap') wrapNames.add(local);
+      if (sp.type === 'ImportNamespaceSpecifier') kitNamespaces.add(local);
+    }
+  }
   for (const s of body) declare(s.type === 'ExportNamedDeclaration' && s['declaration'] ? (s['declaration'] as N) : s);
 
   let kitNode: N | undefined;
   let defaultKit: N | undefined;
+  let wrapConfig: N | undefined;
+  let wrapped = false;
   let hasRun = false;
   let exportAll = false;
   // An imported run is checked when the kit is loaded in the VM.
@@ -147,9 +165,23 @@ export function readStaticModule(entry: string, js: string): StaticModule {
     if (!init) throw notLiteral(entry, [], `${shown(name)} (not a const with a value)`);
     return init;
   };
+  const isWrap = (callee: N): boolean =>
+    (callee.type === 'Identifier' && wrapNames.has(String(callee['name']))) ||
+    (callee.type === 'MemberExpression' && (callee['object'] as N).type === 'Identifier' && kitNamespaces.has(String((callee['object'] as N)['name'])) && propName(callee) === 'wrap');
+  /** `wrap(runnable, config)`: the config must be a literal there, or a const holding one; it is the declaration. */
+  const defaultWrap = (d: N): void => {
+    const args = d['arguments'] as N[];
+    if (args.length < 1 || args.length > 2 || args.some((a) => a.type === 'SpreadElement'))
+      throw new VibeboxError('E_KIT', `${entry}: wrap() takes the runnable and one config object`, 'export default wrap(agent, { name: …, version: … })');
+    wrapped = true;
+    const cfg = args[1];
+    if (!cfg) return;
+    wrapConfig = cfg.type === 'Identifier' ? localKit(String(cfg['name'])) : cfg;
+  };
   // `export default {…}`, which esbuild's transform writes as `var x = {…}; export { x as default }`.
   const defaultObject = (n: N): void => {
     const d = n.type === 'Identifier' ? consts.get(String(n['name'])) : n;
+    if (d?.type === 'CallExpression' && isWrap(d['callee'] as N)) return defaultWrap(d);
     if (d?.type !== 'ObjectExpression') return;
     for (const p of d['properties'] as N[]) {
       if (p.type !== 'Property' || p['computed']) continue;
@@ -199,7 +231,9 @@ export function readStaticModule(entry: string, js: string): StaticModule {
       if (target === 'kit') defaultKit = value.type === 'Identifier' ? localKit(String(value['name'])) : value;
     }
   }
-  const node = kitNode ?? defaultKit;
-  if (!node && !hasRun && exportAll) throw new VibeboxError('E_KIT', `${entry}: \`export * from\` is not read by vibebox`, 'export run (and kit) from the entry module itself');
-  return { kit: node ? evalLiteral(entry, node, []) : undefined, hasRun };
+  if (wrapped && (kitNode || defaultKit || hasRun))
+    throw new VibeboxError('E_KIT', `${entry}: a wrap() default export and a kit or run export: declare the kit once`, 'put the whole declaration in the wrap(runnable, config) call');
+  const node = wrapConfig ?? kitNode ?? defaultKit;
+  if (!node && !hasRun && !wrapped && exportAll) throw new VibeboxError('E_KIT', `${entry}: \`export * from\` is not read by vibebox`, 'export run (and kit) from the entry module itself');
+  return { kit: node ? evalLiteral(entry, node, []) : undefined, hasRun, wrapped };
 }

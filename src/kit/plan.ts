@@ -1,6 +1,8 @@
 // `vibebox kit build`, the pure part: what a kit module declares (its `kit` export), and the
 // manifest, .env.example and Dockerfile made from it. No I/O here.
 import * as z from 'zod';
+import TOML from '@iarna/toml';
+import { FAMILIES, familyOf, kitPackages } from '../../guest/kit/families.js';
 import { keyFingerprint } from '../../guest/kit/auth.js';
 import { KitEnvSpec, KitManifestFile } from '../../guest/kit/main-schema.js';
 import { KIT_PROTOCOL_VERSION, StoragePolicy } from '../../guest/kit/kit-protocol.js';
@@ -16,7 +18,11 @@ export const KitDeclaration = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be lower-case letters, digits, ".", "_" or "-"').optional(),
     version: z.string().min(1).max(64).optional(),
-    base: z.string().min(1).optional(),
+    /** A base family (media, docs, python, browser; `vibebox/docs` too) or the agent base itself. */
+    base: z
+      .string()
+      .refine((b) => b === KIT_BASE || familyOf(b) !== undefined, `must be one of ${Object.keys(FAMILIES).join(', ')} (a base family) or ${KIT_BASE}`)
+      .optional(),
     packages: z.object({ apt: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/)).optional(), npm: z.array(z.string().regex(/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+(@[A-Za-z0-9.^~<>=*|+-]+)?$/)).optional() }).strict().optional(),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), KitEnvSpec).optional(),
     storage: z.object({ inputs: StoragePolicy.optional(), outputs: StoragePolicy.optional() }).strict().optional(),
@@ -74,23 +80,67 @@ export function envExample(env: Record<string, z.infer<typeof KitEnvSpec>>): str
   return lines.join('\n') + '\n';
 }
 
-/** A Dockerfile to run the same dist/ anywhere with Docker: FROM the base, the declared packages, the launcher. */
+/** The packages the kit's image holds: its family's and its own, as kit serve installs them. */
+function imagePackages(m: z.infer<typeof KitManifestFile>): { apt: string[]; npm: string[] } {
+  return kitPackages(m.base, { apt: m.packages?.['apt'] ?? [], npm: m.packages?.['npm'] ?? [] });
+}
+
+const RUNTIME_ENV = {
+  VIBEBOX_KIT_MANIFEST: '/opt/kit/kit.json',
+  VIBEBOX_KIT_RUNNABLE: '/opt/kit/server/runnable.mjs',
+  VIBEBOX_KIT_PORT: String(KIT_PORT),
+  VIBEBOX_KIT_STATE: '/var/lib/vibebox-kit',
+};
+
+/**
+ * A Dockerfile to run the same dist/ anywhere with Docker: FROM the agent base, the family's and
+ * the declared packages (one layer each, as kit serve builds them), the launcher.
+ */
 export function dockerfile(m: z.infer<typeof KitManifestFile>): string {
-  const apt = m.packages?.['apt'] ?? [];
-  const npm = m.packages?.['npm'] ?? [];
+  const { apt, npm } = imagePackages(m);
+  const family = familyOf(m.base);
   return [
     `# Built by vibebox kit build for ${m.name} ${m.version}. Run with: docker build -t ${m.name} . &&`,
     `#   docker run -p 127.0.0.1:${KIT_PORT}:${KIT_PORT} -e VIBEBOX_KIT_KEY="$(cat kit.key)" ${m.name}`,
-    `FROM ${m.base ?? KIT_BASE}`,
+    ...(family ? [`# Base family ${family}: ${FAMILIES[family].about}.`] : []),
+    `FROM ${KIT_BASE}`,
+    'USER root',
     ...(apt.length ? [`RUN apt-get update && apt-get install -y --no-install-recommends ${apt.join(' ')} && rm -rf /var/lib/apt/lists/*`] : []),
     ...(npm.length ? [`RUN npm install -g ${npm.join(' ')}`] : []),
     'COPY kit.json /opt/kit/kit.json',
     'COPY server /opt/kit/server',
     'RUN mkdir -p /input /output /work /var/lib/vibebox-kit && chown 10001:10001 /input /output /work /var/lib/vibebox-kit',
     'USER 10001:10001',
-    'ENV VIBEBOX_KIT_MANIFEST=/opt/kit/kit.json VIBEBOX_KIT_RUNNABLE=/opt/kit/server/runnable.mjs VIBEBOX_KIT_PORT=8080 VIBEBOX_KIT_STATE=/var/lib/vibebox-kit',
+    'WORKDIR /work',
+    `ENV ${Object.entries(RUNTIME_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} HOME=/work`,
     `EXPOSE ${KIT_PORT}`,
     'CMD ["node", "/opt/kit/server/index.mjs"]',
     '',
   ].join('\n');
+}
+
+/**
+ * nixpacks.toml: the Dockerfile's recipe for buildpack hosts (Railway, Fly, …). Node 20 as in the
+ * agent base (server/ carries better-sqlite3 built for that ABI); the same apt and npm packages.
+ * The app is deployed at /app; VIBEBOX_KIT_KEY comes from the host's secrets, never from a file.
+ */
+export function nixpacks(m: z.infer<typeof KitManifestFile>): string {
+  const { apt, npm } = imagePackages(m);
+  const doc = {
+    phases: {
+      setup: { nixPkgs: ['nodejs_20'], ...(apt.length ? { aptPkgs: apt } : {}) },
+      install: { cmds: npm.length ? [`npm install -g --no-fund --no-audit ${npm.join(' ')}`] : [] },
+      build: { cmds: ['mkdir -p /input /output /work /var/lib/vibebox-kit'] },
+    },
+    start: { cmd: 'node /app/server/index.mjs' },
+    variables: {
+      ...RUNTIME_ENV,
+      VIBEBOX_KIT_MANIFEST: '/app/kit.json',
+      VIBEBOX_KIT_RUNNABLE: '/app/server/runnable.mjs',
+      VIBEBOX_KIT_INPUT: '/input',
+      VIBEBOX_KIT_OUTPUT: '/output',
+      VIBEBOX_KIT_WORK: '/work',
+    },
+  };
+  return `# Built by vibebox kit build for ${m.name} ${m.version}: the Dockerfile's recipe for nixpacks hosts.\n# Set VIBEBOX_KIT_KEY (dist/kit.key) and the kit's secrets in the host's environment.\n${TOML.stringify(doc as unknown as TOML.JsonMap)}`;
 }

@@ -150,13 +150,13 @@ describe('kit build walls', { skip: !BUILT && 'needs `npm run build` (dist/kit-s
     mkdirSync(join(c.outside, 'srv'));
     writeFileSync(join(c.outside, 'srv', 'precious'), 'keep');
     symlinkSync(join(c.outside, 'srv'), join(c.proj, 'dist', 'server'));
-    for (const f of ['kit.json', '.env.example', 'Dockerfile', '.dockerignore']) {
+    for (const f of ['kit.json', '.env.example', 'Dockerfile', 'nixpacks.toml', '.dockerignore']) {
       writeFileSync(join(c.outside, f), 'host file');
       symlinkSync(join(c.outside, f), join(c.proj, 'dist', f));
     }
     await build(c.proj, 'agent.ts');
     assert.equal(readFileSync(join(c.outside, 'srv', 'precious'), 'utf8'), 'keep');
-    for (const f of ['kit.json', '.env.example', 'Dockerfile', '.dockerignore']) {
+    for (const f of ['kit.json', '.env.example', 'Dockerfile', 'nixpacks.toml', '.dockerignore']) {
       assert.equal(readFileSync(join(c.outside, f), 'utf8'), 'host file', f);
       assert.ok(lstatSync(join(c.proj, 'dist', f)).isFile(), f);
     }
