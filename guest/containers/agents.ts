@@ -89,13 +89,16 @@ export function installCommand(a: AgentDef): string[] {
 }
 
 /**
- * The shell snippet printing the installed version, or nothing: npm's package.json under the
- * prefix, pip's metadata for pip agents.
+ * The shell snippet printing the installed version, or nothing: the host store's current one,
+ * else npm's package.json under the prefix, pip's metadata for pip agents.
  */
 export function versionCommand(a: AgentDef): string {
   if (a.install.kind === 'npm') {
     const pj = `${AGENT_PREFIX}/lib/node_modules/${a.install.pkg}/package.json`;
-    return `[ -f '${pj}' ] && node -p 'require(process.argv[1]).version' '${pj}' 2>/dev/null || true`;
+    const own = `[ -f '${pj}' ] && node -p 'require(process.argv[1]).version' '${pj}' 2>/dev/null || true`;
+    if (!runsFromStore(a)) return own;
+    // The host's store names its current version (the host writes it; read-only here).
+    return `v=$(sed -n 's/^version=//p' '${AGENT_STORE}/${a.name}/current' 2>/dev/null); if [ -n "$v" ]; then echo "$v"; else ${own}; fi`;
   }
   return `python3 -m pip show ${a.install.pkg} 2>/dev/null | sed -n 's/^Version: //p'`;
 }

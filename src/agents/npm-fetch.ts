@@ -103,7 +103,12 @@ export function lockedIntegrity(dir: string, pkg: string): string | null {
   }
 }
 
+/** npm's own reason (its `FetchError … reason:` or `404` line, else its `code` line), one line. */
 function lastLine(s: string): string {
-  const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
-  return (lines.find((l) => /ERR!? (code|network|404|E[A-Z]+)/.test(l)) ?? lines[lines.length - 1] ?? '').slice(0, 300);
+  const lines = s
+    .split('\n')
+    .map((l) => l.replace(/^npm (error|ERR!)\s*/i, '').trim())
+    .filter(Boolean);
+  const pick = lines.find((l) => /FetchError|reason:|\b404\b|E404|ENOTFOUND|ETIMEDOUT|EAI_AGAIN|certificate/i.test(l)) ?? lines.find((l) => /^code /.test(l)) ?? lines[lines.length - 1] ?? '';
+  return pick.slice(0, 300);
 }

@@ -80,6 +80,14 @@ function writeRecord(p: StorePaths, rec: AgentRecord): void {
   renameSync(tmp, recordFile(p, rec.agent));
 }
 
+/** `trees/<agent>/current`: the version the VMs list (`vibebox agents`); the record stays the host's. */
+function writeCurrent(p: StorePaths, rec: AgentRecord): void {
+  const file = join(p.trees, rec.agent, 'current');
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `version=${rec.version}\ntree=${rec.tree}\n`, { mode: PRIVATE_FILE, flag: 'wx' });
+  renameSync(tmp, file);
+}
+
 /** The tree's directory name: the version and the top package's sha512, first 16 hex digits (pure). */
 export function treeName(agent: string, pub: Published): string {
   const hex = Buffer.from(pub.integrity.replace(/^sha512-/, ''), 'base64').toString('hex').slice(0, 16);
@@ -128,6 +136,7 @@ async function fetchInto(p: StorePaths, a: AgentDef & { install: { kind: 'npm' }
       manifest,
     };
     writeRecord(p, rec);
+    writeCurrent(p, rec);
     pruneTrees(p, a.name, [rec.tree, ...(rec.previous ? [rec.previous] : [])]);
     return rec;
   } finally {
@@ -143,7 +152,7 @@ function pruneTrees(p: StorePaths, agent: string, keep: string[]): void {
   } catch {
     return;
   }
-  for (const n of names) if (!keep.includes(`${agent}/${n}`)) rmSync(join(p.trees, agent, n), { recursive: true, force: true });
+  for (const n of names) if (n !== 'current' && !keep.includes(`${agent}/${n}`)) rmSync(join(p.trees, agent, n), { recursive: true, force: true });
 }
 
 const LOCK = {
