@@ -4,7 +4,7 @@
 //   ~/.vibebox/agents/trees/<agent>/<version>-<16 hex>/   the trees (the VMs' read-only share)
 //   ~/.vibebox/agents/records/<agent>.json                which tree is current, and its manifest
 //   ~/.vibebox/agents/tmp/                                npm's work, renamed into trees/ when whole
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { STORE_TREE, runsFromStore, type AgentDef } from '../../guest/containers/agents.js';
@@ -28,11 +28,35 @@ export function storePaths(home: string = vibeboxHome()): StorePaths {
   return { root, trees: join(root, 'trees'), records: join(root, 'records'), tmp: join(root, 'tmp') };
 }
 
-/** The directory the VMs share read-only (made 0700 if missing). */
+/**
+ * The directory the VMs share read-only. `agents/` is 0700 (no other host user reaches inside);
+ * what is shared is readable by all (0755/0644), so root in the container, who has no
+ * capability to override modes, can run an agent too.
+ */
 export function sharedTreesDir(home: string = vibeboxHome()): string {
-  const p = storePaths(home);
-  mkdirPrivate(p.trees);
+  return ensureShared(storePaths(home));
+}
+
+function ensureShared(p: StorePaths): string {
+  mkdirPrivate(p.root);
+  mkdirSync(p.trees, { recursive: true, mode: SHARED_DIR });
+  chmodSync(p.trees, SHARED_DIR);
   return p.trees;
+}
+
+const SHARED_DIR = 0o755;
+
+/** Every directory 0755, every file readable by all (executable by all where its owner may run it); links untouched. */
+function openModes(root: string): void {
+  const fix = (path: string) => {
+    const st = lstatSync(path);
+    if (st.isSymbolicLink()) return;
+    if (st.isDirectory()) {
+      chmodSync(path, SHARED_DIR);
+      for (const n of readdirSync(path)) fix(join(path, n));
+    } else if (st.isFile()) chmodSync(path, st.mode & 0o100 ? 0o755 : 0o644);
+  };
+  fix(root);
 }
 
 const Entry = z.strictObject({
@@ -84,7 +108,8 @@ function writeRecord(p: StorePaths, rec: AgentRecord): void {
 function writeCurrent(p: StorePaths, rec: AgentRecord): void {
   const file = join(p.trees, rec.agent, 'current');
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, `version=${rec.version}\ntree=${rec.tree}\n`, { mode: PRIVATE_FILE, flag: 'wx' });
+  writeFileSync(tmp, `version=${rec.version}\ntree=${rec.tree}\n`, { mode: 0o644, flag: 'wx' });
+  chmodSync(tmp, 0o644);
   renameSync(tmp, file);
 }
 
@@ -118,10 +143,13 @@ async function fetchInto(p: StorePaths, a: AgentDef & { install: { kind: 'npm' }
     const got = lockedIntegrity(work, a.install.pkg);
     if (got !== pub.integrity) return { error: `npm installed ${a.install.pkg} with integrity ${got ?? 'none'}, the registry lists ${pub.integrity}` };
     rmSync(join(work, 'package.json'));
+    // Setuid or setgid bits never survive (0755/0644 only), whatever a tarball asked for.
+    openModes(work);
     const manifest: Manifest = await buildManifest(work);
     const tree = treeName(a.name, pub);
-    const dest = join(p.trees, tree);
-    mkdirPrivate(join(p.trees, a.name));
+    const dest = join(ensureShared(p), tree);
+    mkdirSync(join(p.trees, a.name), { recursive: true, mode: SHARED_DIR });
+    chmodSync(join(p.trees, a.name), SHARED_DIR);
     // A tree of this name that failed its check is replaced whole.
     if (existsSync(dest)) rmSync(dest, { recursive: true, force: true });
     renameSync(work, dest);
