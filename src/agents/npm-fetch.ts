@@ -92,14 +92,14 @@ export async function installInto(dir: string, pkg: string, version: string, arc
   return null;
 }
 
-/** The integrity the lockfile records for the top package (what npm checked its tarball against). */
-export function lockedIntegrity(dir: string, pkg: string): string | null {
+/** What the lockfile records for the top package: the integrity npm checked its tarball against, and whether it has an install script. */
+export function lockedTop(dir: string, pkg: string): { integrity: string | null; hasInstallScript: boolean } {
   try {
-    const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8')) as { packages?: Record<string, { integrity?: unknown; version?: unknown }> };
+    const lock = JSON.parse(readFileSync(join(dir, 'package-lock.json'), 'utf8')) as { packages?: Record<string, { integrity?: unknown; hasInstallScript?: unknown }> };
     const e = lock.packages?.[`node_modules/${pkg}`];
-    return typeof e?.integrity === 'string' ? e.integrity : null;
+    return { integrity: typeof e?.integrity === 'string' ? e.integrity : null, hasInstallScript: e?.hasInstallScript === true };
   } catch {
-    return null;
+    return { integrity: null, hasInstallScript: false };
   }
 }
 

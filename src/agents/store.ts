@@ -13,7 +13,7 @@ import { VibeboxError } from '../errors.js';
 import { withHomeLock } from '../fs/home-lock.js';
 import { vibeboxHome } from '../paths.js';
 import { mkdirPrivate, PRIVATE_FILE } from '../../qemu/private-file.js';
-import { installInto, latestOf, lockedIntegrity, type Published } from './npm-fetch.js';
+import { installInto, latestOf, lockedTop, type Published } from './npm-fetch.js';
 import { buildManifest, checkTree, manifestDigest, type Manifest } from './tree-manifest.js';
 
 export interface StorePaths {
@@ -140,8 +140,11 @@ async function fetchInto(p: StorePaths, a: AgentDef & { install: { kind: 'npm' }
     const failed = await installInto(work, a.install.pkg, pub.version, process.arch);
     if (failed) return failed;
     // npm checked each tarball against the registry's integrity; the top one must be the one we asked for.
-    const got = lockedIntegrity(work, a.install.pkg);
-    if (got !== pub.integrity) return { error: `npm installed ${a.install.pkg} with integrity ${got ?? 'none'}, the registry lists ${pub.integrity}` };
+    const top = lockedTop(work, a.install.pkg);
+    if (top.integrity !== pub.integrity) return { error: `npm installed ${a.install.pkg} with integrity ${top.integrity ?? 'none'}, the registry lists ${pub.integrity}` };
+    // A version that gained an install script may not run without it: unless the agent's entry
+    // says how it runs without (claude), it installs in the container, where scripts may run.
+    if (top.hasInstallScript && a.install.entry === undefined) return { error: `${a.install.pkg} ${pub.version} has an install script, which never runs on the host` };
     rmSync(join(work, 'package.json'));
     // Setuid or setgid bits never survive (0755/0644 only), whatever a tarball asked for.
     openModes(work);
