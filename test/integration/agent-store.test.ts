@@ -38,7 +38,7 @@ describe('the host\'s agent store', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /fetching copilot [\d.]+ \(@github\/copilot\) on the host/);
     assert.doesNotMatch(r.stderr, /installing copilot/);
-    const m = /GitHub Copilot CLI ([\d.]+)/.exec(r.stdout);
+    const m = /GitHub Copilot CLI (\d+(?:\.\d+)+)/.exec(r.stdout);
     assert.ok(m, r.stdout);
     version = m[1]!;
     // The VM fetched nothing: the registry was not asked through its proxy.
