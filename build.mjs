@@ -34,7 +34,7 @@ await build({
   splitting: true,
   chunkNames: 'chunks/[name]-[hash]',
   target: 'node20',
-  external: ['node-pty', 'better-sqlite3', 'esbuild'],
+  external: ['node-pty', '@photostructure/sqlite', 'esbuild'],
   define: { ...common.define, SUPERVISOR_MESSAGE_SCHEMA: JSON.stringify(supervisorSchema) },
 });
 
@@ -60,7 +60,7 @@ await build({
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   target: 'node20',
-  external: ['better-sqlite3'],
+  external: ['@photostructure/sqlite'],
 });
 await build({ ...common, banner: {}, entryPoints: { kit: 'guest/kit/sdk.ts' }, outdir: 'dist', target: 'node20', external: ['ws', 'zod'] });
 {

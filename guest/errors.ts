@@ -38,6 +38,8 @@ export type ErrorCode =
   | 'E_PORT_IN_USE'
   | 'E_PORT'
   | 'E_KIT'
+  // The host's shared copy of an agent no longer matches what was fetched (exit 1).
+  | 'E_AGENT_STORE'
   // A command that could not do what was asked and changed nothing (exit 1: the input was valid).
   | 'E_NOT_CHANGED'
   | 'E_INTERNAL';

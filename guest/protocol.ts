@@ -121,6 +121,8 @@ export type KitOp = z.infer<typeof KitOp>;
 export const ContainerOp = z.strictObject({
   op: z.enum(['run', 'agents', 'update', 'changes', 'commit', 'reset', 'rebuild', 'kit', 'stack']),
   agent: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(),
+  /** run with `agent`: the host's verified copy to run, `<agent>/<version>-<hash>` under the read-only agent store. */
+  tree: z.string().regex(/^[a-z][a-z0-9-]{0,31}\/[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}-[0-9a-f]{16}$/).optional(),
   /** Run as root in the container (still cap_drop ALL, no-new-privileges): for apt installs. */
   root: z.boolean().optional(),
   /** Names of exec env entries that go into the container process (keys from ~/.vibebox/.env); never stored in the container's config. */

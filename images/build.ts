@@ -11,6 +11,7 @@ import lockfile from 'proper-lockfile';
 import { VibeboxError, isErrno } from '../guest/errors.js';
 import { imagePaths, imagesDir as imagesDirOf, vibeboxHome } from './store-paths.js';
 import { computeDigest, isDigest, type DigestInput } from './digest.js';
+import { GUEST_PTY_VERSION, guestPtyIdentity, stageGuestPty } from './guest-pty.js';
 import { buildInitrd } from './initrd.js';
 import { ensureAgentBase, type AgentBase } from './agent-base.js';
 import { dockerStore } from './docker-store.js';
@@ -109,8 +110,8 @@ async function digestInputs(root: string): Promise<DigestInput[]> {
       throw e;
     }
   }
-  await add('node-pty/package.json', join(f.nodePty, 'package.json'), false);
-  await add('node-pty/pty.node', join(f.nodePty, 'build', 'Release', 'pty.node'), false);
+  // The guest's PTY module: pinned by version and sha512 (guest-pty.ts), so known without fetching it.
+  out.push({ name: 'node-pty', data: Buffer.from(guestPtyIdentity(process.arch)) });
   for (const c of await listCommands(f.commandsDir)) await add(`guest/commands/${c}`, join(f.commandsDir, c), true);
   return out;
 }
@@ -420,15 +421,9 @@ async function buildLocked(b: LockedBuild): Promise<ImageInfo> {
       throw e;
     }
     await copyFile(files.guestInit, join(payload, 'init'));
-    if (await exists(join(files.nodePty, 'build', 'Release', 'pty.node'))) {
-      const dst = join(payload, 'node-pty');
-      await mkdir(join(dst, 'build', 'Release'), { recursive: true });
-      await copyFile(join(files.nodePty, 'package.json'), join(dst, 'package.json'));
-      await cp(join(files.nodePty, 'lib'), join(dst, 'lib'), { recursive: true });
-      await copyFile(join(files.nodePty, 'build', 'Release', 'pty.node'), join(dst, 'build', 'Release', 'pty.node'));
-    } else {
-      b.progress('warning: node_modules/node-pty is not built; the guest agent will have no PTYs');
-    }
+    // The registry's prebuilt for the guest, never the host's install (built for the host's platform).
+    b.progress(`fetching the guest's PTY module (@lydell/node-pty ${GUEST_PTY_VERSION}, linux-${process.arch})`);
+    await stageGuestPty(join(payload, 'node-pty'), process.arch, join(b.home, 'cache', 'npm'));
     const commands = await listCommands(files.commandsDir);
     if (commands.length > 0) {
       await mkdir(join(payload, 'commands'));

@@ -201,7 +201,6 @@ export function recipeFiles(root: string = packageRoot()) {
     agentBaseHook: join(root, 'images', 'agent-base.sh'),
     guestContainers: join(root, 'dist', 'guest-containers.js'),
     guestAgent: join(root, 'dist', 'guest-agent.js'),
-    nodePty: join(root, 'node_modules', 'node-pty'),
     commandsDir: join(root, 'guest', 'commands'),
   };
 }

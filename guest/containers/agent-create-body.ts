@@ -1,12 +1,12 @@
 // The agent container's create body (Docker Engine API), pure: every wall of the container is
 // decided here, where a unit test can read it.
 import type { ContainerSpec } from '../protocol.js';
-import { AGENT_PREFIX, STATE_HOME } from './agents.js';
+import { AGENT_PREFIX, AGENT_STORE, STATE_HOME } from './agents.js';
 import { AGENT_CONTAINER, INTERNAL_NETWORK, LABEL_IMAGE, LABEL_ROLE, LABEL_SPEC, PROXY_ENV } from '../docker/names.js';
 
 
 /** Bump when the create body changes: containers made by an older runtime are then recreated (when clean). */
-export const RUNTIME_VERSION = 3;
+export const RUNTIME_VERSION = 4;
 /** The agent's runner socket directory in the VM (runner-hub.ts; here to keep this module pure). */
 export const RUNNER_DIR = '/run/vibebox/runner';
 
@@ -47,6 +47,8 @@ export function agentContainerBody(i: AgentContainerInput): Record<string, unkno
       `${RUNNER_DIR}:/run/vibebox-runner:ro`,
       // The agent's stack CLI: a wrapper around the bundle's stack-cli.
       '/opt/vibebox/vibebox-stack:/usr/local/bin/vibebox-stack:ro',
+      // The host's agent store: agents installed once per machine, read-only for every VM.
+      `${AGENT_STORE}:${AGENT_STORE}:ro`,
     ],
     Mounts: [{ Type: 'volume', Source: STATE_VOLUME, Target: STATE_HOME }],
     CapDrop: ['ALL'],

@@ -1,9 +1,9 @@
 // The container ops (protocol ContainerOp) as one exec each: output, exit status, stdin, resize
 // and signals as a VM exec has them; progress on stderr.
-import { lstatSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import type { ContainerOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
-import { AGENTS, STATE_HOME, agentsTable, findAgent, installCommand, packageOf, unknownAgentLine, versionCommand, type AgentDef } from './agents.js';
+import { AGENTS, STATE_HOME, agentsTable, findAgent, installCommand, packageOf, storeEntry, unknownAgentLine, versionCommand, type AgentDef } from './agents.js';
 import { changesSummary } from './changes.js';
 import { jsonShown } from '../shown.js';
 import { COMMITTED_IMAGE, changesOf, ensureContainer, execCollect, hashOfSpec, type Who } from './container.js';
@@ -178,6 +178,14 @@ function isInstalled(c: ContainerInfo, a: AgentDef): boolean {
   }
 }
 
+/** The agent's program in the shared store (mounted read-only at the same path in VM and container), or null. */
+function storeProgram(a: AgentDef, tree: string, line: (s: string) => void): string | null {
+  const p = storeEntry(a, tree, process.arch);
+  if (existsSync(p)) return p;
+  line(`vibebox: the host's copy of ${a.name} is not visible in this VM (restart it with vibebox stop); installing it in the container`);
+  return null;
+}
+
 async function install(c: ContainerInfo, a: AgentDef, deps: OpDeps, line: (s: string) => void, h: Handle, out: ExecOutput): Promise<void> {
   const user = userOf(deps.who, false);
   if (a.install.kind === 'pip') {
@@ -301,10 +309,12 @@ async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: 
   const t0 = Date.now();
   const c = await ensureContainer(req.op.spec, deps.who, line);
   const t1 = Date.now();
-  if (agent && !isInstalled(c, agent)) await install(c, agent, deps, line, h, sink);
+  // The host's verified copy when it named one and the VM sees it; else the container's own install.
+  const fromStore = agent && req.op.tree ? storeProgram(agent, req.op.tree, line) : null;
+  if (agent && !fromStore && !isInstalled(c, agent)) await install(c, agent, deps, line, h, sink);
   if (h.cancelled) return 130;
-  const cmd = agent ? [agent.bin, ...req.argv] : req.argv.length ? req.argv : ['bash', '-l'];
-  const env = passEnv(req, root);
+  const cmd = agent ? [fromStore ?? agent.bin, ...req.argv] : req.argv.length ? req.argv : ['bash', '-l'];
+  const env = { ...(agent?.env ?? {}), ...passEnv(req, root) };
   // Warm path: the runner in the container (no runc exec); root, or no runner yet: the engine's exec.
   if (!root && hub && !hub.ready && deps.runner === 'wait') {
     await pollUntil(() => hub!.ready, { deadline: Date.now() + 15_000, intervalMs: 20, maxIntervalMs: 200, what: 'the container runner connecting' }).catch(() => undefined);

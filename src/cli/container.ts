@@ -32,8 +32,11 @@ export async function runInContainer(operands: string[], o: ProjectOpt & { tty?:
   if (!o.command && first !== undefined && !findAgent(first)) throw unknownAgent(first, true);
   const container: ContainerRequest = { op: 'run', ...(o.root ? { root: true } : {}), ...(pass.length ? { pass } : {}) };
   if (!o.command && first !== undefined) {
-    // An agent: interactive when the terminal is; its own flags pass through.
-    process.exitCode = await containerExec({ ...o, container: { ...container, agent: first }, argv: rest, tty: o.tty ?? interactive, env });
+    // An agent: interactive when the terminal is; its own flags pass through. It runs from the
+    // host's store when it can (fetched once per machine, checked before each run).
+    const { treeForRun } = await import('../agents/store.js');
+    const tree = await treeForRun(findAgent(first)!, stderrLine);
+    process.exitCode = await containerExec({ ...o, container: { ...container, agent: first, ...(tree ? { tree } : {}) }, argv: rest, tty: o.tty ?? interactive, env });
     return;
   }
   // No operands: a login shell (a terminal when there is one); after --: that command, pipes unless -t.
@@ -74,8 +77,24 @@ export async function agents(o: ProjectOpt & { json?: boolean }): Promise<void> 
 export async function update(agent: string | undefined, o: ProjectOpt): Promise<void> {
   // Checked here, not in the guest: a missing or unknown name should not boot a VM to say so.
   if (!agent) throw new VibeboxError('E_USAGE', 'update needs an agent', `known: ${AGENTS.map((a) => a.name).join(', ')}`);
-  if (!findAgent(agent)) throw unknownAgent(agent);
+  const def = findAgent(agent);
+  if (!def) throw unknownAgent(agent);
+  // The host's store first: no VM is needed for an agent every project runs from there.
+  const { updateAgent } = await import('../agents/store.js');
+  const r = await updateAgent(def, stderrLine);
+  if (r.kind === 'current') {
+    stderrLine(`vibebox: ${agent} is at the newest version, ${shown(r.rec.version)} (nothing changed)`);
+    return;
+  }
+  if (r.kind === 'updated') {
+    stderrLine(`vibebox: ${agent} ${r.from ? `updated from ${shown(r.from)} to` : 'is now at'} ${shown(r.rec.version)} for every project (running agents keep the version they started with)`);
+    return;
+  }
   process.exitCode = await containerExec({ ...o, container: { op: 'update', agent } });
+}
+
+function stderrLine(line: string): void {
+  process.stderr.write(line.endsWith('\n') ? line : `${line}\n`);
 }
 
 export async function changes(o: ProjectOpt): Promise<void> {

@@ -1,5 +1,5 @@
 // `vibebox kit build <entry>`: bundle a kit module with esbuild, read its `kit` declaration, and
-// write a self-contained dist/: server/ (the launcher, the bundled runnable, better-sqlite3),
+// write a self-contained dist/: server/ (the launcher, the bundled runnable, the SQLite binding),
 // kit.json, kit.key (0600; its fingerprint is in kit.json), .env.example, a Dockerfile and nixpacks.toml.
 // The entry and everything it imports are the project's, which the guest writes: nothing of it
 // runs on the host (the declaration is read statically, declaration.ts), the bundle holds only
@@ -214,21 +214,24 @@ async function loadEsbuild(): Promise<Esbuild> {
   return typeof (esbuild as Partial<Esbuild>).build === 'function' ? esbuild : (esbuild.default as Esbuild);
 }
 
-/** The kit's runtime dependency with a native part: copied from this installation (same Node ABI as the base image). */
+/**
+ * The kit's SQLite binding, for the guest: @photostructure/sqlite is a Node-API addon (it loads in
+ * any Node of that API, whatever the host runs) whose npm package ships prebuilt Linux binaries.
+ * Only its JavaScript and the guest's prebuilds (Linux on this CPU; the guest is glibc) are
+ * copied, never a binary built on or for the host.
+ */
 function copyNativeDeps(serverDir: string): void {
   const req = createRequire(join(packageRoot(), 'package.json'));
-  const bsq = dirname(req.resolve('better-sqlite3/package.json'));
+  const sq = dirname(req.resolve('@photostructure/sqlite/package.json'));
   const nm = join(serverDir, 'node_modules');
-  const dest = join(nm, 'better-sqlite3');
-  mkdirSync(join(dest, 'build', 'Release'), { recursive: true });
-  copyFileSync(join(bsq, 'package.json'), join(dest, 'package.json'));
-  cpSync(join(bsq, 'lib'), join(dest, 'lib'), { recursive: true });
-  copyFileSync(join(bsq, 'build', 'Release', 'better_sqlite3.node'), join(dest, 'build', 'Release', 'better_sqlite3.node'));
-  const breq = createRequire(join(bsq, 'package.json'));
-  for (const dep of ['bindings', 'file-uri-to-path']) {
-    const d = dirname((dep === 'bindings' ? breq : createRequire(breq.resolve('bindings/package.json'))).resolve(`${dep}/package.json`));
-    cpSync(d, join(nm, dep), { recursive: true });
-  }
+  const dest = join(nm, '@photostructure', 'sqlite');
+  const prebuilds = join('prebuilds', `linux-${process.arch}`);
+  mkdirSync(join(dest, prebuilds), { recursive: true });
+  copyFileSync(join(sq, 'package.json'), join(dest, 'package.json'));
+  cpSync(join(sq, 'dist'), join(dest, 'dist'), { recursive: true });
+  cpSync(join(sq, prebuilds), join(dest, prebuilds), { recursive: true });
+  const gyp = dirname(createRequire(join(sq, 'package.json')).resolve('node-gyp-build/package.json'));
+  cpSync(gyp, join(nm, 'node-gyp-build'), { recursive: true });
 }
 
 export async function buildKit(entry: string, o: { out?: string; name?: string; version?: string; project?: string }): Promise<BuildResult> {
@@ -286,7 +289,7 @@ export async function buildKit(entry: string, o: { out?: string; name?: string; 
         format: 'esm',
         target: 'node20',
         outfile: join(stage, 'runnable.mjs'),
-        external: ['better-sqlite3'],
+        external: ['@photostructure/sqlite'],
         logLevel: 'silent',
         // No tsconfig.json is read: one could extend a host file or map imports (paths) out of the project.
         tsconfigRaw: {},

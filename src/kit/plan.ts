@@ -121,7 +121,7 @@ export function dockerfile(m: z.infer<typeof KitManifestFile>): string {
 
 /**
  * nixpacks.toml: the Dockerfile's recipe for buildpack hosts (Railway, Fly, …). Node 20 as in the
- * agent base (server/ carries better-sqlite3 built for that ABI); the same apt and npm packages.
+ * agent base (server/ carries the SQLite binding's Linux prebuilds, Node-API); the same apt and npm packages.
  * The app is deployed at /app; VIBEBOX_KIT_KEY comes from the host's secrets, never from a file.
  */
 export function nixpacks(m: z.infer<typeof KitManifestFile>): string {

@@ -9,6 +9,8 @@ import { prepareSessionDisk } from '../session/disk.js';
 import { checkDisk } from '../../qemu/disk.js';
 import type { VmDriver, VmRequest } from '../../qemu/driver.js';
 import { AGENT_PORT_NAME, type AgentMessage } from '../../guest/protocol.js';
+import { AGENT_STORE } from '../../guest/containers/agents.js';
+import { sharedTreesDir } from '../agents/store.js';
 import { kernelCmdline } from '../../images/build.js';
 import { EgressProxy } from '../../proxy/server.js';
 import { testUpstreams } from './env.js';
@@ -75,7 +77,12 @@ export async function boot(d: BootDeps): Promise<boolean> {
 
     // ---- mounts: computed once, before boot (the guest may delete a source later)
     const writableGit = s.cfg.workspace?.writable_git_config === true;
-    s.mounts = await driver.setupShares(s.cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, readonly: m.mode === 'ro', writableGitConfig: writableGit })));
+    s.mounts = await driver.setupShares([
+      ...s.cfg.mounts.map((m) => ({ host: m.host, guest: m.guest, readonly: m.mode === 'ro', writableGitConfig: writableGit })),
+      // The host's agent store, read-only: what every project's agents run (src/agents/store.ts).
+      // Nothing in it is a project's, so no session folder to hide and no git walls to raise.
+      { host: sharedTreesDir(), guest: AGENT_STORE, readonly: true, hide: [], writableGitConfig: true },
+    ]);
 
     // ---- resume or boot: a saved state is used only when everything it was saved against matches
     const vmReq: VmRequest = {

@@ -12,6 +12,11 @@ const LONG = { timeoutMs: 600_000 };
 /** The guest's vibe uid, which the container runs as: the host user's (1000 when that is root). */
 const VIBE_UID = process.getuid?.() === 0 ? 1000 : (process.getuid?.() ?? 1000);
 const SECRET = 'sk-test-vibebox-0123456789';
+/**
+ * The host's npm pointed at a closed port: the host cannot fetch an agent (as offline), so it
+ * installs in the container through the proxy (agent-store.test.ts covers the host's store).
+ */
+const HOST_OFFLINE = { npm_config_registry: 'http://127.0.0.1:9/', npm_config_fetch_retries: '0' };
 
 describe('the agent container', () => {
   let t: TestEnv;
@@ -171,12 +176,13 @@ describe('the agent container', () => {
     assert.doesNotMatch(fresh.stderr, /uncommitted changes/);
   });
 
-  it('a real agent CLI installs from the npm registry through the proxy (TLS verified) and prints its version; it survives rebuild', { timeout: 1_200_000 }, async () => {
-    let r = await run(['claude', '--version']);
+  it('a host that cannot fetch: a real agent CLI installs from the npm registry through the proxy (TLS verified) and prints its version; it survives rebuild', { timeout: 1_200_000 }, async () => {
+    let r = await run(['claude', '--version'], { env: HOST_OFFLINE });
     // The download (~100 MB) through this machine's TLS-inspecting proxy was seen reset mid-body
     // once on a loaded host: one retry for a network error only (a certificate error never is).
-    if (r.code !== 0 && /ECONNRESET|ETIMEDOUT|network aborted/.test(r.stderr) && !/CERT|certificate/i.test(r.stderr)) r = await run(['claude', '--version']);
+    if (r.code !== 0 && /ECONNRESET|ETIMEDOUT|network aborted/.test(r.stderr) && !/CERT|certificate/i.test(r.stderr)) r = await run(['claude', '--version'], { env: HOST_OFFLINE });
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /the host could not fetch claude .*; installing it in the container/);
     assert.match(r.stderr, /installing claude \(@anthropic-ai\/claude-code\)/);
     assert.match(r.stdout, /\d+\.\d+\.\d+/);
     assert.ok(egressLog(proj).some((l) => l.host === 'registry.npmjs.org' && l.decision === 'allow'));
@@ -187,18 +193,18 @@ describe('the agent container', () => {
     assert.equal(rows.find((x) => x.name === 'codex')?.version, null);
     const rebuild = await vb(t, proj, ['rebuild'], LONG);
     assert.equal(rebuild.code, 0, rebuild.stderr);
-    const again = await run(['claude', '--version']);
+    const again = await run(['claude', '--version'], { env: HOST_OFFLINE });
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /installing claude/);
     assert.equal(again.stdout, r.stdout);
   });
 
-  it('`vibebox update <agent>` reinstalls it through the proxy and it still runs', { timeout: 1_200_000 }, async () => {
-    let r = await vb(t, proj, ['update', 'claude'], LONG);
-    if (r.code !== 0 && /ECONNRESET|ETIMEDOUT|network aborted/.test(r.stderr) && !/CERT|certificate/i.test(r.stderr)) r = await vb(t, proj, ['update', 'claude'], LONG);
+  it('a host that cannot fetch: `vibebox update <agent>` reinstalls it through the proxy and it still runs', { timeout: 1_200_000 }, async () => {
+    let r = await vb(t, proj, ['update', 'claude'], { ...LONG, env: HOST_OFFLINE });
+    if (r.code !== 0 && /ECONNRESET|ETIMEDOUT|network aborted/.test(r.stderr) && !/CERT|certificate/i.test(r.stderr)) r = await vb(t, proj, ['update', 'claude'], { ...LONG, env: HOST_OFFLINE });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /installing claude/);
-    const v = await run(['claude', '--version']);
+    const v = await run(['claude', '--version'], { env: HOST_OFFLINE });
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, /\d+\.\d+\.\d+/);
     const bad = await vb(t, proj, ['update'], LONG);

@@ -97,7 +97,7 @@ describe('kit build (esbuild, real files)', { skip: !BUILT && 'needs `npm run bu
       assert.equal(statSync(r.keyFile).mode & 0o777, 0o600);
       const m = KitManifestFile.parse(JSON.parse(readFileSync(join(dir, 'dist', 'kit.json'), 'utf8')));
       assert.equal(m.key_fingerprint, keyFingerprint(key));
-      for (const f of ['server/index.mjs', 'server/runnable.mjs', 'server/node_modules/better-sqlite3/build/Release/better_sqlite3.node', '.env.example', 'Dockerfile', '.dockerignore'])
+      for (const f of ['server/index.mjs', 'server/runnable.mjs', 'server/node_modules/@photostructure/sqlite/prebuilds/linux-' + process.arch + '/@photostructure+sqlite.glibc.node', '.env.example', 'Dockerfile', '.dockerignore'])
         assert.ok(existsSync(join(dir, 'dist', f)), f);
       assert.match(readFileSync(join(dir, 'dist', '.dockerignore'), 'utf8'), /^kit\.key$/m);
       const again = await buildKit(join(dir, 'agent.ts'), { out: join(dir, 'dist'), version: '2.0.1', project: dir });

@@ -1,8 +1,10 @@
 // LocalServer storage: outputs parked on the box's own disk, fetched by the client through
-// GET /files/:id. The index lives in better-sqlite3 (WAL, so readers never wait on the sweeper's
-// writes) and survives a restart. A removed file leaves a tombstone row so the route can tell
+// GET /files/:id. The index lives in SQLite (WAL, so readers never wait on the sweeper's writes)
+// and survives a restart; the binding is @photostructure/sqlite (node:sqlite's API, a Node-API
+// addon whose prebuilt Linux binaries ship in its npm package: it loads in whatever Node the kit's
+// container runs, unlike an addon built for one Node ABI). A removed file leaves a tombstone row so the route can tell
 // "expired or consumed" (410) from "never existed" (404); tombstones are purged after a while.
-import Database from 'better-sqlite3';
+import { DatabaseSync, type DatabaseSyncInstance } from '@photostructure/sqlite';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, type ReadStream } from 'node:fs';
 import { copyFile, open, readFile, rm } from 'node:fs/promises';
@@ -46,7 +48,7 @@ export type Opened = Exclude<Lookup, { status: 'ok' }> | (Extract<Lookup, { stat
 export class LocalServerStorage implements StorageAdapter {
   readonly name = 'localServer';
   readonly writable = true;
-  private readonly db: Database.Database;
+  private readonly db: DatabaseSyncInstance;
   private readonly filesDir: string;
   private readonly now: () => number;
   private readonly defaultTtlMs: number;
@@ -56,9 +58,9 @@ export class LocalServerStorage implements StorageAdapter {
   constructor(private readonly opts: LocalServerOptions) {
     this.filesDir = join(opts.dir, 'files');
     mkdirSync(this.filesDir, { recursive: true, mode: 0o700 });
-    this.db = new Database(join(opts.dir, 'index.sqlite'));
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db = new DatabaseSync(join(opts.dir, 'index.sqlite'));
+    this.db.exec('PRAGMA journal_mode = WAL');
+    this.db.exec('PRAGMA busy_timeout = 5000');
     this.db.exec(`CREATE TABLE IF NOT EXISTS files (
       id TEXT PRIMARY KEY, name TEXT NOT NULL, mime TEXT, size INTEGER NOT NULL,
       created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, gone TEXT);
@@ -69,7 +71,7 @@ export class LocalServerStorage implements StorageAdapter {
   }
 
   journalMode(): string {
-    return String(this.db.pragma('journal_mode', { simple: true }));
+    return String((this.db.prepare('PRAGMA journal_mode').get() as { journal_mode?: unknown } | undefined)?.journal_mode);
   }
 
   private pathOf(id: string): string {
@@ -98,7 +100,7 @@ export class LocalServerStorage implements StorageAdapter {
 
   lookup(id: string): Lookup {
     if (!ID_RE.test(id)) return { status: 'unknown' };
-    const row = this.db.prepare('SELECT * FROM files WHERE id = ?').get(id) as Row | undefined;
+    const row = this.db.prepare('SELECT * FROM files WHERE id = ?').get(id) as unknown as Row | undefined;
     if (!row) return { status: 'unknown' };
     if (row.gone) return { status: 'gone', reason: row.gone };
     if (row.expires_at <= this.now()) return { status: 'gone', reason: 'expired' };
@@ -121,7 +123,7 @@ export class LocalServerStorage implements StorageAdapter {
     }
     if (consume) {
       const claimed = this.db.prepare("UPDATE files SET gone = 'consumed' WHERE id = ? AND gone IS NULL AND expires_at > ?").run(id, this.now());
-      if (claimed.changes !== 1) {
+      if (Number(claimed.changes) !== 1) {
         await fh.close();
         const now = this.lookup(id);
         return now.status === 'ok' ? { status: 'gone', reason: 'consumed' } : now;
@@ -144,11 +146,11 @@ export class LocalServerStorage implements StorageAdapter {
   /** Remove expired files (leaving tombstones) and purge old tombstones. Returns files removed. */
   async sweep(): Promise<number> {
     const now = this.now();
-    const expired = this.db.prepare('SELECT id FROM files WHERE gone IS NULL AND expires_at <= ?').all(now) as { id: string }[];
+    const expired = this.db.prepare('SELECT id FROM files WHERE gone IS NULL AND expires_at <= ?').all(now) as unknown as { id: string }[];
     const mark = this.db.prepare("UPDATE files SET gone = 'expired' WHERE id = ? AND gone IS NULL");
     let removed = 0;
     for (const { id } of expired) {
-      if (mark.run(id).changes === 1) {
+      if (Number(mark.run(id).changes) === 1) {
         await rm(this.pathOf(id), { force: true });
         removed++;
       }
