@@ -34,7 +34,7 @@
  * mode the user has named it, in blocklist mode nothing has, so they are refused there.
  */
 import { isIP, isIPv4, isIPv6 } from 'node:net';
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 import { hasUnsafeText, shown } from '../guest/shown.js';
 
 export type NetworkPolicy = { mode: 'allowlist' | 'blocklist'; entries: string[] };
@@ -139,6 +139,10 @@ export function normalizeHost(input: string): string | null {
   const ascii = domainToASCII(h);
   if (ascii === '') return null;
   if (isIPv4(ascii)) return ascii;
+  // A punycode label that does not decode: Node 20 refuses it ('' above), Node 22+ passes it
+  // through unchanged. Refuse it on every Node: the name must survive the round trip.
+  const unicode = domainToUnicode(ascii);
+  if (unicode.split('.').some((l) => l.startsWith('xn--')) || domainToASCII(unicode) !== ascii) return null;
   if (ascii.length > 253) return null;
   const labels = ascii.split('.');
   for (const label of labels) {
