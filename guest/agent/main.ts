@@ -163,6 +163,24 @@ function handle(msg: HostMessage): void {
       execs.set(id, new Exec({ ...msg, env }, identity(msg.user), sink));
       return;
     }
+    case 'op': {
+      // A typed container op: progress events, then one result or error (containers/op-requests.ts).
+      const id = msg.id;
+      let c: typeof Containers;
+      try {
+        c = loadContainers();
+      } catch (e) {
+        send({ type: 'op_error', id, error: { code: 'E_CONTAINER', message: `the container runtime is not in this guest image (${(e as Error).message.split('\n')[0]})`.slice(0, 8192), exitCode: 1 } });
+        return;
+      }
+      const v = identity('vibe');
+      void c.runOpRequest(
+        { request: msg.request, spec: msg.spec, env: { ...setupEnv, ...msg.env } },
+        { event: (event) => send({ type: 'op_event', id, event }), result: (result) => send({ type: 'op_result', id, result }), error: (error) => send({ type: 'op_error', id, error }) },
+        { dockerd: () => dockerdOnDemand(setupEnv), who: { uid: v.uid, gid: v.gid } },
+      );
+      return;
+    }
     case 'stdin_end':
       execs.get(msg.id)?.stdinEnd();
       return;
