@@ -175,7 +175,7 @@ function handle(msg: HostMessage): void {
       }
       const v = identity('vibe');
       void c.runOpRequest(
-        { request: msg.request, spec: msg.spec, env: { ...setupEnv, ...msg.env } },
+        { request: msg.request, spec: msg.spec, env: msg.env },
         { event: (event) => send({ type: 'op_event', id, event }), result: (result) => send({ type: 'op_result', id, result }), error: (error) => send({ type: 'op_error', id, error }) },
         { dockerd: () => dockerdOnDemand(setupEnv), who: { uid: v.uid, gid: v.gid } },
       );

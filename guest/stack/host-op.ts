@@ -15,7 +15,7 @@ import { parseHostArgv } from './api.js';
 import { ensureController } from './controller-container.js';
 import { HOST_SOCKET } from './vm-paths.js';
 import { readProgress } from './progress-stream.js';
-import { StackApplyStatus, StackStatusResult, type OpRequest, type OpResult } from '../protocol.js';
+import { MAX_OP_LINE, MAX_OP_TEXT, StackApplyStatus, type OpRequest, type OpResult, type StackStatusResult } from '../protocol.js';
 
 export type StackRequest = Extract<OpRequest, { op: `stack_${string}` }>;
 
@@ -71,6 +71,27 @@ async function controllerUp(line: (s: string) => void, socket?: string): Promise
   return HOST_SOCKET;
 }
 
+/** The status as the controller answers it (controller.ts status): only what the host shows is kept. */
+const StatusAnswer = z.object({
+  live: z.boolean(),
+  down: z.boolean(),
+  services: z.array(z.object({ name: z.string(), image: z.string(), state: z.string(), health: z.string().nullable() })),
+  last_apply: z.object({ status: z.string(), reason: z.string(), time: z.string() }).nullable(),
+  proposed: z.object({ time: z.string(), hash: z.string() }).nullable(),
+});
+
+const cut = (s: string, n = 1024) => s.slice(0, n);
+
+function statusOf(a: z.infer<typeof StatusAnswer>): StackStatusResult {
+  return {
+    live: a.live,
+    down: a.down,
+    services: a.services.slice(0, 256).map((x) => ({ name: cut(x.name), image: cut(x.image), state: cut(x.state), health: x.health === null ? null : cut(x.health) })),
+    last_apply: a.last_apply ? { status: cut(a.last_apply.status), reason: cut(a.last_apply.reason, MAX_OP_LINE), time: cut(a.last_apply.time) } : null,
+    proposed: a.proposed ? { time: cut(a.proposed.time), hash: cut(a.proposed.hash) } : null,
+  };
+}
+
 /** The proposal as the controller's host API answers it (controller.ts, route proposal). */
 const ProposalAnswer = z.object({ proposed: z.boolean(), hash: z.string().nullable(), diff: z.string(), empty: z.boolean() });
 
@@ -94,14 +115,14 @@ export async function stackRequest(r: StackRequest, line: (s: string) => void, d
       return { kind: 'stack_plan', proposed: p.proposed, hash: p.hash, diff: p.diff, empty: p.empty };
     }
     case 'stack_status':
-      return { kind: 'stack_status', status: StackStatusResult.parse(await getJson(socket, '/v1/status')) };
+      return { kind: 'stack_status', status: statusOf(StatusAnswer.parse(await getJson(socket, '/v1/status'))) };
     case 'stack_apply': {
       const o = await runProgress(socket, '/v1/apply', { dryRun: r.dryRun, expect: r.expect }, line);
       const status = StackApplyStatus.safeParse(o.status);
       return {
         kind: 'stack_apply',
         status: status.success ? status.data : 'error',
-        ...(o.reason !== undefined ? { reason: o.reason } : {}),
+        ...(o.reason !== undefined ? { reason: cut(o.reason, MAX_OP_TEXT) } : {}),
         ...(o.services ? { services: o.services } : {}),
         ...(o.network !== undefined ? { network: o.network } : {}),
         ...(o.seconds !== undefined ? { seconds: o.seconds } : {}),
@@ -111,7 +132,7 @@ export async function stackRequest(r: StackRequest, line: (s: string) => void, d
     case 'stack_down':
     case 'stack_destroy': {
       const o = await runProgress(socket, r.op === 'stack_down' ? '/v1/down' : '/v1/destroy', {}, line);
-      return { kind: 'stack_changed', ok: o.ok === true, ...(o.reason !== undefined ? { reason: o.reason } : {}) };
+      return { kind: 'stack_changed', ok: o.ok === true, ...(o.reason !== undefined ? { reason: cut(o.reason, MAX_OP_TEXT) } : {}) };
     }
   }
 }
