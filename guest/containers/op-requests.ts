@@ -14,6 +14,7 @@ import { ensureProjectImage } from '../docker/project-image.js';
 import { install, userOf } from './ops.js';
 import { kitOp, listKits } from './kit.js';
 import { stackRequest } from '../stack/host-op.js';
+import type { ExecControl } from '../exec-control.js';
 
 export interface OpFrameRequest {
   request: OpRequest;
@@ -72,13 +73,24 @@ export function failureOf(e: unknown): OpFailure {
   return { code: 'E_CONTAINER', message: cut((e as Error)?.message ?? String(e)), exitCode: 1 };
 }
 
+/** What the agent keeps of a running op: the client's signal (its ^C, or its leaving) reaches an install. */
+export interface OpControl {
+  signal(sig: string): void;
+}
+
 /** Run one typed op; exactly one of sink.result and sink.error is called, after its events. */
-export async function runOpRequest(req: OpFrameRequest, sink: OpFrameSink, deps: OpFrameDeps): Promise<void> {
+export function runOpRequest(req: OpFrameRequest, sink: OpFrameSink, deps: OpFrameDeps): OpControl & { done: Promise<void> } {
+  let current: ExecControl | null = null;
+  const done = answer(req, sink, deps, (x) => (current = x));
+  return { done, signal: (sig) => current?.signal(sig) };
+}
+
+async function answer(req: OpFrameRequest, sink: OpFrameSink, deps: OpFrameDeps, track: (x: ExecControl | null) => void): Promise<void> {
   const line = (s: string) => {
     for (const e of lineEvents(s)) sink.event(e);
   };
   try {
-    const r = OpResult.safeParse(await dispatch(req, line, deps));
+    const r = OpResult.safeParse(await dispatch(req, line, deps, track));
     // A result the host would refuse (too big) is said here, rather than left unanswered.
     if (r.success) sink.result(r.data);
     else sink.error({ code: 'E_CONTAINER', message: `the ${req.request.op} result is not valid: ${r.error.issues[0]?.message ?? ''}`.slice(0, MAX_OP_LINE), exitCode: 1 });
@@ -87,7 +99,7 @@ export async function runOpRequest(req: OpFrameRequest, sink: OpFrameSink, deps:
   }
 }
 
-async function dispatch({ request: r, spec, env }: OpFrameRequest, line: (s: string) => void, deps: OpFrameDeps): Promise<OpResult> {
+async function dispatch({ request: r, spec, env }: OpFrameRequest, line: (s: string) => void, deps: OpFrameDeps, track: (x: ExecControl | null) => void): Promise<OpResult> {
   if (r.op.startsWith('stack_')) return stackRequest(r as Parameters<typeof stackRequest>[0], line, { dockerd: deps.dockerd });
   await deps.dockerd();
   switch (r.op) {
@@ -105,7 +117,7 @@ async function dispatch({ request: r, spec, env }: OpFrameRequest, line: (s: str
       const c = await ensureContainer(spec, deps.who, line);
       const out = new LineEvents((e) => line(e.kind === 'line' ? e.line : ''));
       try {
-        await install(c, agent, deps.who, line, (b) => out.push(b));
+        await install(c, agent, deps.who, line, (b) => out.push(b), track);
       } finally {
         out.end();
       }

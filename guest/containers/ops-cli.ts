@@ -58,7 +58,7 @@ function typedMain(args: string[]): Promise<number> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   return new Promise((resolve) => {
-    void runOpRequest(
+    const op = runOpRequest(
       { ...p, env },
       {
         event: (e) => process.stderr.write(`${e.line}\n`),
@@ -73,6 +73,7 @@ function typedMain(args: string[]): Promise<number> {
       },
       { dockerd: dockerdViaAgent, who: vibeIds() },
     );
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => op.signal(sig));
   });
 }
 

@@ -1,7 +1,8 @@
 // What the guest agent tells the supervisor over the agent channel: its hello (then the setup
-// goes out), setup done (the session runs), an exec's start and end, a :command's request, log
-// lines, the answer to a suspend and to a forward, a container op's progress and outcome. All of it is guest input: text is cleaned,
-// sizes are capped, and a request may end only its own exec (guest-requests.ts).
+// goes out), setup done (the session runs), an exec's start and end, a container op's progress
+// and outcome, a :command's request, log lines, the answer to a suspend and to a forward. All of
+// it is guest input: text is cleaned or capped by the schema, and a request may end only its
+// own exec (guest-requests.ts).
 import { VibeboxError } from '../errors.js';
 import { PROTOCOL_VERSION, type AgentMessage } from '../../guest/protocol.js';
 import type { ClientsHub } from './clients-hub.js';
