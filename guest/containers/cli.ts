@@ -21,7 +21,7 @@ import { controllerMain } from '../stack/controller.js';
 import { ensureController } from '../stack/controller-container.js';
 
 export { BASE_IMAGE, ensureBaseImage, ensureController, ensureProjectImage, projectImageTag, runOpRequest, startOp };
-export type { OpDeps, OpHandle, OpRequest, OpSink } from './ops.js';
+export type { ExecOpRequest, OpDeps, OpHandle, OpSink } from './ops.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { ContainerOp, ContainerSpec, GUEST_COMMAND_SOCKET, OpRequest } from '../protocol.js';
 import { socketAnswers } from '../socket-answers.js';
 import { DOCKER_SOCKET } from '../docker/engine.js';
-import { startOp, stopRunnerHub, type OpRequest as ExecOpRequest } from './ops.js';
+import { startOp, stopRunnerHub, type ExecOpRequest } from './ops.js';
 import { runOpRequest } from './op-requests.js';
 
 export const OP_COMMANDS: readonly string[] = [...ContainerOp.shape.op.options, 'op'];

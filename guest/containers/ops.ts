@@ -16,7 +16,7 @@ import { pollUntil } from '../poll.js';
 import { stackLogs } from '../stack/host-op.js';
 import type { ExecControl } from '../exec-control.js';
 
-export interface OpRequest {
+export interface ExecOpRequest {
   op: ContainerOp;
   argv: string[];
   /** The exec's environment (the agent's setup env and the client's): only `pass` names go in. */
@@ -59,7 +59,7 @@ export interface OpHandle extends ExecControl {
 
 class Usage extends Error {}
 
-export function startOp(req: OpRequest, sink: OpSink, deps: OpDeps): OpHandle {
+export function startOp(req: ExecOpRequest, sink: OpSink, deps: OpDeps): OpHandle {
   if (deps.runner && !hub) hub = new RunnerHub();
   const h = new Handle();
   const line = (s: string) => sink.stderr(Buffer.from(s.endsWith('\n') ? s : s + '\n'));
@@ -138,7 +138,7 @@ class Handle implements OpHandle {
   }
 }
 
-function passEnv(req: OpRequest, root: boolean): Record<string, string> {
+function passEnv(req: ExecOpRequest, root: boolean): Record<string, string> {
   const env: Record<string, string> = { ...PROXY_ENV };
   for (const name of req.op.pass ?? []) {
     const v = req.env[name];
@@ -194,7 +194,7 @@ export async function install(c: ContainerInfo, a: AgentDef, who: Who, line: (s:
   if (r.code !== 0) throw new VibeboxError('E_CONTAINER', `installing ${a.name} failed (exit ${r.code})`, 'see the output above; vibebox update ' + a.name + ' retries');
 }
 
-async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, started: () => void): Promise<Outcome> {
+async function dispatch(req: ExecOpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, started: () => void): Promise<Outcome> {
   const { op } = req;
   const agent = op.agent === undefined ? undefined : findAgent(op.agent);
   if (op.agent !== undefined && !agent) throw new Usage(unknownAgentLine(op.agent));
@@ -209,7 +209,7 @@ async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, l
 }
 
 /** `stack logs`: a signal (the user's ^C) ends the stream. */
-async function stack(req: OpRequest, sink: OpSink, h: Handle, line: (s: string) => void): Promise<number> {
+async function stack(req: ExecOpRequest, sink: OpSink, h: Handle, line: (s: string) => void): Promise<number> {
   let onSignal: (() => void) | null = null;
   h.attach({
     stdin: () => undefined,
@@ -222,7 +222,7 @@ async function stack(req: OpRequest, sink: OpSink, h: Handle, line: (s: string) 
   return stackLogs(req.argv, { stdout: (b) => sink.stdout(b), line, onSignal: (f) => (onSignal = f) });
 }
 
-async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, agent: AgentDef | undefined, started: () => void): Promise<Outcome> {
+async function run(req: ExecOpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, agent: AgentDef | undefined, started: () => void): Promise<Outcome> {
   const root = req.op.root === true;
   const t0 = Date.now();
   const c = await ensureContainer(req.op.spec, deps.who, line);

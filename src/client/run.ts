@@ -34,7 +34,7 @@ const isTTY = () => Boolean(process.stderr.isTTY);
 // Boot progress quotes the guest (its console, its errors): escaped before the dim styling.
 export const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${shown(line)}\x1b[0m\n` : `${shown(line)}\n`);
 
-/** A container op other than `run` prints review output rendered in the VM: the host escapes it. */
+/** A container exec other than `run` (stack logs) prints what a service wrote: the host escapes it. */
 export const reviewOutput = (c: ContainerRequest | undefined): boolean => c !== undefined && c.op !== 'run';
 
 /** `afterReset`: we are reattaching after a guest-requested :new, so never ask y/N here (see run). */
