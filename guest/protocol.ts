@@ -5,7 +5,7 @@
 import * as z from 'zod';
 import { MAX_CA_PEM_BYTES } from './ca-certs.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const AGENT_PORT_NAME = 'org.vibebox.agent.0';
 /** Unix socket inside the guest where the :commands reach the agent. */
 /** The egress proxy as the VM reaches it: QEMU's guestfwd carries this address to the host proxy
@@ -96,30 +96,16 @@ export const ContainerSpec = z.strictObject({
 });
 export type ContainerSpec = z.infer<typeof ContainerSpec>;
 
-export const KitOp = z.strictObject({
-  action: z.enum(['serve', 'stop', 'ls']),
-  name: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/).optional(),
-  /** serve: the kit's dist directory in the VM (under /workspace). */
-  dir: z
-    .string()
-    .regex(/^\/workspace(\/|$)/)
-    .refine((d) => !d.split('/').includes('..'), 'must not leave /workspace')
-    .optional(),
-});
-export type KitOp = z.infer<typeof KitOp>;
-
 /**
- * An exec whose target is the project's agent container rather than the VM. The exec's
- * stdio, exit status, resize and signals work as for a VM exec; progress goes to its stderr.
+ * An exec whose target is the project's agent container rather than the VM: the container
+ * operations that are interactive commands. The exec's stdio, exit status, resize and signals
+ * work as for a VM exec; progress goes to its stderr.
  *   run      argv in the container (a login shell when argv is empty; `agent` runs that agent with argv as its flags)
- *   agents   list the known agents with installed versions (stdout; JSON with --json in argv)
- *   update   reinstall `agent` at its latest version
- *   changes  print the container's uncommitted changes (summary)
- *   commit   bake the container into the project image; reset: discard it; rebuild: rebuild layers, recreate
- *   stack    the host-only stack commands, argv = [diff|apply|down|destroy|status|logs|image, …]
+ *   stack    `logs <service> [-f]` of a stack service: a stream the user ends with ^C
+ * Every other container operation is a typed request (OpRequest, below).
  */
 export const ContainerOp = z.strictObject({
-  op: z.enum(['run', 'agents', 'update', 'changes', 'commit', 'reset', 'rebuild', 'kit', 'stack']),
+  op: z.enum(['run', 'stack']),
   agent: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).optional(),
   /** run with `agent`: the host's verified copy to run, `<agent>/<version>-<hash>` under the read-only agent store. */
   tree: z.string().regex(/^[a-z][a-z0-9-]{0,31}\/[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}-[0-9a-f]{16}$/).optional(),
@@ -128,10 +114,109 @@ export const ContainerOp = z.strictObject({
   /** Names of exec env entries that go into the container process (keys from ~/.vibebox/.env); never stored in the container's config. */
   pass: z.array(envName).max(256).optional(),
   spec: ContainerSpec,
-  /** op kit: serve a built kit (its dist/ under /workspace) in a container, stop one, or list them. */
-  kit: KitOp.optional(),
 });
 export type ContainerOp = z.infer<typeof ContainerOp>;
+
+// ---- container operations as frames (docs/architecture.md, Channels: container operations) ----
+// The host sends one `op` with a typed request; the guest answers with `op_event`s (progress
+// lines, shown escaped on the host) and one `op_result` or `op_error`. Everything the guest
+// sends here is hostile input on the host: sizes are capped, names match what the guest may
+// name, and free text is only ever printed through shown().
+
+/** One progress line (a longer line is split by the sender). */
+export const MAX_OP_LINE = 8 * 1024;
+/** A text rendered in the VM for review (a diff, a summary): shown line by line on the host. */
+export const MAX_OP_TEXT = 1024 * 1024;
+const opLine = z.string().max(MAX_OP_LINE);
+const opText = z.string().max(MAX_OP_TEXT);
+const kitName = z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/);
+const agentName = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/);
+/** The stack-controller's proposal identity (guest/stack/controller.ts proposalHash). */
+export const ProposalHash = z.string().regex(/^[0-9a-f]{16}$/);
+const stackImageName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/);
+const debName = z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+:~-]+)?$/);
+
+export const OpRequest = z.discriminatedUnion('op', [
+  /** The known agents with their installed versions. */
+  z.strictObject({ op: z.literal('agents') }),
+  /** Reinstall an agent at its latest version. */
+  z.strictObject({ op: z.literal('update'), agent: agentName }),
+  /** The agent container's uncommitted changes. */
+  z.strictObject({ op: z.literal('changes') }),
+  z.strictObject({ op: z.literal('commit') }),
+  z.strictObject({ op: z.literal('reset') }),
+  z.strictObject({ op: z.literal('rebuild') }),
+  /** Serve a built kit (its dist/ under /workspace); its key and variables come in the op's env. */
+  z.strictObject({
+    op: z.literal('kit_serve'),
+    name: kitName,
+    dir: z
+      .string()
+      .max(4096)
+      .regex(/^\/workspace(\/|$)/)
+      .refine((d) => !d.split('/').includes('..'), 'must not leave /workspace'),
+  }),
+  z.strictObject({ op: z.literal('kit_stop'), name: kitName }),
+  z.strictObject({ op: z.literal('kit_ls') }),
+  /** What apply would do: the proposal's diff and its identity. */
+  z.strictObject({ op: z.literal('stack_plan') }),
+  /** Apply the proposal the user saw: refused (`changed`) when the proposal is no longer `expect`. */
+  z.strictObject({ op: z.literal('stack_apply'), expect: ProposalHash, dryRun: z.boolean() }),
+  z.strictObject({ op: z.literal('stack_status') }),
+  z.strictObject({ op: z.literal('stack_down') }),
+  z.strictObject({ op: z.literal('stack_destroy') }),
+  z.strictObject({ op: z.literal('stack_image'), name: stackImageName, apt: z.array(debName).max(256), run: z.array(z.string().min(1).max(4096)).max(64) }),
+]);
+export type OpRequest = z.infer<typeof OpRequest>;
+export type OpName = OpRequest['op'];
+
+export const OpEvent = z.discriminatedUnion('kind', [
+  /** Progress, for the user's stderr. */
+  z.strictObject({ kind: z.literal('line'), line: opLine }),
+]);
+export type OpEvent = z.infer<typeof OpEvent>;
+
+const shortText = z.string().max(1024);
+export const StackStatusResult = z.strictObject({
+  live: z.boolean(),
+  down: z.boolean(),
+  services: z.array(z.strictObject({ name: shortText, image: shortText, state: shortText, health: shortText.nullable() })).max(256),
+  last_apply: z.strictObject({ status: shortText, reason: opLine, time: shortText }).nullable(),
+  proposed: z.strictObject({ time: shortText, hash: shortText }).nullable(),
+});
+export type StackStatusResult = z.infer<typeof StackStatusResult>;
+
+export const StackApplyStatus = z.enum(['applied', 'dry_run', 'rejected', 'rolled_back', 'nothing', 'changed', 'error']);
+
+export const OpResult = z.discriminatedUnion('kind', [
+  /** The op did what it says (its progress lines said how). */
+  z.strictObject({ kind: z.literal('done') }),
+  z.strictObject({ kind: z.literal('agents'), rows: z.array(z.strictObject({ name: agentName, package: shortText, version: shortText.nullable() })).max(64) }),
+  /** The summary of the container's changes as the VM renders it ('' when none matter). */
+  z.strictObject({ kind: z.literal('changes'), text: opText }),
+  z.strictObject({ kind: z.literal('kits'), kits: z.array(z.strictObject({ name: shortText, state: shortText })).max(1024) }),
+  /** kit_stop: whether a kit of that name was running. */
+  z.strictObject({ kind: z.literal('kit_stopped'), found: z.boolean() }),
+  z.strictObject({ kind: z.literal('stack_plan'), proposed: z.boolean(), hash: ProposalHash.nullable(), diff: opText, empty: z.boolean() }),
+  z.strictObject({ kind: z.literal('stack_status'), status: StackStatusResult }),
+  z.strictObject({
+    kind: z.literal('stack_apply'),
+    status: StackApplyStatus,
+    reason: opText.optional(),
+    services: z.array(shortText).max(256).optional(),
+    network: shortText.optional(),
+    seconds: z.number().min(0).optional(),
+    steps: z.number().int().min(0).optional(),
+  }),
+  /** stack_down, stack_destroy. */
+  z.strictObject({ kind: z.literal('stack_changed'), ok: z.boolean(), reason: opText.optional() }),
+  z.strictObject({ kind: z.literal('stack_image'), tag: z.string().regex(/^local\/[a-z0-9][a-z0-9._-]{0,62}:[0-9a-f]{16}$/) }),
+]);
+export type OpResult = z.infer<typeof OpResult>;
+
+/** Why an op failed: one line as a VibeboxError prints it, and the exit code (2 bad input, 1 failure). */
+export const OpFailure = z.strictObject({ code: z.string().regex(/^E_[A-Z_]{1,40}$/), message: opLine, hint: opLine.optional(), exitCode: z.number().int().min(1).max(255) });
+export type OpFailure = z.infer<typeof OpFailure>;
 
 export const MountSpec = z.strictObject({
   tag: z.string().regex(/^[a-z0-9_-]{1,36}$/),
@@ -156,6 +241,8 @@ export const HostMessage = z.discriminatedUnion('type', [
     /** Present: the exec runs in the agent container (argv may then be empty). */
     container: ContainerOp.optional(),
   }).refine((m) => m.argv.length > 0 || m.container !== undefined, 'an exec in the VM needs a command'),
+  /** A container operation that is not an interactive command: answered by op_event…, then op_result or op_error. */
+  z.strictObject({ type: z.literal('op'), id, request: OpRequest, spec: ContainerSpec, env }),
   z.strictObject({ type: z.literal('stdin_end'), id }),
   z.strictObject({ type: z.literal('resize'), id, cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), id, signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
@@ -197,6 +284,9 @@ export const AgentMessage = z.discriminatedUnion('type', [
     node: z.string(),
   }),
   z.strictObject({ type: z.literal('started'), id, pid: z.number().int() }),
+  z.strictObject({ type: z.literal('op_event'), id, event: OpEvent }),
+  z.strictObject({ type: z.literal('op_result'), id, result: OpResult }),
+  z.strictObject({ type: z.literal('op_error'), id, error: OpFailure }),
   z.strictObject({ type: z.literal('exit'), id, code: z.number().int().nullable(), signal: z.string().nullable() }),
   z.strictObject({
     type: z.literal('exec_error'),

@@ -25,6 +25,8 @@ declare const VIBEBOX_VERSION: string;
 /** A VM exec, or an exec in the agent container (same controls). */
 type ExecHandle = Pick<Exec, 'pid' | 'stdin' | 'stdinEnd' | 'resize' | 'signal' | 'pause' | 'resume'>;
 const execs = new Map<number, ExecHandle>();
+/** Typed container ops running: a signal for one (the client's ^C or its leaving) reaches it. */
+const ops = new Map<number, { signal(sig: string): void }>();
 
 // The container code is a separate bundle, loaded on the first exec that targets the container:
 // the agent's start-up (the VM's readiness) does not parse it.
@@ -183,6 +185,26 @@ function handle(msg: HostMessage): void {
       execs.set(id, new Exec({ ...msg, env }, identity(msg.user), sink));
       return;
     }
+    case 'op': {
+      // A typed container op: progress events, then one result or error (containers/op-requests.ts).
+      const id = msg.id;
+      let c: typeof Containers;
+      try {
+        c = loadContainers();
+      } catch (e) {
+        send({ type: 'op_error', id, error: { code: 'E_CONTAINER', message: `the container runtime is not in this guest image (${(e as Error).message.split('\n')[0]})`.slice(0, 8192), exitCode: 1 } });
+        return;
+      }
+      const v = identity('vibe');
+      const op = c.runOpRequest(
+        { request: msg.request, spec: msg.spec, env: msg.env },
+        { event: (event) => send({ type: 'op_event', id, event }), result: (result) => send({ type: 'op_result', id, result }), error: (error) => send({ type: 'op_error', id, error }) },
+        { dockerd: () => dockerdOnDemand(setupEnv), who: { uid: v.uid, gid: v.gid } },
+      );
+      ops.set(id, op);
+      void op.done.finally(() => ops.delete(id));
+      return;
+    }
     case 'stdin_end':
       execs.get(msg.id)?.stdinEnd();
       return;
@@ -190,7 +212,7 @@ function handle(msg: HostMessage): void {
       execs.get(msg.id)?.resize(msg.cols, msg.rows);
       return;
     case 'signal':
-      execs.get(msg.id)?.signal(msg.signal);
+      (execs.get(msg.id) ?? ops.get(msg.id))?.signal(msg.signal);
       return;
     case 'setup': {
       try {

@@ -14,14 +14,15 @@ import { BASE_IMAGE, ensureBaseImage } from '../docker/base-image.js';
 import { ensureProjectImage, projectImageTag } from '../docker/project-image.js';
 import { OP_COMMANDS, opMain } from './ops-cli.js';
 import { listenForRunner, startOp } from './ops.js';
+import { runOpRequest } from './op-requests.js';
 import { runnerMain } from './runner.js';
 import { agentStackMain } from '../stack/agent-cli.js';
 import { controllerMain } from '../stack/controller.js';
 import { ensureController } from '../stack/controller-container.js';
 import { warmContainers } from './container.js';
 
-export { BASE_IMAGE, ensureBaseImage, ensureController, ensureProjectImage, listenForRunner, projectImageTag, startOp, warmContainers };
-export type { OpDeps, OpHandle, OpRequest, OpSink } from './ops.js';
+export { BASE_IMAGE, ensureBaseImage, ensureController, ensureProjectImage, listenForRunner, projectImageTag, runOpRequest, startOp, warmContainers };
+export type { ExecOpRequest, OpDeps, OpHandle, OpSink } from './ops.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 

@@ -8,7 +8,6 @@
 import { chownSync, closeSync, constants, fstatSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { KitManifestFile } from '../kit/main-schema.js';
 import { ensureKitImage } from './kit-image.js';
-import type { KitOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
 import { BASE_IMAGE } from '../docker/base-image.js';
 import { CONTAINER_PATH, KIT_PORT, kitContainerName } from './agent-create-body.js';
@@ -133,10 +132,22 @@ function readManifest(file: string): ReturnType<typeof KitManifestFile.parse> {
   return m.data;
 }
 
-export async function kitOp(op: KitOp, env: Record<string, string>, pass: readonly string[], who: Who, line: (s: string) => void, out: (s: string) => void): Promise<number> {
+/** What the kit ops ask (protocol OpRequest kit_serve, kit_stop, kit_ls). */
+export interface KitAction {
+  action: 'serve' | 'stop' | 'ls';
+  name?: string;
+  dir?: string;
+}
+
+/** The kits in this VM: name and container state (labels are guest text: the host escapes them). */
+export async function listKits(): Promise<{ name: string; state: string }[]> {
+  const cs = await listContainers(LABEL_ROLE, 'kit');
+  return cs.map((c) => ({ name: c.Labels?.[LABEL_KIT] ?? c.Names[0]?.replace(/^\//, '') ?? '', state: c.State }));
+}
+
+export async function kitOp(op: KitAction, env: Record<string, string>, pass: readonly string[], who: Who, line: (s: string) => void, out: (s: string) => void): Promise<number> {
   if (op.action === 'ls') {
-    const cs = await listContainers(LABEL_ROLE, 'kit');
-    for (const c of cs) out(`${c.Labels?.[LABEL_KIT] ?? c.Names[0]?.replace(/^\//, '')}\t${c.State}\n`);
+    for (const k of await listKits()) out(`${k.name}\t${k.state}\n`);
     return 0;
   }
   if (!op.name) throw new VibeboxError('E_USAGE', `kit ${op.action} needs a name`);

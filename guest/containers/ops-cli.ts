@@ -1,16 +1,18 @@
 // The container ops from a shell in the VM (as root), the same code the agent runs for an exec
-// with `container` (used by the VM tests until the host CLI drives them):
-//   node /opt/vibebox/guest-containers.js <op> [--root] [--runner] [--agent NAME] [--pass NAME]… [--spec JSON] [-- ARGV…]
+// with `container`, or for a typed op:
+//   node /opt/vibebox/guest-containers.js run|stack [--root] [--runner] [--agent NAME] [--pass NAME]… [--spec JSON] [-- ARGV…]
+//   node /opt/vibebox/guest-containers.js op '<OpRequest JSON>' [--spec JSON]   progress on stderr, the result as JSON on stdout
 // --runner makes this process the runner's listener for its runs (the agent's fast path; the
 // socket is taken over from the agent until the agent's next start: tests and measurements only).
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { ContainerOp, ContainerSpec, GUEST_COMMAND_SOCKET } from '../protocol.js';
+import { ContainerOp, ContainerSpec, GUEST_COMMAND_SOCKET, OpRequest } from '../protocol.js';
 import { socketAnswers } from '../socket-answers.js';
 import { DOCKER_SOCKET } from '../docker/engine.js';
-import { startOp, stopRunnerHub, type OpRequest } from './ops.js';
+import { startOp, stopRunnerHub, type ExecOpRequest } from './ops.js';
+import { runOpRequest } from './op-requests.js';
 
-export const OP_COMMANDS: readonly string[] = ContainerOp.shape.op.options;
+export const OP_COMMANDS: readonly string[] = [...ContainerOp.shape.op.options, 'op'];
 
 /** The vibe user's ids from the VM's passwd. */
 export function vibeIds(): { uid: number; gid: number } {
@@ -37,7 +39,45 @@ async function dockerdViaAgent(): Promise<void> {
   if (!answer.startsWith('0')) throw new Error(`could not start the docker engine: ${answer.slice(2).trim()}`);
 }
 
-export function parseCliArgs(args: string[]): OpRequest & { runner: boolean } {
+/** `op '<json>' [--spec JSON]`: a typed op request. */
+export function parseTypedArgs(args: string[]): { request: OpRequest; spec: ContainerSpec } {
+  const [json, flag, specJson] = args;
+  const request = OpRequest.parse(JSON.parse(json ?? ''));
+  const spec = ContainerSpec.parse(flag === '--spec' ? JSON.parse(specJson ?? '{}') : { image: { apt: [], npm: [], run: [] } });
+  return { request, spec };
+}
+
+function typedMain(args: string[]): Promise<number> {
+  let p: ReturnType<typeof parseTypedArgs>;
+  try {
+    p = parseTypedArgs(args);
+  } catch (e) {
+    process.stderr.write(`vibebox: bad arguments: ${(e as Error).message.split('\n')[0]} (usage: guest-containers.js op '<request JSON>' [--spec JSON])\n`);
+    return Promise.resolve(2);
+  }
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return new Promise((resolve) => {
+    const op = runOpRequest(
+      { ...p, env },
+      {
+        event: (e) => process.stderr.write(`${e.line}\n`),
+        result: (r) => {
+          process.stdout.write(`${JSON.stringify(r)}\n`);
+          resolve(0);
+        },
+        error: (f) => {
+          process.stderr.write(`vibebox: ${f.message}${f.hint ? ` (${f.hint})` : ''}\n`);
+          resolve(f.exitCode);
+        },
+      },
+      { dockerd: dockerdViaAgent, who: vibeIds() },
+    );
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => op.signal(sig));
+  });
+}
+
+export function parseCliArgs(args: string[]): ExecOpRequest & { runner: boolean } {
   const [opName, ...rest] = args;
   let root = false;
   let agent: string | undefined;
@@ -66,7 +106,8 @@ export function parseCliArgs(args: string[]): OpRequest & { runner: boolean } {
 
 /** Run one op with this process's stdio; resolves with the exit code. */
 export function opMain(args: string[]): Promise<number> {
-  let req: OpRequest & { runner: boolean };
+  if (args[0] === 'op') return typedMain(args.slice(1));
+  let req: ExecOpRequest & { runner: boolean };
   try {
     req = parseCliArgs(args);
   } catch (e) {

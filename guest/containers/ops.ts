@@ -1,24 +1,22 @@
-// The container ops (protocol ContainerOp) as one exec each: output, exit status, stdin, resize
-// and signals as a VM exec has them; progress on stderr.
+// The container ops that are interactive commands (protocol ContainerOp: run, stack logs) as one
+// exec each: output, exit status, stdin, resize and signals as a VM exec has them; progress on
+// stderr. The other ops are typed requests (op-requests.ts).
 import { existsSync, lstatSync } from 'node:fs';
 import type { ContainerOp } from '../protocol.js';
 import { VibeboxError } from '../errors.js';
-import { AGENTS, STATE_HOME, agentsTable, findAgent, installCommand, packageOf, storeEntry, unknownAgentLine, versionCommand, type AgentDef } from './agents.js';
+import { STATE_HOME, findAgent, installCommand, packageOf, storeEntry, unknownAgentLine, type AgentDef } from './agents.js';
 import { changesSummary } from './changes.js';
-import { jsonShown } from '../shown.js';
-import { COMMITTED_IMAGE, changesOf, ensureContainer, execCollect, hashOfSpec, type Who } from './container.js';
+import { changesOf, ensureContainer, execCollect, type Who } from './container.js';
 import { ContainerExec, type ExecOutput } from './container-exec.js';
 import { STATE_VOLUME } from './agent-create-body.js';
-import { AGENT_CONTAINER, LABEL_IMAGE, LABEL_SPEC, PROXY_ENV } from '../docker/names.js';
-import { commitContainer, inspectContainer, inspectImage, removeContainer, removeImage, type ContainerInfo } from '../docker/engine.js';
-import { ensureProjectImage } from '../docker/project-image.js';
+import { PROXY_ENV } from '../docker/names.js';
+import { type ContainerInfo } from '../docker/engine.js';
 import { RunnerExec, RunnerHub } from './runner-hub.js';
 import { pollUntil } from '../poll.js';
-import { kitOp } from './kit.js';
-import { stackOp } from '../stack/host-op.js';
+import { stackLogs } from '../stack/host-op.js';
 import type { ExecControl } from '../exec-control.js';
 
-export interface OpRequest {
+export interface ExecOpRequest {
   op: ContainerOp;
   argv: string[];
   /** The exec's environment (the agent's setup env and the client's): only `pass` names go in. */
@@ -66,7 +64,7 @@ export interface OpHandle extends ExecControl {
 
 class Usage extends Error {}
 
-export function startOp(req: OpRequest, sink: OpSink, deps: OpDeps): OpHandle {
+export function startOp(req: ExecOpRequest, sink: OpSink, deps: OpDeps): OpHandle {
   if (deps.runner && !hub) hub = new RunnerHub();
   const h = new Handle();
   const line = (s: string) => sink.stderr(Buffer.from(s.endsWith('\n') ? s : s + '\n'));
@@ -145,7 +143,7 @@ class Handle implements OpHandle {
   }
 }
 
-function passEnv(req: OpRequest, root: boolean): Record<string, string> {
+function passEnv(req: ExecOpRequest, root: boolean): Record<string, string> {
   const env: Record<string, string> = { ...PROXY_ENV };
   for (const name of req.op.pass ?? []) {
     const v = req.env[name];
@@ -157,7 +155,7 @@ function passEnv(req: OpRequest, root: boolean): Record<string, string> {
   return env;
 }
 
-function userOf(who: Who, root: boolean): string {
+export function userOf(who: Who, root: boolean): string {
   return root ? '0:0' : `${who.uid}:${who.gid}`;
 }
 
@@ -186,8 +184,12 @@ function storeProgram(a: AgentDef, tree: string, line: (s: string) => void): str
   return null;
 }
 
-async function install(c: ContainerInfo, a: AgentDef, deps: OpDeps, line: (s: string) => void, h: Handle, out: ExecOutput): Promise<void> {
-  const user = userOf(deps.who, false);
+/**
+ * Install (or update) an agent into the state volume. Its output is progress (`out`); `track`
+ * is told the installer's exec, so a signal reaches it.
+ */
+export async function install(c: ContainerInfo, a: AgentDef, who: Who, line: (s: string) => void, out: (b: Buffer) => void, track: (x: ExecControl | null) => void = () => undefined): Promise<void> {
+  const user = userOf(who, false);
   if (a.install.kind === 'pip') {
     // Only when the egress proxy lets the Python index through; otherwise say which hosts to allow.
     const probe = await execCollect(c.Id, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '30', `https://${a.install.hosts[0]}/simple/${a.install.pkg}/`], user);
@@ -198,120 +200,49 @@ async function install(c: ContainerInfo, a: AgentDef, deps: OpDeps, line: (s: st
   line(`vibebox: installing ${a.name} (${packageOf(a)}) into ${STATE_HOME}/.local`);
   const x = new ContainerExec();
   x.stdinEnd();
-  h.current = x;
-  // The installer's output is progress: it goes to stderr, stdout stays the command's.
-  const r = await x.run(c.Id, { Cmd: installCommand(a), User: user, WorkingDir: STATE_HOME, Env: Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`), Tty: false }, { stdout: out.stderr, stderr: out.stderr });
-  h.current = null;
+  track(x);
+  // The installer's output is progress: stdout stays the command's.
+  const r = await x.run(c.Id, { Cmd: installCommand(a), User: user, WorkingDir: STATE_HOME, Env: Object.entries(PROXY_ENV).map(([k, v]) => `${k}=${v}`), Tty: false }, { stdout: out, stderr: out });
+  track(null);
   if (r.code !== 0) throw new VibeboxError('E_CONTAINER', `installing ${a.name} failed (exit ${r.code})`, 'see the output above; vibebox update ' + a.name + ' retries');
 }
 
-async function dispatch(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, started: () => void): Promise<Outcome> {
+async function dispatch(req: ExecOpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, started: () => void): Promise<Outcome> {
   const { op } = req;
   const agent = op.agent === undefined ? undefined : findAgent(op.agent);
   if (op.agent !== undefined && !agent) throw new Usage(unknownAgentLine(op.agent));
-  if (op.op === 'update' && !agent) throw new Usage(`vibebox: update needs an agent (known: ${AGENTS.map((a) => a.name).join(', ')})`);
   await deps.dockerd();
   if (h.cancelled) return 130;
   switch (op.op) {
-    case 'kit':
-      if (!op.kit) throw new Usage('vibebox: the kit op needs its action');
-      return kitOp(op.kit, req.env, op.pass ?? [], deps.who, line, (s) => sink.stdout(Buffer.from(s)));
     case 'run':
       return run(req, sink, deps, h, line, agent, started);
-    case 'agents':
-      return agents(req, sink, deps, line);
-    case 'update': {
-      const c = await ensureContainer(op.spec, deps.who, line);
-      await install(c, agent!, deps, line, h, sink);
-      return 0;
-    }
-    case 'changes': {
-      const c = await inspectContainer(AGENT_CONTAINER);
-      if (c) sink.stdout(Buffer.from(changesSummary(await changesOf(c))));
-      return 0;
-    }
-    case 'commit':
-      return commit(op, line);
-    case 'reset': {
-      const c = await inspectContainer(AGENT_CONTAINER);
-      if (!c) {
-        line('vibebox: no agent container to reset');
-        return 0;
-      }
-      await removeContainer(c.Id);
-      line(`vibebox: discarded the agent container; the next run starts fresh from ${(await inspectImage(COMMITTED_IMAGE)) ? 'the committed image' : 'the project image'} (your home directory is kept)`);
-      return 0;
-    }
     case 'stack':
-      return stack(req, sink, deps, h, line);
-    case 'rebuild': {
-      const tag = await ensureProjectImage(op.spec.image, line);
-      const committed = await inspectImage(COMMITTED_IMAGE);
-      if (committed && committed.Config?.Labels?.[LABEL_IMAGE] !== tag) {
-        line('vibebox: [image] changed since vibebox commit; dropping the committed image');
-        await removeContainer(AGENT_CONTAINER);
-        await removeImage(COMMITTED_IMAGE);
-      }
-      await removeContainer(AGENT_CONTAINER);
-      await ensureContainer(op.spec, deps.who, line);
-      line('vibebox: the agent container is rebuilt (your home directory is kept)');
-      return 0;
-    }
+      return stack(req, sink, h, line);
   }
 }
 
-/** The stack op: its stdin is read line by line (apply's y/N), a signal aborts logs -f. */
-async function stack(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void): Promise<number> {
-  let buf = '';
-  let ended = false;
-  let wake: (() => void) | null = null;
+/** `stack logs`: a signal (the user's ^C) ends the stream. */
+async function stack(req: ExecOpRequest, sink: OpSink, h: Handle, line: (s: string) => void): Promise<number> {
   let onSignal: (() => void) | null = null;
-  const notify = () => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
   h.attach({
-    stdin: (b) => {
-      buf += b.toString('utf8');
-      notify();
-    },
-    stdinEnd: () => {
-      ended = true;
-      notify();
-    },
+    stdin: () => undefined,
+    stdinEnd: () => undefined,
     resize: () => undefined,
     signal: () => onSignal?.(),
     pause: () => undefined,
     resume: () => undefined,
   });
-  const readLine = async (): Promise<string | null> => {
-    for (;;) {
-      const i = buf.indexOf('\n');
-      if (i >= 0) {
-        const l = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        return l;
-      }
-      if (ended) {
-        const l = buf;
-        buf = '';
-        return l.length ? l : null;
-      }
-      await new Promise<void>((r) => (wake = r));
-    }
-  };
-  return stackOp(req.argv, { stdout: (b) => sink.stdout(b), line, readLine, onSignal: (f) => (onSignal = f) }, { dockerd: deps.dockerd });
+  return stackLogs(req.argv, { stdout: (b) => sink.stdout(b), line, onSignal: (f) => (onSignal = f) });
 }
 
-async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, agent: AgentDef | undefined, started: () => void): Promise<Outcome> {
+async function run(req: ExecOpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: (s: string) => void, agent: AgentDef | undefined, started: () => void): Promise<Outcome> {
   const root = req.op.root === true;
   const t0 = Date.now();
   const c = await ensureContainer(req.op.spec, deps.who, line);
   const t1 = Date.now();
   // The host's verified copy when it named one and the VM sees it; else the container's own install.
   const fromStore = agent && req.op.tree ? storeProgram(agent, req.op.tree, line) : null;
-  if (agent && !fromStore && !isInstalled(c, agent)) await install(c, agent, deps, line, h, sink);
+  if (agent && !fromStore && !isInstalled(c, agent)) await install(c, agent, deps.who, line, (b) => sink.stderr(b), (x) => (h.current = x));
   if (h.cancelled) return 130;
   const cmd = agent ? [fromStore ?? agent.bin, ...req.argv] : req.argv.length ? req.argv : ['bash', '-l'];
   const env = { ...(agent?.env ?? {}), ...passEnv(req, root) };
@@ -334,32 +265,4 @@ async function run(req: OpRequest, sink: OpSink, deps: OpDeps, h: Handle, line: 
     line(`vibebox-timing: ${marks.map(([k, v]) => `${k}+${v - t0}`).join(' ')}`);
   }
   return r.failed ? r.failed : r.code;
-}
-
-async function agents(req: OpRequest, sink: OpSink, deps: OpDeps, line: (s: string) => void): Promise<number> {
-  const c = await ensureContainer(req.op.spec, deps.who, line);
-  // One exec for all versions: "name<TAB>version" lines.
-  const script = AGENTS.map((a) => `printf '%s\\t%s\\n' '${a.name}' "$(${versionCommand(a)})"`).join('; ');
-  const r = await execCollect(c.Id, ['sh', '-c', script], userOf(deps.who, false));
-  const found = new Map(r.stdout.split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]));
-  const rows = AGENTS.map((a) => ({ name: a.name, package: packageOf(a), version: found.get(a.name)?.trim() || null }));
-  sink.stdout(Buffer.from(req.argv.includes('--json') ? jsonShown(rows) + '\n' : agentsTable(rows)));
-  return 0;
-}
-
-async function commit(op: ContainerOp, line: (s: string) => void): Promise<number> {
-  const c = await inspectContainer(AGENT_CONTAINER);
-  if (!c) {
-    line('vibebox: no agent container to commit');
-    return 0;
-  }
-  const before = await inspectImage(COMMITTED_IMAGE);
-  const labels = { [LABEL_IMAGE]: c.Config.Labels?.[LABEL_IMAGE] ?? '', [LABEL_SPEC]: c.Config.Labels?.[LABEL_SPEC] ?? hashOfSpec(op.spec) };
-  line('vibebox: committing the agent container');
-  const id = await commitContainer(c.Id, 'vibebox/project', 'committed', labels);
-  await removeContainer(c.Id);
-  // The previous committed image is now unnamed: nothing uses it any more.
-  if (before && before.Id !== id) await removeImage(before.Id).catch(() => undefined);
-  line('vibebox: committed; the next run starts from the committed image (vibebox rebuild after an [image] change drops it)');
-  return 0;
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { CONTROLLER_URL, parseAgentArgv } from './api.js';
+import { readProgress } from './progress-stream.js';
 
 const BASE = process.env['VIBEBOX_STACK_URL'] ?? CONTROLLER_URL;
 
@@ -37,18 +38,14 @@ const err = (s: string) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`)
 
 async function progress(path: string): Promise<number> {
   const res = await call('POST', path, undefined, 600_000);
-  const t = await text(res);
   if ((res.statusCode ?? 500) >= 400) {
+    const t = await text(res);
     err(`vibebox-stack: ${(JSON.parse(t) as { error?: string }).error ?? t}`);
     return 1;
   }
-  let result: Record<string, unknown> = {};
-  for (const l of t.split('\n')) {
-    if (l.startsWith('RESULT ')) result = JSON.parse(l.slice(7)) as Record<string, unknown>;
-    else if (l) err(`  ${l}`);
-  }
-  if (result['ok'] === true) return 0;
-  err(`vibebox-stack: ${String(result['reason'] ?? 'failed')}`);
+  const result = await readProgress(res as AsyncIterable<Buffer>, (l) => err(`  ${l}`));
+  if (result.ok === true) return 0;
+  err(`vibebox-stack: ${result.reason ?? 'failed'}`);
   return 1;
 }
 

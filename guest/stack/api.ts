@@ -42,6 +42,27 @@ export const ApplyRequest = z.strictObject({
 });
 export type ApplyRequest = z.output<typeof ApplyRequest>;
 
+/**
+ * What a long operation (apply, down, destroy, start, stop, reset) answers: one JSON object a
+ * line, its progress lines as they happen, then exactly one result. Read by the guest's host op
+ * and by vibebox-stack in the agent container (progress-stream.ts).
+ */
+export const StackOutcome = z.object({
+  ok: z.boolean().optional(),
+  status: z.string().optional(),
+  reason: z.string().optional(),
+  services: z.array(z.string()).optional(),
+  network: z.string().optional(),
+  seconds: z.number().optional(),
+  steps: z.number().optional(),
+});
+export type StackOutcome = z.infer<typeof StackOutcome>;
+export const ProgressMessage = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('line'), line: z.string() }),
+  z.strictObject({ type: z.literal('result'), result: StackOutcome }),
+]);
+export type ProgressMessage = z.infer<typeof ProgressMessage>;
+
 export const LogsQuery = z.strictObject({
   follow: z.enum(['0', '1']).default('0'),
   tail: z.coerce.number().int().min(0).max(100_000).default(200),

@@ -12,7 +12,7 @@ import { VM_SOCKET_DIR, VM_STATE_DIR } from './vm-paths.js';
 
 export const CONTROLLER_CONTAINER = 'vibebox-stack-controller';
 /** Bump when the body changes: an older controller container is then recreated. */
-export const CONTROLLER_VERSION = '1';
+export const CONTROLLER_VERSION = '2';
 
 export function controllerBody(image: string): Record<string, unknown> {
   return {

@@ -104,16 +104,20 @@ async function readBody(req: IncomingMessage, max: number): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** A long operation's response: its progress lines as they happen, then `RESULT <json>`. */
+/** A long operation's response: its progress lines as they happen, then its result (api.ts ProgressMessage). */
 function progress(res: ServerResponse): { line: (s: string) => void; end: (result: Record<string, unknown>) => void } {
-  res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
+  res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
   return {
     line: (s) => {
       log(s);
-      res.write(`${s}\n`);
+      res.write(progressLine({ type: 'line', line: s }));
     },
-    end: (result) => res.end(`RESULT ${JSON.stringify(result)}\n`),
+    end: (result) => res.end(progressLine({ type: 'result', result })),
   };
+}
+
+function progressLine(m: { type: 'line'; line: string } | { type: 'result'; result: Record<string, unknown> }): string {
+  return `${JSON.stringify(m)}\n`;
 }
 
 // ---- operations ----
@@ -179,6 +183,16 @@ function diffText(s: StackState): string {
   return renderDiff(diffManifests(s.live, s.proposed.manifest));
 }
 
+/**
+ * Whether apply may go on: the user reviewed the proposal identified by `expect`; a proposal made
+ * since (or none at all) is refused, so what is applied is exactly what was shown. Pure.
+ */
+export function applyGate(s: StackState, req: ApplyRequest): { status: 'nothing' | 'changed'; reason: string } | null {
+  if (!s.proposed) return { status: 'nothing', reason: 'nothing is proposed (the agent runs vibebox-stack propose <file>)' };
+  if (req.expect && req.expect !== proposalHash(s.proposed)) return { status: 'changed', reason: 'the proposal changed since you saw it; review it again' };
+  return null;
+}
+
 async function apply(req: ApplyRequest, out: ReturnType<typeof progress>): Promise<void> {
   await locked(async () => {
     const s = loadState();
@@ -187,10 +201,10 @@ async function apply(req: ApplyRequest, out: ReturnType<typeof progress>): Promi
       if (!req.dryRun) saveState({ ...s, last_apply: { status, reason, time: new Date().toISOString(), ...(errors ? { errors } : {}) } });
       out.end({ status, reason, ...extra });
     };
-    if (!s.proposed) return out.end({ status: 'nothing', reason: 'nothing is proposed (the agent runs vibebox-stack propose <file>)' });
-    if (req.expect && req.expect !== proposalHash(s.proposed)) return out.end({ status: 'changed', reason: 'the proposal changed since you saw it; review it again' });
+    const gate = applyGate(s, req);
+    if (gate) return out.end(gate);
     // Validated again: the policy may have narrowed since the proposal.
-    const v = validateManifestText(s.proposed.text);
+    const v = validateManifestText(s.proposed!.text);
     if (!v.ok) return fail('rejected', `the manifest has ${v.errors.length} error(s): ${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors: v.errors });
     const live = await readLive([v.manifest, s.live], names);
     const plan = planApply(live, v.manifest, s.live, { vars: vars(), names });
@@ -304,14 +318,15 @@ async function handle(listener: Listener, req: IncomingMessage, res: ServerRespo
   }
 }
 
-function server(listener: Listener) {
+/** One listener's HTTP server (exported for tests of the host API against a state directory). */
+export function server(listener: Listener) {
   return createServer((req, res) => {
     handle(listener, req, res).catch((e: unknown) => {
       const status = e instanceof HttpError ? e.status : 500;
       const extra = e instanceof HttpError ? e.extra : {};
       log(`${req.method} ${req.url}: ${(e as Error).message}`);
       if (!res.headersSent) sendJson(res, status, { error: (e as Error).message, ...extra });
-      else res.end(`RESULT ${JSON.stringify({ ok: false, status: 'error', reason: (e as Error).message })}\n`);
+      else res.end(progressLine({ type: 'result', result: { ok: false, status: 'error', reason: (e as Error).message } }));
     });
   });
 }

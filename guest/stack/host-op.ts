@@ -1,32 +1,37 @@
-// `vibebox stack …` in the guest: the ContainerOp 'stack' (argv = the subcommand) from a supervisor
-// exec. Everything but `image` is forwarded to the controller's host socket, which only this
-// process (root in the VM) reaches. apply/destroy with --confirm show what they will do and read
-// y/N from the exec's stdin, so the proposal the user saw is the one applied (by its hash).
+// The host's stack commands in the guest. Everything but `image` goes to the controller's host
+// socket, which only the guest agent (root in the VM) reaches. The typed requests (plan, apply,
+// status, down, destroy, image: protocol OpRequest) answer with one typed result; `logs` is an
+// exec whose output streams until it ends or the user's ^C. Apply carries the identity of the
+// proposal the user reviewed on the host, and the controller refuses any other
+// (controller.ts applyGate): y/N is asked once, on the host, never through the guest.
 import { request, type IncomingMessage } from 'node:http';
+import * as z from 'zod';
 import { VibeboxError } from '../errors.js';
 import { baseTarSha, ensureBaseImage } from '../docker/base-image.js';
 import { buildLayerImage, canonicalSpec, imageExists, layerSha } from '../docker/project-image.js';
 import { pollUntil } from '../poll.js';
 import { socketAnswers } from '../socket-answers.js';
-import { hostArgv, parseHostArgv, type HostCommand } from './api.js';
+import { parseHostArgv } from './api.js';
 import { ensureController } from './controller-container.js';
 import { HOST_SOCKET } from './vm-paths.js';
-import { shown } from '../shown.js';
+import { readProgress } from './progress-stream.js';
+import { MAX_OP_LINE, MAX_OP_TEXT, StackApplyStatus, type OpRequest, type OpResult, type StackStatusResult } from '../protocol.js';
 
-export interface StackIo {
-  stdout(b: Buffer): void;
-  line(s: string): void;
-  /** The next line of the exec's stdin (null at its end). */
-  readLine(): Promise<string | null>;
-  /** Called on a signal from the client (Ctrl-C): abort what runs. */
-  onSignal(f: () => void): void;
+export type StackRequest = Extract<OpRequest, { op: `stack_${string}` }>;
+
+export interface StackDeps {
+  dockerd(): Promise<void>;
+  /** The controller's host socket (tests point it elsewhere; then nothing is started). */
+  socket?: string;
 }
 
-function hostRequest(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+const CONTROLLER_HINT = 'see docker logs vibebox-stack-controller in the VM';
+
+function hostRequest(socket: string, method: string, path: string, body?: unknown): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request({ socketPath: HOST_SOCKET, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, resolve);
-    req.on('error', (e) => reject(new VibeboxError('E_CONTAINER', `the stack-controller did not answer: ${e.message}`, 'see docker logs vibebox-stack-controller in the VM')));
+    const req = request({ socketPath: socket, method, path, headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {} }, resolve);
+    req.on('error', (e) => reject(new VibeboxError('E_CONTAINER', `the stack-controller did not answer: ${e.message}`, CONTROLLER_HINT)));
     req.end(data);
   });
 }
@@ -37,170 +42,132 @@ async function readAll(res: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function getJson<T>(path: string): Promise<T> {
-  const res = await hostRequest('GET', path);
+function errorOf(text: string): string {
+  try {
+    return (JSON.parse(text) as { error?: string }).error ?? text;
+  } catch {
+    return text;
+  }
+}
+
+async function getJson(socket: string, path: string): Promise<unknown> {
+  const res = await hostRequest(socket, 'GET', path);
   const text = await readAll(res);
-  const v = JSON.parse(text) as T & { error?: string };
-  if ((res.statusCode ?? 500) >= 400) throw new VibeboxError('E_CONTAINER', `stack-controller: ${v.error ?? text}`, 'see docker logs vibebox-stack-controller in the VM');
-  return v;
+  if ((res.statusCode ?? 500) >= 400) throw new VibeboxError('E_CONTAINER', `stack-controller: ${errorOf(text).trim()}`, CONTROLLER_HINT);
+  return JSON.parse(text);
 }
 
-/** A progress response: lines to stderr, the RESULT line parsed. */
-async function runProgress(path: string, body: unknown, io: StackIo): Promise<Record<string, unknown>> {
-  const res = await hostRequest('POST', path, body);
-  if ((res.statusCode ?? 500) >= 400) {
-    const text = await readAll(res);
-    let msg = text;
-    try {
-      msg = (JSON.parse(text) as { error?: string }).error ?? text;
-    } catch {
-      /* not JSON */
-    }
-    throw new VibeboxError('E_CONTAINER', `stack-controller: ${msg.trim()}`, 'see docker logs vibebox-stack-controller in the VM');
-  }
-  let buf = '';
-  let result: Record<string, unknown> = { status: 'error', reason: 'the controller ended without a result' };
-  for await (const c of res as AsyncIterable<Buffer>) {
-    buf += c.toString('utf8');
-    const lines = buf.split('\n');
-    buf = lines.pop() ?? '';
-    for (const l of lines) {
-      if (l.startsWith('RESULT ')) result = JSON.parse(l.slice(7)) as Record<string, unknown>;
-      else io.line(`  ${l}`);
-    }
-  }
-  return result;
+/** A long operation: its progress lines to `line`, its result returned. */
+async function runProgress(socket: string, path: string, body: unknown, line: (s: string) => void) {
+  const res = await hostRequest(socket, 'POST', path, body);
+  if ((res.statusCode ?? 500) >= 400) throw new VibeboxError('E_CONTAINER', `stack-controller: ${errorOf(await readAll(res)).trim()}`, CONTROLLER_HINT);
+  return readProgress(res as AsyncIterable<Buffer>, (l) => line(`  ${l}`));
 }
 
-async function confirm(io: StackIo, question: string): Promise<boolean> {
-  io.line(`${question} [y/N]`);
-  const a = await io.readLine();
-  return a !== null && /^y(es)?$/i.test(a.trim());
+async function controllerUp(line: (s: string) => void, socket?: string): Promise<string> {
+  if (socket) return socket;
+  await ensureController(line);
+  await pollUntil(() => socketAnswers(HOST_SOCKET), { deadline: Date.now() + 180_000, intervalMs: 100, maxIntervalMs: 1000, what: 'the stack-controller answering' });
+  return HOST_SOCKET;
 }
 
-interface Proposal {
-  proposed: boolean;
-  hash: string | null;
-  diff: string;
-  empty: boolean;
+/** The status as the controller answers it (controller.ts status): only what the host shows is kept. */
+const StatusAnswer = z.object({
+  live: z.boolean(),
+  down: z.boolean(),
+  services: z.array(z.object({ name: z.string(), image: z.string(), state: z.string(), health: z.string().nullable() })),
+  last_apply: z.object({ status: z.string(), reason: z.string(), time: z.string() }).nullable(),
+  proposed: z.object({ time: z.string(), hash: z.string() }).nullable(),
+});
+
+const cut = (s: string, n = 1024) => s.slice(0, n);
+
+function statusOf(a: z.infer<typeof StatusAnswer>): StackStatusResult {
+  return {
+    live: a.live,
+    down: a.down,
+    services: a.services.slice(0, 256).map((x) => ({ name: cut(x.name), image: cut(x.image), state: cut(x.state), health: x.health === null ? null : cut(x.health) })),
+    last_apply: a.last_apply ? { status: cut(a.last_apply.status), reason: cut(a.last_apply.reason, MAX_OP_LINE), time: cut(a.last_apply.time) } : null,
+    proposed: a.proposed ? { time: cut(a.proposed.time), hash: cut(a.proposed.hash) } : null,
+  };
 }
 
-interface Status {
-  live: boolean;
-  down: boolean;
-  services: { name: string; image: string; state: string; health: string | null }[];
-  last_apply: { status: string; reason: string; time: string } | null;
-  proposed: { time: string; hash: string } | null;
-}
+/** The proposal as the controller's host API answers it (controller.ts, route proposal). */
+const ProposalAnswer = z.object({ proposed: z.boolean(), hash: z.string().nullable(), diff: z.string(), empty: z.boolean() });
 
-/** The controller's answer is text from the stack (names, images, Docker's errors): escaped. */
-export function renderStatus(s: Status): string {
-  const lines: string[] = [];
-  if (!s.live) lines.push('No stack applied.');
-  else {
-    lines.push(`Stack${s.down ? ' (down: vibebox stack apply brings it up)' : ''}:`);
-    const rows = s.services.map((x) => ({ name: shown(x.name), health: shown(x.health ?? x.state), image: shown(x.image) }));
-    const w = Math.max(7, ...rows.map((x) => x.name.length));
-    for (const x of rows) lines.push(`  ${x.name.padEnd(w)}  ${x.health.padEnd(9)}  ${x.image}`);
-  }
-  if (s.last_apply) lines.push(`Last apply: ${shown(s.last_apply.status)} at ${shown(s.last_apply.time)}${s.last_apply.reason ? `: ${shown(s.last_apply.reason)}` : ''}`);
-  if (s.proposed) lines.push(`Proposal ${shown(s.proposed.hash)} from ${shown(s.proposed.time)} is waiting: vibebox stack diff, then vibebox stack apply`);
-  return `${lines.join('\n')}\n`;
-}
-
-async function image(c: Extract<HostCommand, { cmd: 'image' }>, io: StackIo): Promise<number> {
-  await ensureBaseImage(io.line);
-  const spec = canonicalSpec({ apt: c.apt, npm: [], run: c.run });
+async function image(r: Extract<StackRequest, { op: 'stack_image' }>, line: (s: string) => void): Promise<OpResult> {
+  await ensureBaseImage(line);
+  const spec = canonicalSpec({ apt: r.apt, npm: [], run: r.run });
   const baseSha = await baseTarSha();
-  const tag = `local/${c.name}:${layerSha(spec, baseSha).slice(0, 16)}`;
-  if (await imageExists(tag)) io.line(`vibebox: ${tag} is built already`);
-  else await buildLayerImage(spec, baseSha, tag, io.line);
-  io.stdout(Buffer.from(`${tag}\n`));
-  return 0;
+  const tag = `local/${r.name}:${layerSha(spec, baseSha).slice(0, 16)}`;
+  if (await imageExists(tag)) line(`vibebox: ${tag} is built already`);
+  else await buildLayerImage(spec, baseSha, tag, line);
+  return { kind: 'stack_image', tag };
 }
 
-const ended = (r: Record<string, unknown>) => (r['reason'] ? `: ${String(r['reason'])}` : '');
+export async function stackRequest(r: StackRequest, line: (s: string) => void, deps: StackDeps): Promise<OpResult> {
+  if (!deps.socket) await deps.dockerd();
+  if (r.op === 'stack_image') return image(r, line);
+  const socket = await controllerUp(line, deps.socket);
+  switch (r.op) {
+    case 'stack_plan': {
+      const p = ProposalAnswer.parse(await getJson(socket, '/v1/proposal'));
+      return { kind: 'stack_plan', proposed: p.proposed, hash: p.hash, diff: p.diff, empty: p.empty };
+    }
+    case 'stack_status':
+      return { kind: 'stack_status', status: statusOf(StatusAnswer.parse(await getJson(socket, '/v1/status'))) };
+    case 'stack_apply': {
+      const o = await runProgress(socket, '/v1/apply', { dryRun: r.dryRun, expect: r.expect }, line);
+      const status = StackApplyStatus.safeParse(o.status);
+      return {
+        kind: 'stack_apply',
+        status: status.success ? status.data : 'error',
+        ...(o.reason !== undefined ? { reason: cut(o.reason, MAX_OP_TEXT) } : {}),
+        ...(o.services ? { services: o.services } : {}),
+        ...(o.network !== undefined ? { network: o.network } : {}),
+        ...(o.seconds !== undefined ? { seconds: o.seconds } : {}),
+        ...(o.steps !== undefined ? { steps: o.steps } : {}),
+      };
+    }
+    case 'stack_down':
+    case 'stack_destroy': {
+      const o = await runProgress(socket, r.op === 'stack_down' ? '/v1/down' : '/v1/destroy', {}, line);
+      return { kind: 'stack_changed', ok: o.ok === true, ...(o.reason !== undefined ? { reason: cut(o.reason, MAX_OP_TEXT) } : {}) };
+    }
+  }
+}
 
-export async function stackOp(argv: string[], io: StackIo, deps: { dockerd(): Promise<void> }): Promise<number> {
+export interface LogsIo {
+  stdout(b: Buffer): void;
+  line(s: string): void;
+  /** Called on a signal from the client (^C): end the stream. */
+  onSignal(f: () => void): void;
+}
+
+/** `stack logs <service> [-f]` (the exec's argv): the service's output until it ends or a signal. */
+export async function stackLogs(argv: string[], io: LogsIo, deps: { dockerd(): Promise<void> } = { dockerd: async () => undefined }): Promise<number> {
   const p = parseHostArgv(argv);
-  if (!p.ok) {
-    io.line(`vibebox: ${p.message}`);
+  if (!p.ok || p.value.cmd !== 'logs') {
+    io.line(`vibebox: ${p.ok ? `stack ${p.value.cmd} is not a stream (it is a typed request)` : p.message}`);
     return 2;
   }
   const c = p.value;
   await deps.dockerd();
-  if (c.cmd === 'image') return image(c, io);
-  await ensureController(io.line);
-  await pollUntil(() => socketAnswers(HOST_SOCKET), { deadline: Date.now() + 180_000, intervalMs: 100, maxIntervalMs: 1000, what: 'the stack-controller answering' });
-  switch (c.cmd) {
-    case 'diff': {
-      const pr = await getJson<Proposal>('/v1/proposal');
-      io.stdout(Buffer.from(pr.diff + (pr.hash ? `(proposal ${pr.hash}: vibebox stack apply applies it)\n` : '')));
-      return 0;
-    }
-    case 'status':
-      io.stdout(Buffer.from(renderStatus(await getJson<Status>('/v1/status'))));
-      return 0;
-    case 'apply': {
-      const pr = await getJson<Proposal>('/v1/proposal');
-      if (!pr.proposed || !pr.hash) {
-        io.line('vibebox: nothing is proposed (the agent runs vibebox-stack propose <file> in its container)');
-        return 1;
-      }
-      io.stdout(Buffer.from(pr.diff));
-      if (c.confirm && !c.dryRun && !(await confirm(io, 'Apply these changes?'))) {
-        io.line('vibebox: nothing applied');
-        return 1;
-      }
-      const r = await runProgress('/v1/apply', { dryRun: c.dryRun, expect: pr.hash }, io);
-      if (r['status'] === 'applied') {
-        io.stdout(Buffer.from(`applied: ${(r['services'] as string[]).join(', ')} on ${String(r['network'])} in ${String(r['seconds'])} s\n`));
-        return 0;
-      }
-      if (r['status'] === 'dry_run') {
-        io.stdout(Buffer.from(`dry run: ${String(r['steps'])} step(s), nothing changed\n`));
-        return 0;
-      }
-      io.line(`vibebox: apply ${String(r['status'])}${ended(r)}`);
-      return 1;
-    }
-    case 'down':
-    case 'destroy': {
-      if (c.cmd === 'destroy' && c.confirm) {
-        io.stdout(Buffer.from(renderStatus(await getJson<Status>('/v1/status'))));
-        if (!(await confirm(io, 'Destroy the stack, its containers, network AND volumes (data is lost)?'))) {
-          io.line('vibebox: nothing destroyed');
-          return 1;
-        }
-      }
-      const r = await runProgress(`/v1/${c.cmd}`, {}, io);
-      if (r['ok'] === true) {
-        io.stdout(Buffer.from(c.cmd === 'down' ? 'the stack is down (volumes kept; vibebox stack apply brings it back)\n' : 'the stack is destroyed (containers, network and volumes removed)\n'));
-        return 0;
-      }
-      io.line(`vibebox: ${c.cmd} failed${ended(r)}`);
-      return 1;
-    }
-    case 'logs': {
-      const res = await hostRequest('GET', `/v1/logs/${c.service}?follow=${c.follow ? 1 : 0}`);
-      if ((res.statusCode ?? 500) >= 400) {
-        const t = await readAll(res);
-        io.line(`vibebox: ${(() => { try { return (JSON.parse(t) as { error?: string }).error ?? t; } catch { return t; } })()}`);
-        return 1;
-      }
-      let aborted = false;
-      io.onSignal(() => {
-        aborted = true;
-        res.destroy();
-      });
-      try {
-        for await (const b of res as AsyncIterable<Buffer>) io.stdout(b);
-      } catch {
-        /* aborted */
-      }
-      return aborted ? 130 : 0;
-    }
+  const socket = await controllerUp(io.line);
+  const res = await hostRequest(socket, 'GET', `/v1/logs/${c.service}?follow=${c.follow ? 1 : 0}`);
+  if ((res.statusCode ?? 500) >= 400) {
+    io.line(`vibebox: ${errorOf(await readAll(res))}`);
+    return 1;
   }
+  let aborted = false;
+  io.onSignal(() => {
+    aborted = true;
+    res.destroy();
+  });
+  try {
+    for await (const b of res as AsyncIterable<Buffer>) io.stdout(b);
+  } catch {
+    /* aborted */
+  }
+  return aborted ? 130 : 0;
 }
-
-export { hostArgv };

@@ -1,5 +1,6 @@
-// The agent container commands: `vibebox run`, `agents`, `update`, `commit`, `reset`,
-// `rebuild`. Each is an exec whose target is the project's container; the guest does the work.
+// The agent container commands: `vibebox run` (an exec whose target is the project's container),
+// and `agents`, `update`, `changes`, `commit`, `reset`, `rebuild` (typed ops: client/op.ts). The
+// guest does the work; what it answers is printed escaped.
 import { AGENTS, findAgent, packageOf } from '../../guest/containers/agents.js';
 import { shown } from '../../guest/shown.js';
 import { suggestName } from './suggest.js';
@@ -8,6 +9,14 @@ import { VibeboxError } from '../errors.js';
 import { runKeysForGuest as runKeys } from '../keys/inject.js';
 import type { ContainerRequest } from '../client/attach.js';
 import { confirm, isInteractive } from './io.js';
+import type { OpRequest, OpResult } from '../../guest/protocol.js';
+import { agentsText, expectKind, reviewText } from './op-render.js';
+
+async function containerOp(o: ProjectOpt, request: OpRequest): Promise<OpResult> {
+  const { runOp } = await import('../client/op.js');
+  const { resolveProject } = await import('../session/project.js');
+  return runOp({ project: resolveProject(o.project), request });
+}
 
 interface ProjectOpt {
   project?: string;
@@ -62,7 +71,8 @@ export async function agents(o: ProjectOpt & { json?: boolean }): Promise<void> 
   const project = resolveProject(o.project);
   const s = readSessionFile(project);
   if (s && (await socketAnswers(runPaths(s.id).supervisorSock))) {
-    process.exitCode = await containerExec({ ...o, container: { op: 'agents' }, argv: o.json ? ['--json'] : [] });
+    const r = await containerOp(o, { op: 'agents' });
+    process.stdout.write(agentsText(expectKind(r, 'agents').rows, o.json === true));
     return;
   }
   const rows = AGENTS.map((a) => ({ name: a.name, package: packageOf(a), version: null, running: false }));
@@ -90,7 +100,7 @@ export async function update(agent: string | undefined, o: ProjectOpt): Promise<
     stderrLine(`vibebox: ${agent} ${r.from ? `updated from ${shown(r.from)} to` : 'is now at'} ${shown(r.rec.version)} for every project (running agents keep the version they started with)`);
     return;
   }
-  process.exitCode = await containerExec({ ...o, container: { op: 'update', agent } });
+  await containerOp(o, { op: 'update', agent });
 }
 
 function stderrLine(line: string): void {
@@ -98,11 +108,12 @@ function stderrLine(line: string): void {
 }
 
 export async function changes(o: ProjectOpt): Promise<void> {
-  process.exitCode = await containerExec({ ...o, container: { op: 'changes' } });
+  const r = await containerOp(o, { op: 'changes' });
+  process.stdout.write(reviewText(expectKind(r, 'changes').text));
 }
 
 export async function commit(o: ProjectOpt): Promise<void> {
-  process.exitCode = await containerExec({ ...o, container: { op: 'commit' } });
+  await containerOp(o, { op: 'commit' });
 }
 
 export async function reset(o: ProjectOpt & { yes?: boolean }): Promise<void> {
@@ -112,9 +123,9 @@ export async function reset(o: ProjectOpt & { yes?: boolean }): Promise<void> {
       throw new VibeboxError('E_DECLINED', "nothing changed: the container's changes were kept", 'you answered no');
     }
   }
-  process.exitCode = await containerExec({ ...o, container: { op: 'reset' } });
+  await containerOp(o, { op: 'reset' });
 }
 
 export async function rebuild(o: ProjectOpt): Promise<void> {
-  process.exitCode = await containerExec({ ...o, container: { op: 'rebuild' } });
+  await containerOp(o, { op: 'rebuild' });
 }

@@ -17,6 +17,10 @@ import { request } from '../client/attach.js';
 import { hasUnsafeText, shown } from '../../guest/shown.js';
 import { readUntrusted } from '../fs/read-untrusted.js';
 import { KEY_FORMAT } from '../kit/key-format.js';
+import { expectKind } from './op-render.js';
+
+/** A failed op's line, as a VibeboxError prints it (escaped where it is written). */
+const failureLine = (f: { message: string; hint?: string }) => `vibebox: ${f.message}${f.hint ? ` (${f.hint})` : ''}`;
 
 export async function kitBuild(entry: string, o: { out?: string; name?: string; version?: string; project?: string }): Promise<void> {
   const { buildKit } = await import('../kit/build.js');
@@ -85,9 +89,12 @@ export async function kitServe(distArg: string, o: { project?: string; port?: st
     const v = keys.get(n) ?? s.default;
     if (v !== undefined) env[n] = v;
   }
-  const { run } = await import('../client/run.js');
-  const code = await run({ project, tty: false, env, container: { op: 'kit', kit: { action: 'serve', name, dir: guestDir }, pass: Object.keys(env) } });
-  if (code !== 0) throw new VibeboxError('E_KIT', `kit ${name} did not start (exit ${code})`, 'see the lines above');
+  const { requestOp } = await import('../client/op.js');
+  const served = await requestOp({ project, request: { op: 'kit_serve', name, dir: guestDir }, env });
+  if (!served.ok) {
+    process.stderr.write(`${shown(failureLine(served.failure))}\n`);
+    throw new VibeboxError('E_KIT', `kit ${name} did not start (exit ${served.failure.exitCode})`, 'see the lines above');
+  }
   const sock = await liveSocket(project);
   const container = kitContainerName(name);
   // Served again: the same host port (clients keep their URL) unless --port says otherwise.
@@ -117,12 +124,14 @@ export async function kitServe(distArg: string, o: { project?: string; port?: st
 export async function kitLs(o: { project?: string }): Promise<void> {
   const project = resolveProject(o.project);
   const sock = await liveSocket(project);
-  const { run } = await import('../client/run.js');
-  // The list comes from the VM (container labels): taken, then shown escaped.
-  const chunks: Buffer[] = [];
-  const code = await run({ project, tty: false, container: { op: 'kit', kit: { action: 'ls' } }, stdout: (b) => chunks.push(b) });
-  process.stdout.write(kitLsText(Buffer.concat(chunks).toString('utf8')));
-  if (code !== 0) throw new VibeboxError('E_KIT', `listing kits failed (exit ${code})`);
+  const { requestOp } = await import('../client/op.js');
+  // The list comes from the VM (container labels): shown escaped.
+  const r = await requestOp({ project, request: { op: 'kit_ls' } });
+  if (!r.ok) {
+    process.stderr.write(`${shown(failureLine(r.failure))}\n`);
+    throw new VibeboxError('E_KIT', `listing kits failed (exit ${r.failure.exitCode})`);
+  }
+  process.stdout.write(kitLsText(expectKind(r.result, 'kits').kits.map((k) => `${k.name}\t${k.state}\n`).join('')));
   const fs = ((await liveStatus(sock)).forwards ?? []).filter((f) => f.origin === 'kit');
   if (fs.length) process.stdout.write(forwardLines(fs).map((l) => `  ${shown(l)}`).join('\n') + '\n');
 }
@@ -138,8 +147,10 @@ export async function kitStop(name: string, o: { project?: string }): Promise<vo
   if (!KIT_NAME.test(name)) throw new VibeboxError('E_USAGE', `kit name ${shown(name)} is not valid`, 'use lower-case letters, digits, ".", "_" or "-"');
   const project = resolveProject(o.project);
   const sock = await liveSocket(project);
-  const { run } = await import('../client/run.js');
-  const code = await run({ project, tty: false, container: { op: 'kit', kit: { action: 'stop', name } } });
+  const { requestOp } = await import('../client/op.js');
+  const r = await requestOp({ project, request: { op: 'kit_stop', name } });
+  if (!r.ok) process.stderr.write(`${shown(failureLine(r.failure))}\n`);
+  const code = r.ok ? (expectKind(r.result, 'kit_stopped').found ? 0 : 1) : r.failure.exitCode;
   for (const f of ((await liveStatus(sock)).forwards ?? []).filter((x) => x.container === kitContainerName(name))) await request(sock, { type: 'port', host: f.host, close: true });
   if (code !== 0) process.exitCode = code;
   else process.stdout.write(`kit ${name} stopped\n`);

@@ -21,7 +21,7 @@ export interface RunOptions {
 }
 
 /** The session id from .vibebox/session.toml without a TOML parser (our own one-line format). */
-function quickSessionId(project: string): string | null {
+export function quickSessionId(project: string): string | null {
   try {
     const m = /^id = "([0-9a-f-]{36})"$/m.exec(readSessionText(project) ?? '');
     return m?.[1] ?? null;
@@ -32,9 +32,9 @@ function quickSessionId(project: string): string | null {
 
 const isTTY = () => Boolean(process.stderr.isTTY);
 // Boot progress quotes the guest (its console, its errors): escaped before the dim styling.
-const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${shown(line)}\x1b[0m\n` : `${shown(line)}\n`);
+export const progress = (line: string) => process.stderr.write(isTTY() ? `\x1b[2m${shown(line)}\x1b[0m\n` : `${shown(line)}\n`);
 
-/** A container op other than `run` prints review output rendered in the VM: the host escapes it. */
+/** A container exec other than `run` (stack logs) prints what a service wrote: the host escapes it. */
 export const reviewOutput = (c: ContainerRequest | undefined): boolean => c !== undefined && c.op !== 'run';
 
 /** `afterReset`: we are reattaching after a guest-requested :new, so never ask y/N here (see run). */
@@ -105,7 +105,7 @@ export async function run(o: RunOptions): Promise<number> {
   }
 }
 
-async function waitForStop(project: string): Promise<void> {
+export async function waitForStop(project: string): Promise<void> {
   const id = quickSessionId(project);
   if (!id) return;
   const { socketAnswers } = await import('../net/socket-answers.js');

@@ -1,7 +1,8 @@
 // What the guest agent tells the supervisor over the agent channel: its hello (then the setup
-// goes out), setup done (the session runs), an exec's start and end, a :command's request, log
-// lines, the answer to a suspend and to a forward. All of it is guest input: text is cleaned,
-// sizes are capped, and a request may end only its own exec (guest-requests.ts).
+// goes out), setup done (the session runs), an exec's start and end, a container op's progress
+// and outcome, a :command's request, log lines, the answer to a suspend and to a forward. All of
+// it is guest input: text is cleaned or capped by the schema, and a request may end only its
+// own exec (guest-requests.ts).
 import { VibeboxError } from '../errors.js';
 import { PROTOCOL_VERSION, type AgentMessage } from '../../guest/protocol.js';
 import type { ClientsHub } from './clients-hub.js';
@@ -85,6 +86,20 @@ export function handleAgentMessage(m: AgentMessage, d: AgentEventDeps): void {
         const code = m.reason === 'not_found' ? 'E_EXEC_NOT_FOUND' : m.reason === 'not_executable' ? 'E_EXEC_NOT_EXECUTABLE' : 'E_EXEC';
         c.send({ type: 'error', code, message: cleanLine(m.message, 500) });
       }
+      c.close();
+      return;
+    }
+    // A container op's progress and outcome go to the client that asked, as validated (the
+    // client prints their text through shown()); the outcome ends the op and the connection.
+    case 'op_event':
+      hub.ownerOf(m.id)?.send({ type: 'op_event', event: m.event });
+      return;
+    case 'op_result':
+    case 'op_error': {
+      const c = hub.disown(m.id);
+      if (!c) return;
+      if (m.type === 'op_result') c.send({ type: 'op_result', result: m.result });
+      else c.send({ type: 'error', code: m.error.code, message: m.error.message, ...(m.error.hint !== undefined ? { hint: m.error.hint } : {}), exitCode: m.error.exitCode });
       c.close();
       return;
     }

@@ -1,7 +1,7 @@
 // Client ↔ supervisor protocol over ws on run/<id12>/supervisor.sock. Text frames carry JSON
 // control messages (validated on receipt); binary frames carry stdio: one kind byte, then bytes.
 import * as z from 'zod';
-import { ContainerOp } from '../../guest/protocol.js';
+import { ContainerOp, OpEvent, OpRequest, OpResult } from '../../guest/protocol.js';
 
 export { DataKind } from './data-kind.js';
 
@@ -22,6 +22,11 @@ export const ClientMessage = z.discriminatedUnion('type', [
     /** Run in the agent container; the supervisor adds the spec from the approved vibebox.toml. */
     container: ContainerOp.omit({ spec: true }).optional(),
   }),
+  /**
+   * A container operation as a typed request (guest protocol OpRequest): answered by op_event…,
+   * then op_result or error. env: a kit's key and variables (kit_serve only).
+   */
+  z.strictObject({ type: z.literal('op'), request: OpRequest, env: z.record(z.string(), z.string()).optional(), project: z.string().optional() }),
   z.strictObject({ type: z.literal('resize'), cols: z.number().int().min(1), rows: z.number().int().min(1) }),
   z.strictObject({ type: z.literal('signal'), signal: z.string().regex(/^SIG[A-Z0-9]+$/) }),
   z.strictObject({ type: z.literal('stdin_end') }),
@@ -70,7 +75,11 @@ export const SupervisorMessage = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('progress'), line: z.string() }),
   z.strictObject({ type: z.literal('started') }),
   z.strictObject({ type: z.literal('exit'), code: z.number().int().nullable(), signal: z.string().nullable() }),
-  z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string(), hint: z.string().optional() }),
+  /** exitCode: a failed container op's own (2 bad input, 1 failure). */
+  z.strictObject({ type: z.literal('error'), code: z.string(), message: z.string(), hint: z.string().optional(), exitCode: z.number().int().min(1).max(255).optional() }),
+  /** A container op's progress and its one result, as the guest sent them (text shown escaped on the host). */
+  z.strictObject({ type: z.literal('op_event'), event: OpEvent }),
+  z.strictObject({ type: z.literal('op_result'), result: OpResult }),
   z.strictObject({ type: z.literal('status'), status: StatusSchema }),
   z.strictObject({ type: z.literal('ok') }),
   /** :exit from inside this client's shell: leave, the VM stays. */

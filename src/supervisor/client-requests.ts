@@ -9,7 +9,7 @@ import type { ClientMessage, Status } from './client-protocol.js';
 import { containerSpec } from './container-spec.js';
 import { cleanLine } from './guest-text.js';
 import { sendError } from './error-reply.js';
-import { epochMs, type Session } from './session.js';
+import { epochMs, type AgentLink, type Session } from './session.js';
 import { policyWarnings, type KeyInjection } from '../keys/inject.js';
 
 export interface ClientRequestDeps {
@@ -72,36 +72,23 @@ export async function handleClientMessage(c: Client, m: ClientMessage, d: Client
       if (c.execId !== null) s.agent?.send({ type: 'stdin_end', id: c.execId });
       else c.earlyEnd = true;
       return;
+    case 'op': {
+      if (c.isRef) return;
+      const agent = await admit(c, m.project, d);
+      if (!agent) return;
+      const id = s.nextExec++;
+      hub.own(id, c);
+      // The approved spec of the moment, as for a container exec; the env only where the op reads one.
+      const env = m.request.op === 'kit_serve' && m.env ? (d.keys ? d.keys.guestEnv(m.env, Object.keys(m.env)) : m.env) : {};
+      agent.send({ type: 'op', id, request: m.request, spec: containerSpec(s.cfg), env });
+      log(`op ${id} ${m.request.op}`);
+      return;
+    }
     case 'exec': {
       if (c.isRef) return;
       const recv = epochMs();
-      if (m.project !== undefined && m.project !== s.projectReal) {
-        // A client in another folder that carries this session's id (a copy of the project).
-        c.send({ type: 'error', code: 'E_SESSION_OTHER', message: `this session belongs to ${s.project}, not ${cleanLine(m.project)}`, hint: 'run vibebox in that folder' });
-        c.close();
-        return;
-      }
-      if (s.stopping) {
-        c.send({ type: 'error', code: 'E_STOPPING', message: 'the session is shutting down', hint: 'run the command again in a moment' });
-        c.close();
-        return;
-      }
-      hub.addRef(c);
-      void d.touchIndex();
-      if (s.state === 'starting') {
-        // The line says boot or resume (and why not a resume), once the supervisor knows.
-        void s.startLine.then((line) => c.open && c.send({ type: 'progress', line }));
-        s.announced.add(c);
-      }
-      try {
-        await s.ready;
-      } catch (e) {
-        sendError(c, e, 'E_VM_START', `see ${s.paths.serialLog} and ${s.paths.supervisorLog}`);
-        c.close();
-        return;
-      }
-      const agent = s.agent;
-      if (!c.open || !agent) return;
+      const agent = await admit(c, m.project, d);
+      if (!agent) return;
       const execId = s.nextExec++;
       hub.own(execId, c);
       if (s.timing) s.execTimes.set(execId, { recv, sent: 0, started: 0 });
@@ -138,4 +125,40 @@ export async function handleClientMessage(c: Client, m: ClientMessage, d: Client
       return;
     }
   }
+}
+
+/**
+ * An exec or an op may go to the guest: the client is of this project, the session is not
+ * stopping; the client becomes a reference, and the boot is awaited. Null: refused (said and
+ * closed) or the client left meanwhile.
+ */
+async function admit(c: Client, project: string | undefined, d: ClientRequestDeps): Promise<AgentLink | null> {
+  const s = d.session;
+  if (project !== undefined && project !== s.projectReal) {
+    // A client in another folder that carries this session's id (a copy of the project).
+    c.send({ type: 'error', code: 'E_SESSION_OTHER', message: `this session belongs to ${s.project}, not ${cleanLine(project)}`, hint: 'run vibebox in that folder' });
+    c.close();
+    return null;
+  }
+  if (s.stopping) {
+    c.send({ type: 'error', code: 'E_STOPPING', message: 'the session is shutting down', hint: 'run the command again in a moment' });
+    c.close();
+    return null;
+  }
+  d.hub.addRef(c);
+  void d.touchIndex();
+  if (s.state === 'starting') {
+    // The line says boot or resume (and why not a resume), once the supervisor knows.
+    void s.startLine.then((line) => c.open && c.send({ type: 'progress', line }));
+    s.announced.add(c);
+  }
+  try {
+    await s.ready;
+  } catch (e) {
+    sendError(c, e, 'E_VM_START', `see ${s.paths.serialLog} and ${s.paths.supervisorLog}`);
+    c.close();
+    return null;
+  }
+  const agent = s.agent;
+  return c.open && agent ? agent : null;
 }

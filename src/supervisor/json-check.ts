@@ -16,12 +16,14 @@ export interface JsonSchema {
   minimum?: number;
   maximum?: number;
   minLength?: number;
+  maxLength?: number;
   minItems?: number;
+  maxItems?: number;
   pattern?: string;
   $schema?: string;
 }
 
-const SUPPORTED = new Set(['type', 'const', 'enum', 'properties', 'required', 'additionalProperties', 'oneOf', 'anyOf', 'items', 'minimum', 'maximum', 'minLength', 'minItems', 'pattern', '$schema']);
+const SUPPORTED = new Set(['type', 'const', 'enum', 'properties', 'required', 'additionalProperties', 'oneOf', 'anyOf', 'items', 'minimum', 'maximum', 'minLength', 'maxLength', 'minItems', 'maxItems', 'pattern', '$schema']);
 
 /** Keywords the checker does not understand (it must refuse to generate a lax validator). */
 export function unsupportedKeywords(s: JsonSchema, at = '#'): string[] {
@@ -58,10 +60,12 @@ export function conforms(s: JsonSchema, v: unknown): boolean {
   }
   if (typeof v === 'string') {
     if (s.minLength !== undefined && v.length < s.minLength) return false;
+    if (s.maxLength !== undefined && v.length > s.maxLength) return false;
     if (s.pattern !== undefined && !new RegExp(s.pattern, 'u').test(v)) return false;
   }
   if (Array.isArray(v)) {
     if (s.minItems !== undefined && v.length < s.minItems) return false;
+    if (s.maxItems !== undefined && v.length > s.maxItems) return false;
     if (s.items && !v.every((x) => conforms(s.items!, x))) return false;
   }
   if (typeof v === 'object' && v !== null && !Array.isArray(v)) {

@@ -14,7 +14,7 @@ import { StreamDemuxer } from '../../guest/docker/demux.js';
 import type { Change } from '../../guest/docker/engine.js';
 import { BEGIN, END, INSTRUCTION_FILES, INSTRUCTIONS, instructionWrites, withBlock } from '../../guest/containers/instructions.js';
 import { upperDirChanges } from '../../guest/containers/upper-dir.js';
-import { parseCliArgs } from '../../guest/containers/ops-cli.js';
+import { parseCliArgs, parseTypedArgs } from '../../guest/containers/ops-cli.js';
 
 const spec = { image: { apt: [], npm: [], run: [] }, cpus: 1.5, memoryBytes: 2 * 1024 ** 3 };
 const body = agentContainerBody({ image: 'vibebox/project:abc', projectImage: 'vibebox/project:abc', specHash: 'h1', spec, uid: 1234, gid: 2345 });
@@ -239,8 +239,16 @@ test('ops CLI: arguments become a ContainerOp request', () => {
   assert.deepEqual(r.op.pass, ['API_KEY']);
   assert.deepEqual(r.argv, ['id', '-u']);
   assert.deepEqual(r.op.spec, { image: { apt: [], npm: [], run: [] } });
-  assert.equal(parseCliArgs(['agents', '--json']).argv[0], '--json');
+  assert.deepEqual(parseCliArgs(['stack', '--', 'logs', 'redis']).argv, ['logs', 'redis']);
   assert.throws(() => parseCliArgs(['explode']));
+  assert.throws(() => parseCliArgs(['agents']), 'agents is a typed op now, not an exec');
+});
+
+test('ops CLI: `op <json>` is a typed request, validated as the agent validates it', () => {
+  assert.deepEqual(parseTypedArgs(['{"op":"agents"}']).request, { op: 'agents' });
+  assert.deepEqual(parseTypedArgs(['{"op":"stack_apply","expect":"0123456789abcdef","dryRun":true}']).request, { op: 'stack_apply', expect: '0123456789abcdef', dryRun: true });
+  assert.throws(() => parseTypedArgs(['{"op":"stack_apply","dryRun":false}']), 'apply without the identity of what was shown');
+  assert.throws(() => parseTypedArgs(['{"op":"agents","extra":1}']));
 });
 
 test('runner: a run through the hub has stdin, stdout, stderr, the exit status, and 127', async () => {

@@ -15,7 +15,7 @@ import { VibeboxError } from '../../src/errors.js';
 import { dialTarget, Forwards } from '../../guest/agent/forward.js';
 import { parsePort } from '../../src/cli/port.js';
 import { probeLoopbackPort } from '../../qemu/qemu-driver.js';
-import { AgentMessage, ContainerOp, HostMessage } from '../../guest/protocol.js';
+import { AgentMessage, HostMessage, OpRequest } from '../../guest/protocol.js';
 
 describe('[[ports]] in vibebox.toml', () => {
   it('host defaults to guest; both are kept', () => {
@@ -209,10 +209,9 @@ describe('guest protocol additions', () => {
     assert.ok(HostMessage.safeParse({ type: 'forward_close', fwdId: 1 }).success);
     assert.ok(AgentMessage.safeParse({ type: 'forward_ready', fwdId: 1, port: 40000 }).success);
     assert.ok(AgentMessage.safeParse({ type: 'forward_ready', fwdId: 1, error: 'EADDRINUSE' }).success);
-    const spec = { image: { apt: [], npm: [], run: [] } };
-    assert.ok(ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'a', dir: '/workspace/dist' } }).success);
-    assert.ok(!ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'a', dir: '/etc' } }).success);
-    assert.ok(!ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'a', dir: '/workspace/../etc' } }).success);
-    assert.ok(!ContainerOp.safeParse({ op: 'kit', spec, kit: { action: 'serve', name: 'A/../b', dir: '/workspace' } }).success);
+    assert.ok(OpRequest.safeParse({ op: 'kit_serve', name: 'a', dir: '/workspace/dist' }).success);
+    assert.ok(!OpRequest.safeParse({ op: 'kit_serve', name: 'a', dir: '/etc' }).success);
+    assert.ok(!OpRequest.safeParse({ op: 'kit_serve', name: 'a', dir: '/workspace/../etc' }).success);
+    assert.ok(!OpRequest.safeParse({ op: 'kit_serve', name: 'A/../b', dir: '/workspace' }).success);
   });
 });

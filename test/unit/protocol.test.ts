@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AgentMessage, FrameDecoder, HostMessage, Kind, MAX_FRAME, controlFrame, encodeFrame, readControl } from '../../guest/protocol.js';
+import { AgentMessage, FrameDecoder, HostMessage, Kind, MAX_FRAME, PROTOCOL_VERSION, controlFrame, encodeFrame, readControl } from '../../guest/protocol.js';
 import { ClientMessage } from '../../src/supervisor/client-protocol.js';
 
 test('frames survive arbitrary chunking', () => {
@@ -63,10 +63,10 @@ test('a hello of another protocol version is a mismatch, even when it does not p
   const c = connect(path);
   c.write(controlFrame({ type: 'log', level: 'info', message: 'before' }));
   c.write(encodeFrame(0, Kind.control, JSON.stringify({ type: 'hello', protocol: 0, version: '0.0.1' })));
-  c.write(encodeFrame(0, Kind.control, JSON.stringify({ type: 'hello', protocol: 2, version: '9', kernel: 'k', uptimeMs: 1, agentStartMs: 1, node: 'v20', extra: true })));
+  c.write(encodeFrame(0, Kind.control, JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION + 1, version: '9', kernel: 'k', uptimeMs: 1, agentStartMs: 1, node: 'v20', extra: true })));
   await done;
   c.destroy();
-  assert.deepEqual(seen, ['log', 'mismatch 0', 'mismatch 2']);
+  assert.deepEqual(seen, ['log', 'mismatch 0', `mismatch ${PROTOCOL_VERSION + 1}`]);
   rmSync(dir, { recursive: true, force: true });
 });
 

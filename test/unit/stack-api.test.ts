@@ -7,7 +7,7 @@ import { serviceContainerBody } from '../../guest/stack/engine-body.js';
 import { containerSpec, stackNames } from '../../guest/stack/plan.js';
 import { validateManifest } from '../../guest/stack/manifest.js';
 import { controllerBody } from '../../guest/stack/controller-container.js';
-import { renderStatus } from '../../guest/stack/host-op.js';
+import { renderStatus } from '../../guest/stack/status-text.js';
 import { needsConfirm } from '../../src/cli/stack.js';
 
 describe('stack API routes', () => {
