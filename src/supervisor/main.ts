@@ -13,9 +13,8 @@ import { ForwardTable } from './forwards.js';
 import { aliveAs, readPid } from './pidfile.js';
 import type { Status } from './client-protocol.js';
 import { findImage } from '../../images/build.js';
-import { explain, explainText } from '../explain.js';
 import { effectiveConfig } from '../approval/effective.js';
-import { loadConfig, type ResolvedConfig } from '../config/load.js';
+import type { ResolvedConfig } from '../config/load.js';
 import { RefCount } from './refcount.js';
 import { ClientsHub } from './clients-hub.js';
 import { RotatingLog } from './rotating-log.js';
@@ -31,6 +30,8 @@ import { handleAgentMessage } from './agent-events.js';
 import { suspendVm } from './suspend-resume.js';
 import { stopper, stopSteps, type StopFn } from './stop-steps.js';
 import { boot } from './boot.js';
+import { openRelay } from './relay-open.js';
+import { sessionExplain } from './session-explain.js';
 import { KeyInjection, policyWarnings } from '../keys/inject.js';
 
 export async function supervise(project: string): Promise<void> {
@@ -102,22 +103,7 @@ async function superviseSession(project: string, id: string, events: EventWriter
   const s = new Session({ project, projectReal, id, paths: pp, run: rp, image, cfg, log, timing: process.env['VIBEBOX_TIMING'] === '1' });
   // ---- port forwards: [[ports]] at boot, `vibebox port` and kits at any time
   const forwards = new ForwardTable({
-    openRelay: (fwdId, guest, container) =>
-      new Promise<number>((resolve, reject) => {
-        const agent = s.agent;
-        if (!agent) return reject(new VibeboxError('E_PORT', 'the guest is not connected'));
-        const t = setTimeout(() => {
-          s.relayWaits.delete(fwdId);
-          reject(new VibeboxError('E_PORT', `the guest did not open a relay for port ${guest} within 10 s`));
-        }, 10_000);
-        s.relayWaits.set(fwdId, (m) => {
-          clearTimeout(t);
-          s.relayWaits.delete(fwdId);
-          if (m.port) resolve(m.port);
-          else reject(new VibeboxError('E_PORT', `the guest could not relay port ${guest}: ${cleanLine(m.error ?? 'unknown error', 200)}`));
-        });
-        agent.send({ type: 'forward_open', fwdId, guest, ...(container ? { container } : {}) });
-      }),
+    openRelay: (fwdId, guest, container) => openRelay(s, fwdId, guest, container),
     closeRelay: (fwdId) => s.agent?.send({ type: 'forward_close', fwdId }),
     hostfwd: (op, host, guestPort) => driver.hostForward(op, host, guestPort),
     log,
@@ -163,25 +149,12 @@ async function superviseSession(project: string, id: string, events: EventWriter
 
   // The guest may send log frames at any rate and size: cap both.
   const guestLog = new GuestLog(log);
-  const explainFor = (json: boolean): string => {
-    // As the host's `vibebox explain`: what vibebox.toml asks for beyond the approval is listed,
-    // marked pending. A vibebox.toml that does not load shows the applied config alone.
-    // Measured against what this VM runs with (s.cfg), not a recomputed approval.
-    let pending: { file: ResolvedConfig; unapproved: string[] } | undefined;
-    try {
-      pending = { file: loadConfig(project), unapproved: effectiveConfig(project, id).unapproved };
-    } catch {
-      pending = undefined;
-    }
-    const e = explain(project, id, s.cfg, forwards.list(), pending);
-    return json ? JSON.stringify(e, null, 2) + '\n' : explainText(e);
-  };
 
   const stop: StopFn = stopper(
     s,
     stopSteps({ session: s, driver, hub, refs, events, suspendVm: () => suspendVm({ session: s, driver, savedRecord }), touchIndex, activeTimer }),
   );
-  const agentDeps = { session: s, hub, forwards, events, stop, explain: explainFor, guestLog };
+  const agentDeps = { session: s, hub, forwards, events, stop, explain: (json: boolean) => sessionExplain(s, forwards, json), guestLog };
 
   process.on('SIGTERM', () => void stop('SIGTERM').then(() => process.exit(0)));
   process.on('SIGINT', () => void stop('SIGINT').then(() => process.exit(0)));
