@@ -159,7 +159,7 @@ describe('ports and kits', () => {
     assert.match(ls.stdout, /^testkit\trunning$/m);
     assert.match(ls.stdout, new RegExp(`127\\.0\\.0\\.1:${kitPort} → guest 8080 \\(vibebox-kit-testkit\\) \\[kit\\]`));
     // The key and the secrets are on the VM's tmpfs (0600, the vibe uid), nowhere on the VM disk.
-    const where = await cli(['exec', '--user', 'root', '--', 'sh', '-c', `f=/run/vibebox/kits/testkit/secrets.json; stat -c '%a %U' "$f" && findmnt -n -o FSTYPE --target "$f" && grep -c -F "$1" "$f" && ! grep -r -l -F "$1" /var/lib/vibebox/kits`, 'sh', kitKey]);
+    const where = await cli(['exec', '--user', 'root', '--', 'sh', '-c', `f=/run/vibebox/kits/testkit/secrets.json; stat -c '%a %U' "$f" && findmnt -n -o FSTYPE --target "$f" && grep -c -F -e "$1" "$f" && ! grep -r -l -F -e "$1" /var/lib/vibebox/kits`, 'sh', kitKey]);
     assert.equal(where.code, 0, where.stdout + where.stderr);
     assert.deepEqual(where.stdout.trim().split('\n'), ['600 vibe', 'tmpfs', '1']);
   });
@@ -236,7 +236,7 @@ describe('ports and kits', () => {
     const ls = await cli(['kit', 'ls']);
     assert.doesNotMatch(ls.stdout, /testkit/);
     // Its secrets left with it: no file, and the key nowhere in the kit directories of the VM.
-    const gone = await cli(['exec', '--user', 'root', '--', 'sh', '-c', `test ! -e /run/vibebox/kits/testkit && test ! -e /var/lib/vibebox/kits/testkit/secrets.json && ! grep -r -l -F "$1" /run/vibebox/kits /var/lib/vibebox/kits`, 'sh', kitKey]);
+    const gone = await cli(['exec', '--user', 'root', '--', 'sh', '-c', `test ! -e /run/vibebox/kits/testkit && test ! -e /var/lib/vibebox/kits/testkit/secrets.json && ! grep -r -l -F -e "$1" /run/vibebox/kits /var/lib/vibebox/kits`, 'sh', kitKey]);
     assert.equal(gone.code, 0, `the kit's secrets are still in the VM after kit stop: ${gone.stdout}${gone.stderr}`);
   });
 
