@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { bootedSession, CLI, pidsMatching, sh, spawnVb, testEnv, until, vb, type TestEnv } from '../helpers/vm.js';
 import { readPid } from '../../qemu/pidfile.js';
 import { runPaths } from '../../src/paths.js';
+import { PROTOCOL_VERSION } from '../../guest/protocol.js';
 
 const FAKE_QEMU = fileURLToPath(new URL('../fixtures/fake-qemu.mjs', import.meta.url));
 
@@ -37,7 +38,7 @@ describe('supervisor start-up', () => {
     assert.ok(Date.now() - t0 < 45_000, `took ${Date.now() - t0} ms`);
     // Progress lines (created…, booting…) may come first; the error is one line.
     assert.equal(r.stderr.split('\n').filter((l) => l.startsWith('vibebox:')).length, 1, r.stderr);
-    assert.match(r.stderr, /protocol 0, this vibebox speaks 1/);
+    assert.match(r.stderr, new RegExp(`protocol 0, this vibebox speaks ${PROTOCOL_VERSION} \\(start a fresh session`));
     assert.match(r.stderr, /vibebox image build/);
   });
 
