@@ -8,7 +8,8 @@ import type { HostMessage } from '../../guest/protocol.js';
 import type { ImageInfo } from '../../images/build.js';
 import { parseConfigText, resolveConfig } from '../../src/config/load.js';
 import { projectPaths, runPaths } from '../../src/paths.js';
-import type { Client } from '../../src/supervisor/clients-hub.js';
+import { ClientsHub, type Client } from '../../src/supervisor/clients-hub.js';
+import { RefCount } from '../../src/supervisor/refcount.js';
 import type { SupervisorMessage } from '../../src/supervisor/client-protocol.js';
 import { Session, type AgentLink } from '../../src/supervisor/session.js';
 
@@ -79,4 +80,19 @@ export function testSession(config = ''): TestSession {
   const cfg = resolveConfig(parseConfigText(config), project, { vbHome: home, checkPaths: false });
   const s = new Session({ project, projectReal: project, id: TEST_SESSION_ID, paths: projectPaths(project), run, image, cfg, log: (l) => logs.push(l) });
   return { s, dir, home, logs, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const hubs: ClientsHub[] = [];
+
+/** A clients hub whose handlers do nothing (the parts under test are called directly); close them with closeTestHubs. */
+export function testHub(): ClientsHub {
+  const refs = new RefCount({ graceMs: () => 1000, onIdle: () => undefined });
+  const hub = new ClientsHub({ refs, log: () => undefined, onMessage: () => undefined, onStdin: () => undefined, onLeave: () => undefined, onPressure: () => undefined });
+  hubs.push(hub);
+  return hub;
+}
+
+/** Close every hub testHub made (a test file's `after`). */
+export function closeTestHubs(): void {
+  for (const h of hubs.splice(0)) h.close();
 }

@@ -3,12 +3,11 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { handleAgentMessage, proxyEnv, type AgentEventDeps } from '../../src/supervisor/agent-events.js';
-import { ClientsHub } from '../../src/supervisor/clients-hub.js';
-import { RefCount } from '../../src/supervisor/refcount.js';
+import type { ClientsHub } from '../../src/supervisor/clients-hub.js';
 import type { StartupEvent } from '../../src/supervisor/events.js';
 import type { ForwardSpec } from '../../src/supervisor/forwards.js';
 import { AgentMessage, PROTOCOL_VERSION } from '../../guest/protocol.js';
-import { FakeAgent, fakeClient, testSession, type TestSession } from '../helpers/supervisor-session.js';
+import { closeTestHubs, FakeAgent, fakeClient, testHub, testSession, type TestSession } from '../helpers/supervisor-session.js';
 
 interface Rig extends TestSession {
   agent: FakeAgent;
@@ -21,16 +20,13 @@ interface Rig extends TestSession {
   on(m: AgentMessage): void;
 }
 
-const hubs: ClientsHub[] = [];
-after(() => hubs.forEach((h) => h.close()));
+after(closeTestHubs);
 
 function rig(config = ''): Rig {
   const t = testSession(config);
   const agent = new FakeAgent();
   t.s.agent = agent;
-  const refs = new RefCount({ graceMs: () => 1000, onIdle: () => undefined });
-  const hub = new ClientsHub({ refs, log: () => undefined, onMessage: () => undefined, onStdin: () => undefined, onLeave: () => undefined, onPressure: () => undefined });
-  hubs.push(hub);
+  const hub = testHub();
   const r = {
     ...t,
     agent,

@@ -6,22 +6,17 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { handleClientMessage, type ClientRequestDeps } from '../../src/supervisor/client-requests.js';
 import { handleAgentMessage, type AgentEventDeps } from '../../src/supervisor/agent-events.js';
-import { ClientsHub } from '../../src/supervisor/clients-hub.js';
-import { RefCount } from '../../src/supervisor/refcount.js';
 import { AgentMessage } from '../../guest/protocol.js';
 import { ClientMessage } from '../../src/supervisor/client-protocol.js';
-import { FakeAgent, fakeClient, testSession, type FakeClient } from '../helpers/supervisor-session.js';
+import { closeTestHubs, FakeAgent, fakeClient, testHub, testSession, type FakeClient } from '../helpers/supervisor-session.js';
 
-const hubs: ClientsHub[] = [];
-after(() => hubs.forEach((h) => h.close()));
+after(closeTestHubs);
 
 function rig(config = '') {
   const t = testSession(config);
   const agent = new FakeAgent();
   t.s.agent = agent;
-  const refs = new RefCount({ graceMs: () => 1000, onIdle: () => undefined });
-  const hub = new ClientsHub({ refs, log: () => undefined, onMessage: () => undefined, onStdin: () => undefined, onLeave: () => undefined, onPressure: () => undefined });
-  hubs.push(hub);
+  const hub = testHub();
   const keys = { guestEnv: (env: Record<string, string>) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, k === 'COVERED' ? 'placeholder' : v])), routes: () => [] };
   const cdeps: ClientRequestDeps = {
     session: t.s,
